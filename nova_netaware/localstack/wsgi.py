@@ -1,0 +1,48 @@
+"""gunicorn entry points of the local stack's API services.
+
+Keystone and Nova parse ``sys.argv`` when their WSGI application is built;
+under gunicorn that holds gunicorn's own arguments and the worker dies with
+"unrecognized arguments". Each factory below resets ``sys.argv`` first.
+gunicorn calls them as ``nova_netaware.localstack.wsgi:keystone()``. Each
+service finds its configuration through its usual environment variable
+(OS_KEYSTONE_CONFIG_DIR, OS_PLACEMENT_CONFIG_DIR, OS_GLANCE_CONFIG_DIR,
+OS_NOVA_CONFIG_DIR), which the launcher sets.
+"""
+
+import sys
+
+
+def _reset_argv(prog):
+    sys.argv = [prog]
+
+
+def keystone():
+    _reset_argv('keystone')
+    from keystone.wsgi import api
+    return api.application
+
+
+def placement():
+    _reset_argv('placement-api')
+    from placement.wsgi import api
+    return api.application
+
+
+def glance():
+    _reset_argv('glance-api')
+    from glance.wsgi import api
+    return api.application
+
+
+def nova():
+    _reset_argv('nova-api')
+    from nova.wsgi import osapi_compute
+    return osapi_compute.application
+
+
+def network_standin():
+    import logging
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    from nova_netaware.localstack import netstub
+    return netstub.application
