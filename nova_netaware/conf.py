@@ -1,0 +1,126 @@
+"""Configuration options of the scheduler plugin: group ``[netaware]``.
+
+The options are registered on ``oslo_config.cfg.CONF`` when this module is
+imported (the filter and weigher modules import it), exactly as Nova's own
+option modules do. ``list_opts`` feeds ``oslo-config-generator`` through the
+``oslo.config.opts`` entry point ``nova_netaware``; the generator file is
+``etc/nova-netaware-config-generator.conf`` and the generated sample is
+``etc/nova-netaware.conf.sample``.
+"""
+
+from oslo_config import cfg
+
+GROUP = 'netaware'
+
+netaware_group = cfg.OptGroup(
+    GROUP, title='Network-aware scheduling',
+    help='Options of the nova-netaware filter (NetworkAwareFilter) and '
+         'weigher (MigrationImpactWeigher).')
+
+data_opts = [
+    cfg.StrOpt('topology_file',
+               help='Path to the topology file (YAML or JSON) with '
+                    '"switches", "links" and "hosts". Host names are '
+                    'nova-compute host names. Re-read when the file '
+                    'changes.'),
+    cfg.StrOpt('traffic_source', default='static',
+               help='Name of the traffic source: a stevedore plugin in '
+                    'namespace "nova_netaware.traffic_sources". "static" '
+                    'reads [netaware] static_traffic_file.'),
+    cfg.StrOpt('static_traffic_file',
+               help='Path to the static traffic file (YAML or JSON): '
+                    '"flows: [{src: <server uuid>, dst: <server uuid>, '
+                    'mbps: <rate>}]". Directed rates in Mbit/s. An edit '
+                    'takes effect on the next scheduling request.'),
+    cfg.BoolOpt('apply_to_boots', default=False,
+                help='If false (default) the filter and weigher act only '
+                     'on moves (cold and live migration, evacuate, '
+                     'unshelve) and pass every host through untouched on '
+                     'an initial boot. If true they also act on boots.'),
+    cfg.StrOpt('on_missing_data', default='fail-open',
+               choices=[('fail-open', 'Pass every host and give neutral '
+                                      'weights when data is missing or '
+                                      'broken.'),
+                        ('fail-closed', 'Refuse every host when data is '
+                                        'missing or broken.')],
+               help='What the filter does when its data cannot be used: a '
+                    'missing or malformed topology or traffic file, a '
+                    'failing traffic source, or a source host that is not '
+                    'in the topology. The problem is logged once either '
+                    'way; the weigher always falls back to neutral '
+                    'weights.'),
+]
+
+constraint_opts = [
+    cfg.FloatOpt('max_link_utilization', default=0.9, min=0.0,
+                 help='Utilisation ceiling (fraction of capacity) that no '
+                      'link on the candidate\'s uplink or on its paths to '
+                      'the server\'s peers may exceed after the move.'),
+    cfg.BoolOpt('check_server_capacity', default=True,
+                help='Also refuse hosts whose free RAM or vCPUs (with the '
+                     'host\'s allocation ratios) cannot hold the flavor.'),
+    cfg.IntOpt('max_hops', default=0, min=0,
+               help='Default bound on the network distance, in hops, '
+                    'between the candidate host and each of the server\'s '
+                    'peers. 0 disables it. Overridden by flavor extra spec '
+                    'or server metadata "netaware:max_hops".'),
+    cfg.FloatOpt('max_latency_us', default=0.0, min=0.0,
+                 help='Default bound on the path latency, in microseconds, '
+                      'to each peer. 0 disables it. Overridden by flavor '
+                      'extra spec or server metadata '
+                      '"netaware:max_latency_us".'),
+    cfg.FloatOpt('default_link_latency_us', default=1.0, min=0.0,
+                 help='Latency assumed for a link that does not give '
+                      '"latency_us" in the topology file.'),
+    cfg.FloatOpt('dirty_rate_mbps', default=800.0, min=0.0,
+                 help='Default memory dirty rate D of a server, in Mbit/s, '
+                      'for the pre-copy model. Overridden by flavor extra '
+                      'spec or server metadata "netaware:dirty_rate_mbps".'),
+    cfg.FloatOpt('max_migration_bandwidth_mbps', default=0.0, min=0.0,
+                 help='Cap on the bandwidth a migration may use, in Mbit/s '
+                      '(compare libvirt live_migration_bandwidth). 0 means '
+                      'the path\'s free bandwidth.'),
+    cfg.FloatOpt('max_migration_time_s', default=600.0, min=0.0,
+                 help='A candidate is refused when the predicted pre-copy '
+                      'migration time exceeds this many seconds. 0 '
+                      'disables the bound.'),
+    cfg.IntOpt('live_migration_downtime_ms', default=500, min=1,
+               help='Pre-copy stops when the remaining dirty memory can '
+                    'be sent within this downtime (Nova libvirt default '
+                    '500 ms). A candidate whose predicted downtime stays '
+                    'above it after max_precopy_rounds is refused.'),
+    cfg.IntOpt('max_precopy_rounds', default=30, min=1,
+               help='Maximum number of pre-copy rounds before the '
+                    'stop-and-copy phase (Xen uses 29 + 1).'),
+]
+
+weigher_opts = [
+    cfg.FloatOpt('weight_multiplier', default=1.0,
+                 help='Multiplier of the MigrationImpactWeigher. Read at '
+                      'every request; host aggregate metadata '
+                      '"netaware_weight_multiplier" overrides it (the '
+                      'minimum wins when a host is in several aggregates), '
+                      'as with Nova\'s own weighers. Positive values '
+                      'prefer hosts with a lower migration impact factor.'),
+    cfg.FloatOpt('communication_weight', default=1.0, min=0.0,
+                 help='Weight of the communication-cost term of the MIF.'),
+    cfg.FloatOpt('migration_weight', default=0.5, min=0.0,
+                 help='Weight of the migration-cost term of the MIF.'),
+    cfg.FloatOpt('congestion_weight', default=1.0, min=0.0,
+                 help='Weight of the congestion term of the MIF.'),
+]
+
+ALL_OPTS = data_opts + constraint_opts + weigher_opts
+
+
+def register_opts(conf):
+    conf.register_group(netaware_group)
+    conf.register_opts(ALL_OPTS, group=netaware_group)
+
+
+def list_opts():
+    """Entry point of oslo-config-generator (namespace ``nova_netaware``)."""
+    return [(netaware_group, ALL_OPTS)]
+
+
+register_opts(cfg.CONF)

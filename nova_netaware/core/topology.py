@@ -1,0 +1,290 @@
+"""Datacenter topology: validation, generators and precomputed distances.
+
+A topology is plain data (a ``dict``, as read from YAML or JSON)::
+
+    switches: [{name: spine-1}, {name: leaf-a}]
+    links:    [{a: leaf-a, b: spine-1, gbps: 100, latency_us: 2}]
+    hosts:    [{name: compute-1, switch: leaf-a, uplink_gbps: 25}]
+
+``Topology`` turns it into arrays that the scheduler can use without walking
+the graph on every request:
+
+* ``dist`` – switch-to-switch hop counts (all pairs, breadth-first search in
+  C through :func:`scipy.sparse.csgraph.shortest_path`);
+* ``lat`` – switch-to-switch path latency in microseconds (Dijkstra);
+* the directed fabric link arrays ``edge_u``, ``edge_v``, ``edge_cap``;
+* per host: switch index, uplink capacity and uplink latency.
+
+The host-to-host distance is defined in exactly one place,
+:meth:`Topology.host_hops`. The graph itself is available as a
+:class:`networkx.Graph` through :meth:`Topology.graph` for tools that want it.
+"""
+
+import json
+import os
+
+import networkx as nx
+import numpy as np
+import yaml
+from scipy.sparse import csgraph
+from scipy.sparse import csr_matrix
+
+
+class TopologyError(ValueError):
+    """The topology data is malformed; the message names the bad entry."""
+
+
+UNREACHABLE = np.iinfo(np.int32).max // 4
+
+
+def load_data_file(path):
+    """Read a YAML or JSON file into plain data, with clear errors."""
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except OSError as e:
+        raise TopologyError('cannot read %s: %s' % (path, e.strerror or e))
+    try:
+        if path.endswith('.json'):
+            return json.loads(raw)
+        return yaml.safe_load(raw)
+    except (ValueError, yaml.YAMLError) as e:
+        raise TopologyError('%s is not valid %s: %s' % (
+            path, 'JSON' if path.endswith('.json') else 'YAML', e))
+
+
+def _positive(value, what):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TopologyError('%s must be a number, got %r' % (what, value))
+    if not v > 0:
+        raise TopologyError('%s must be > 0, got %r' % (what, value))
+    return v
+
+
+class Topology(object):
+    """Validated topology with precomputed distance matrices."""
+
+    def __init__(self, data, default_link_latency_us=1.0, source='<data>'):
+        self.source = source
+        if not isinstance(data, dict):
+            raise TopologyError('%s: the topology must be a mapping with '
+                                'switches, links and hosts' % source)
+        unknown = set(data) - {'switches', 'links', 'hosts'}
+        if unknown:
+            raise TopologyError('%s: unknown top-level keys %s' % (
+                source, ', '.join(sorted(unknown))))
+        switches = data.get('switches') or []
+        links = data.get('links') or []
+        hosts = data.get('hosts') or []
+        for key, val in (('switches', switches), ('links', links),
+                         ('hosts', hosts)):
+            if not isinstance(val, list):
+                raise TopologyError('%s: "%s" must be a list' % (source, key))
+        if not hosts:
+            raise TopologyError('%s: no hosts' % source)
+
+        self.switch_names = []
+        self.switch_index = {}
+        for i, sw in enumerate(switches):
+            if not isinstance(sw, dict) or not sw.get('name'):
+                raise TopologyError('%s: switches[%d] needs a name: %r' % (
+                    source, i, sw))
+            name = str(sw['name'])
+            if name in self.switch_index:
+                raise TopologyError('%s: switches[%d]: duplicate switch %r'
+                                    % (source, i, name))
+            self.switch_index[name] = len(self.switch_names)
+            self.switch_names.append(name)
+        n = len(self.switch_names)
+
+        eu, ev, cap, lat = [], [], [], []
+        seen = set()
+        for i, link in enumerate(links):
+            where = '%s: links[%d]' % (source, i)
+            if not isinstance(link, dict):
+                raise TopologyError('%s must be a mapping: %r' % (where, link))
+            a, b = link.get('a'), link.get('b')
+            for end in (a, b):
+                if end not in self.switch_index:
+                    raise TopologyError('%s: unknown switch %r' % (where, end))
+            if a == b:
+                raise TopologyError('%s: link from %r to itself' % (where, a))
+            ia, ib = self.switch_index[a], self.switch_index[b]
+            if (min(ia, ib), max(ia, ib)) in seen:
+                raise TopologyError('%s: duplicate link %s-%s' % (where, a, b))
+            seen.add((min(ia, ib), max(ia, ib)))
+            gbps = _positive(link.get('gbps'), where + '.gbps')
+            latency = link.get('latency_us', default_link_latency_us)
+            try:
+                latency = float(latency)
+                if latency < 0:
+                    raise ValueError()
+            except (TypeError, ValueError):
+                raise TopologyError('%s.latency_us must be a number >= 0, got'
+                                    ' %r' % (where, link.get('latency_us')))
+            # Full duplex: one directed edge each way, same capacity.
+            eu += [ia, ib]
+            ev += [ib, ia]
+            cap += [gbps * 1000.0, gbps * 1000.0]
+            lat += [latency, latency]
+        self.edge_u = np.array(eu, dtype=np.int64)
+        self.edge_v = np.array(ev, dtype=np.int64)
+        self.edge_cap = np.array(cap, dtype=np.float64)     # Mbit/s
+        self.edge_lat = np.array(lat, dtype=np.float64)
+        self.edge_index = {(int(u), int(v)): k
+                           for k, (u, v) in enumerate(zip(eu, ev))}
+
+        self.host_names = []
+        self.host_index = {}
+        hsw, hcap, hlat = [], [], []
+        for i, host in enumerate(hosts):
+            where = '%s: hosts[%d]' % (source, i)
+            if not isinstance(host, dict) or not host.get('name'):
+                raise TopologyError('%s needs a name: %r' % (where, host))
+            name = str(host['name'])
+            if name in self.host_index:
+                raise TopologyError('%s: duplicate host %r' % (where, name))
+            if name in self.switch_index:
+                raise TopologyError('%s: host %r has the name of a switch' % (
+                    where, name))
+            sw = host.get('switch')
+            if sw not in self.switch_index:
+                raise TopologyError('%s (%s): unknown switch %r' % (
+                    where, name, sw))
+            hcap.append(_positive(host.get('uplink_gbps'),
+                                  '%s (%s).uplink_gbps' % (where, name))
+                        * 1000.0)
+            try:
+                hl = float(host.get('latency_us', 0.0))
+            except (TypeError, ValueError):
+                raise TopologyError('%s (%s).latency_us must be a number' % (
+                    where, name))
+            hlat.append(hl)
+            hsw.append(self.switch_index[sw])
+            self.host_index[name] = len(self.host_names)
+            self.host_names.append(name)
+        self.host_switch = np.array(hsw, dtype=np.int64)
+        self.host_cap = np.array(hcap, dtype=np.float64)    # Mbit/s, per dir
+        self.host_lat = np.array(hlat, dtype=np.float64)
+
+        adj = csr_matrix((np.ones(len(eu)), (eu, ev)), shape=(n, n))
+        d = csgraph.shortest_path(adj, method='D', unweighted=True)
+        self.dist = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)
+        if len(eu):
+            latm = csr_matrix((self.edge_lat + 1e-9, (eu, ev)), shape=(n, n))
+            self.lat = csgraph.shortest_path(latm, method='D')
+        else:
+            self.lat = np.full((n, n), np.inf)
+        np.fill_diagonal(self.lat, 0.0)
+        # A host is only useful if its switch reaches the other hosts'.
+        used = np.unique(self.host_switch)
+        sub = self.dist[np.ix_(used, used)]
+        if (sub >= UNREACHABLE).any():
+            i, j = np.argwhere(sub >= UNREACHABLE)[0]
+            raise TopologyError('%s: switch %s cannot reach switch %s' % (
+                source, self.switch_names[used[i]],
+                self.switch_names[used[j]]))
+        finite = self.dist[self.dist < UNREACHABLE]
+        self.diameter = int(finite.max()) if finite.size else 0
+        # Longest host-to-host distance, the reference distance of the MIF.
+        self.max_host_hops = 2 + int(sub.max())
+        self.data = data
+
+    @classmethod
+    def from_file(cls, path, default_link_latency_us=1.0):
+        return cls(load_data_file(path), default_link_latency_us,
+                   source=os.path.basename(path))
+
+    # -- distances ---------------------------------------------------------
+    def host_hops(self, a, b):
+        """Hops between hosts *a* and *b* (indices).
+
+        ``0`` when ``a == b``; otherwise the two host uplinks plus the
+        shortest switch path: ``1 + dist(sw(a), sw(b)) + 1``.
+        """
+        if a == b:
+            return 0
+        return 2 + int(self.dist[self.host_switch[a], self.host_switch[b]])
+
+    def host_latency(self, a, b):
+        """Path latency in microseconds between hosts *a* and *b*."""
+        if a == b:
+            return 0.0
+        return float(self.host_lat[a] + self.host_lat[b] +
+                     self.lat[self.host_switch[a], self.host_switch[b]])
+
+    def graph(self):
+        """The topology as a :class:`networkx.Graph` (hosts and switches)."""
+        g = nx.Graph()
+        for name in self.switch_names:
+            g.add_node(name, kind='switch')
+        for k in range(0, len(self.edge_u), 2):
+            g.add_edge(self.switch_names[self.edge_u[k]],
+                       self.switch_names[self.edge_v[k]],
+                       mbps=float(self.edge_cap[k]),
+                       latency_us=float(self.edge_lat[k]))
+        for i, name in enumerate(self.host_names):
+            g.add_node(name, kind='host')
+            g.add_edge(name, self.switch_names[self.host_switch[i]],
+                       mbps=float(self.host_cap[i]),
+                       latency_us=float(self.host_lat[i]))
+        return g
+
+
+# -- generators (plain data, in the topology file format) -------------------
+
+def leaf_spine(spines, leaves, hosts_per_leaf, uplink_gbps=25,
+               fabric_gbps=100, host_prefix='compute-', latency_us=2):
+    """A two-tier leaf-spine: every leaf connects to every spine."""
+    switches = [{'name': 'spine-%d' % s} for s in range(1, spines + 1)]
+    switches += [{'name': 'leaf-%d' % l} for l in range(1, leaves + 1)]
+    links = [{'a': 'leaf-%d' % l, 'b': 'spine-%d' % s, 'gbps': fabric_gbps,
+              'latency_us': latency_us}
+             for l in range(1, leaves + 1) for s in range(1, spines + 1)]
+    hosts = []
+    n = 0
+    for l in range(1, leaves + 1):
+        for _ in range(hosts_per_leaf):
+            n += 1
+            hosts.append({'name': '%s%d' % (host_prefix, n),
+                          'switch': 'leaf-%d' % l,
+                          'uplink_gbps': uplink_gbps})
+    return {'switches': switches, 'links': links, 'hosts': hosts}
+
+
+def fat_tree(k, link_gbps=10, uplink_gbps=10, host_prefix='compute-',
+             hosts_per_edge=None, latency_us=1):
+    """A k-ary fat-tree (Al-Fares et al., SIGCOMM'08).
+
+    k pods, each with k/2 edge and k/2 aggregation switches; (k/2)^2 core
+    switches; k/2 hosts per edge switch, so k^3/4 hosts in all (fewer or
+    more with *hosts_per_edge*).
+    """
+    if k < 2 or k % 2:
+        raise TopologyError('fat-tree k must be an even number >= 2')
+    half = k // 2
+    hpe = half if hosts_per_edge is None else hosts_per_edge
+    switches, links, hosts = [], [], []
+    for c in range(half * half):
+        switches.append({'name': 'core-%d' % c})
+    n = 0
+    for p in range(k):
+        for i in range(half):
+            switches.append({'name': 'agg-%d-%d' % (p, i)})
+            switches.append({'name': 'edge-%d-%d' % (p, i)})
+        for i in range(half):
+            for j in range(half):
+                links.append({'a': 'edge-%d-%d' % (p, i),
+                              'b': 'agg-%d-%d' % (p, j),
+                              'gbps': link_gbps, 'latency_us': latency_us})
+                links.append({'a': 'agg-%d-%d' % (p, i),
+                              'b': 'core-%d' % (i * half + j),
+                              'gbps': link_gbps, 'latency_us': latency_us})
+            for _ in range(hpe):
+                n += 1
+                hosts.append({'name': '%s%d' % (host_prefix, n),
+                              'switch': 'edge-%d-%d' % (p, i),
+                              'uplink_gbps': uplink_gbps})
+    return {'switches': switches, 'links': links, 'hosts': hosts}

@@ -1,0 +1,80 @@
+"""Traffic matrix between servers.
+
+Plain data in the static traffic file format::
+
+    flows: [{src: <server uuid>, dst: <server uuid>, mbps: 400}]
+
+Rates are directed, in Mbit/s. Several entries for the same (src, dst) pair
+add up. ``TrafficMatrix`` validates the data and indexes it by server so that
+a request looks up one server's peers in O(peers).
+"""
+
+import collections
+
+from nova_netaware.core.topology import load_data_file
+from nova_netaware.core.topology import TopologyError
+
+
+class TrafficError(ValueError):
+    """The traffic data is malformed; the message names the bad entry."""
+
+
+class TrafficMatrix(object):
+
+    def __init__(self, data, source='<data>', version=None):
+        self.source = source
+        self.version = version
+        if not isinstance(data, dict) or not isinstance(
+                data.get('flows', None), list):
+            raise TrafficError('%s: traffic must be a mapping with a list '
+                               '"flows"' % source)
+        rates = collections.defaultdict(float)
+        for i, flow in enumerate(data['flows']):
+            where = '%s: flows[%d]' % (source, i)
+            if not isinstance(flow, dict):
+                raise TrafficError('%s must be a mapping: %r' % (where, flow))
+            src, dst = flow.get('src'), flow.get('dst')
+            if not src or not dst:
+                raise TrafficError('%s needs src and dst: %r' % (where, flow))
+            if src == dst:
+                raise TrafficError('%s: src and dst are the same server %s'
+                                   % (where, src))
+            try:
+                mbps = float(flow.get('mbps'))
+            except (TypeError, ValueError):
+                raise TrafficError('%s.mbps must be a number, got %r' % (
+                    where, flow.get('mbps')))
+            if not mbps >= 0 or mbps == float('inf'):
+                raise TrafficError('%s.mbps must be >= 0 and finite, got %r'
+                                   % (where, flow.get('mbps')))
+            rates[(str(src), str(dst))] += mbps
+        self.rates = dict(rates)
+        # server -> {peer: [out_mbps, in_mbps]}
+        peers = collections.defaultdict(dict)
+        for (src, dst), r in self.rates.items():
+            peers[src].setdefault(dst, [0.0, 0.0])[0] += r
+            peers[dst].setdefault(src, [0.0, 0.0])[1] += r
+        self._peers = dict(peers)
+
+    @classmethod
+    def from_file(cls, path, version=None):
+        try:
+            data = load_data_file(path)
+        except TopologyError as e:
+            raise TrafficError(str(e))
+        return cls(data, source=path, version=version)
+
+    @property
+    def servers(self):
+        return self._peers.keys()
+
+    def peers(self, server):
+        """``{peer: (out_mbps, in_mbps)}`` for *server* (empty if none)."""
+        return self._peers.get(server, {})
+
+    def incoming(self, server):
+        """Total rate *to* ``server`` in Mbit/s (the VM selection key)."""
+        return sum(v[1] for v in self.peers(server).values())
+
+    def __len__(self):
+        return len(self.rates)

@@ -1,0 +1,63 @@
+"""NetworkAwareFilter: hard network constraints for moves.
+
+A host passes when it satisfies every hard constraint of
+:mod:`nova_netaware.core.constraints` for the server being moved: server
+capacity, uplink and path bandwidth under ``max_link_utilization``, distance
+to the server's peers (``netaware:max_hops`` / ``netaware:max_latency_us``
+in flavor extra specs or server metadata) and pre-copy convergence.
+
+By default it acts on moves only (cold and live migration, evacuate,
+unshelve) and passes every host on an initial boot; ``[netaware]
+apply_to_boots`` changes that. When its data cannot be used it logs the
+problem once and passes every host (``on_missing_data = fail-open``, the
+default) or none (``fail-closed``). It never raises into the scheduler.
+
+Every refusal is logged with the host, the constraint and the numbers.
+"""
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from nova.scheduler import filters
+
+from nova_netaware import conf  # noqa: F401 - registers [netaware]
+from nova_netaware.scheduler import runtime
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+
+class NetworkAwareFilter(filters.BaseHostFilter):
+    """Refuse hosts that violate the server's network constraints."""
+
+    RUN_ON_REBUILD = False
+
+    def filter_all(self, filter_obj_list, spec_obj):
+        hosts = list(filter_obj_list)
+        try:
+            if not hosts or not (CONF.netaware.apply_to_boots or
+                                 runtime.is_move(spec_obj)):
+                return hosts
+            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            if result is None:
+                return hosts if CONF.netaware.on_missing_data != \
+                    'fail-closed' else []
+            ev, pos = result
+            passing = []
+            for h in hosts:
+                i = pos[h.host]
+                if ev.passed[i]:
+                    passing.append(h)
+                else:
+                    LOG.info('NetworkAwareFilter refused host %s for server '
+                             '%s: %s', h.host, spec_obj.instance_uuid,
+                             '; '.join(ev.reasons.get(h.host, [])))
+            return passing
+        except Exception:
+            if runtime.log_once(logging.ERROR, 'NetworkAwareFilter failed'):
+                LOG.exception('NetworkAwareFilter failed; passing all hosts')
+            return hosts if CONF.netaware.on_missing_data != \
+                'fail-closed' else []
+
+    def host_passes(self, host_state, spec_obj):
+        return bool(self.filter_all([host_state], spec_obj))

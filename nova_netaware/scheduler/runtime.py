@@ -1,0 +1,251 @@
+"""What the Nova filter and weigher share for one scheduling request.
+
+* the topology and traffic, re-read only when their files change;
+* where the server and its peers are now, read from Nova's instance records
+  at decision time (InstanceMapping -> cell -> Instance.host), so no separate
+  inventory goes stale after a migration;
+* one :class:`Evaluation` per request: the filter computes it and the
+  weigher reuses it (each host's MIF does not depend on the other
+  candidates).
+
+Problems with the data are logged once per distinct problem and reported to
+the caller as ``None``; the filter and weigher then behave as documented
+(fail-open by default).
+"""
+
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from stevedore import driver
+
+from nova_netaware import conf  # noqa: F401 - registers [netaware]
+from nova_netaware.core import engine as core_engine
+from nova_netaware.core.topology import Topology
+from nova_netaware.datafile import DataError  # noqa: F401 - re-exported
+from nova_netaware.datafile import FileCache
+from nova_netaware.datafile import LogOnce
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
+EXTRA_KEYS = {
+    'max_hops': ('netaware:max_hops', int),
+    'max_latency_us': ('netaware:max_latency_us', float),
+    'dirty_rate_mbps': ('netaware:dirty_rate_mbps', float),
+}
+
+
+log_once = LogOnce(LOG)
+
+
+class Runtime(object):
+    """Data access of the plugin; :class:`NovaRuntime` is the default."""
+
+    def __init__(self):
+        self._topo = FileCache(self._load_topology)
+        self._source = None
+        self._source_name = None
+        self._cache_key = None
+        self._cache = None
+
+    # -- data ----------------------------------------------------------------
+    def _load_topology(self, path, key):
+        topo = Topology.from_file(
+            path, CONF.netaware.default_link_latency_us)
+        return core_engine.Engine(topo)
+
+    def engine(self):
+        path = CONF.netaware.topology_file
+        if not path:
+            raise DataError('[netaware] topology_file is not set')
+        return self._topo.get(path)
+
+    def traffic(self):
+        name = CONF.netaware.traffic_source
+        if self._source is None or self._source_name != name:
+            try:
+                self._source = driver.DriverManager(
+                    SOURCE_NAMESPACE, name, invoke_on_load=True,
+                    invoke_args=(CONF,)).driver
+            except Exception as e:
+                raise DataError('traffic source %r cannot be loaded from '
+                                'namespace %s: %s' % (name, SOURCE_NAMESPACE,
+                                                      e))
+            self._source_name = name
+        try:
+            return self._source.get()
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError('traffic source %r failed: %s' % (name, e))
+
+    def lookup(self, spec_obj, uuids):
+        """Return ``({uuid: host}, server metadata)``."""
+        raise NotImplementedError()
+
+    # -- one request -----------------------------------------------------------
+    def evaluate(self, host_states, spec_obj):
+        """Evaluation for *host_states*, or ``None`` if data is unusable.
+
+        Results are cached for the request (keyed by the RequestSpec object
+        and its server), so that the weigher reuses the filter's work.
+        """
+        uuid = getattr(spec_obj, 'instance_uuid', None)
+        # The cache holds the spec object itself, so that its id cannot be
+        # reused by a later request's spec.
+        key = (spec_obj, uuid)
+        now = time.monotonic()
+        cached = None
+        if (self._cache_key is not None and self._cache_key[0] is spec_obj
+                and self._cache_key[1] == uuid):
+            cached = self._cache
+        if cached and now - cached[0] < 30:
+            ev, pos = cached[1], cached[2]
+            if all(h.host in pos for h in host_states):
+                return ev, pos
+        try:
+            result = self._evaluate(host_states, spec_obj, uuid)
+        except DataError as e:
+            log_once(logging.WARNING, 'nova-netaware cannot use its data: '
+                     '%s; acting %s', e, CONF.netaware.on_missing_data)
+            return None
+        except Exception:
+            # Never raise into the scheduler; say what went wrong once.
+            if log_once(logging.ERROR, 'nova-netaware failed on server %s'
+                        % uuid):
+                LOG.exception('nova-netaware failed; acting %s',
+                              CONF.netaware.on_missing_data)
+            return None
+        self._cache_key, self._cache = key, (now,) + result
+        return result
+
+    def _evaluate(self, host_states, spec_obj, uuid):
+        if not uuid:
+            raise DataError('request has no instance uuid')
+        eng = self.engine()
+        traffic = self.traffic()
+        # Every server of the traffic matrix: their flows load the links.
+        others = [s for s in traffic.servers if s != uuid]
+        placement, metadata = self.lookup(spec_obj, [uuid] + others)
+        server = server_from_spec(spec_obj, metadata)
+        params = core_engine.Params.from_conf(CONF.netaware)
+        cands = [candidate_from_host_state(h) for h in host_states]
+        ev = eng.evaluate(traffic, placement, server, cands, params)
+        for note in ev.notes:
+            log_once(logging.WARNING, 'nova-netaware: %s', note)
+        pos = {h: i for i, h in enumerate(ev.hosts)}
+        return ev, pos
+
+
+def is_move(spec_obj):
+    """True for cold/live migration, evacuate and unshelve (NOTES.md)."""
+    try:
+        dest = spec_obj.requested_destination
+    except Exception:
+        return False
+    return dest is not None and 'cell' in dest
+
+
+def _override(value, cast, key, where):
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        log_once(logging.WARNING, 'nova-netaware: ignoring %s %s=%r: not a '
+                 'number', where, key, value)
+        return None
+
+
+def server_from_spec(spec_obj, metadata):
+    flavor = getattr(spec_obj, 'flavor', None)
+    kw = {}
+    extra = (getattr(flavor, 'extra_specs', None) or {}) if flavor else {}
+    for field, (key, cast) in EXTRA_KEYS.items():
+        val = None
+        if key in extra:
+            val = _override(extra[key], cast, key, 'flavor extra spec')
+        if metadata and key in metadata:
+            v2 = _override(metadata[key], cast, key, 'server metadata')
+            val = v2 if v2 is not None else val
+        kw[field] = val
+    return core_engine.Server(
+        uuid=spec_obj.instance_uuid,
+        memory_mb=int(getattr(flavor, 'memory_mb', 0) or 0),
+        vcpus=int(getattr(flavor, 'vcpus', 0) or 0),
+        is_move=is_move(spec_obj), **kw)
+
+
+def candidate_from_host_state(hs):
+    free_ram = free_vcpus = None
+    ram_ratio = getattr(hs, 'ram_allocation_ratio', None)
+    if ram_ratio and hs.total_usable_ram_mb:
+        used = hs.total_usable_ram_mb - hs.free_ram_mb
+        free_ram = hs.total_usable_ram_mb * ram_ratio - used
+    cpu_ratio = getattr(hs, 'cpu_allocation_ratio', None)
+    if cpu_ratio and hs.vcpus_total:
+        free_vcpus = hs.vcpus_total * cpu_ratio - hs.vcpus_used
+    return core_engine.Candidate(hs.host, free_ram, free_vcpus)
+
+
+class NovaRuntime(Runtime):
+    """Reads the placement of servers from Nova's databases."""
+
+    def lookup(self, spec_obj, uuids):
+        from nova import context as nova_context
+        from nova import objects
+
+        ctx = getattr(spec_obj, '_context', None)
+        if ctx is None:
+            ctx = nova_context.get_admin_context()
+        ctx = ctx.elevated()
+        mappings = objects.InstanceMappingList.get_by_instance_uuids(
+            ctx, uuids)
+        cells = {}
+        for m in mappings:
+            if m.cell_mapping is not None:
+                cells.setdefault(m.cell_mapping.uuid, (m.cell_mapping, []))[
+                    1].append(m.instance_uuid)
+        placement, metadata = {}, {}
+        server = uuids[0]
+        for cell, cell_uuids in cells.values():
+            with nova_context.target_cell(ctx, cell) as cctx:
+                insts = objects.InstanceList.get_by_filters(
+                    cctx, {'uuid': cell_uuids, 'deleted': False},
+                    expected_attrs=[])
+                for inst in insts:
+                    if inst.host:
+                        placement[inst.uuid] = inst.host
+                if server in cell_uuids:
+                    inst = objects.Instance.get_by_uuid(
+                        cctx, server, expected_attrs=['metadata'])
+                    metadata = dict(inst.metadata or {})
+        return placement, metadata
+
+
+class SnapshotRuntime(Runtime):
+    """Placement from a snapshot (the CLI and the benchmark)."""
+
+    def __init__(self, placement, metadata=None):
+        super().__init__()
+        self.placement = dict(placement)
+        self.metadata = metadata or {}
+
+    def lookup(self, spec_obj, uuids):
+        return self.placement, self.metadata.get(uuids[0], {})
+
+
+_runtime = None
+
+
+def get_runtime():
+    global _runtime
+    if _runtime is None:
+        _runtime = NovaRuntime()
+    return _runtime
+
+
+def set_runtime(runtime):
+    """Replace the data access (the CLI and the benchmark use snapshots)."""
+    global _runtime
+    _runtime = runtime
+

@@ -1,0 +1,67 @@
+"""MigrationImpactWeigher: prefer the host with the lowest MIF.
+
+The migration impact factor (:mod:`nova_netaware.core.impact`) adds the
+server's traffic to its peers times the distance from the host, the bytes a
+pre-copy live migration moves there times the distance they travel, and the
+busiest link the server's traffic would use. The raw weight is ``-MIF``, so
+Nova's highest weight is the lowest impact.
+
+The multiplier is ``[netaware] weight_multiplier``, read at every request;
+host aggregate metadata ``netaware_weight_multiplier`` overrides it. Like the
+filter it acts on moves only unless ``apply_to_boots`` is set, and gives
+neutral weights (all equal) when its data cannot be used.
+"""
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from nova.scheduler import utils
+from nova.scheduler import weights
+
+from nova_netaware import conf  # noqa: F401 - registers [netaware]
+from nova_netaware.scheduler import runtime
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+
+class MigrationImpactWeigher(weights.BaseHostWeigher):
+
+    def weight_multiplier(self, host_state):
+        return utils.get_weight_multiplier(
+            host_state, 'netaware_weight_multiplier',
+            CONF.netaware.weight_multiplier)
+
+    def weigh_objects(self, weighed_obj_list, spec_obj):
+        hosts = [w.obj for w in weighed_obj_list]
+        try:
+            if not (CONF.netaware.apply_to_boots or
+                    runtime.is_move(spec_obj)):
+                return [0.0] * len(hosts)
+            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            if result is None:
+                return [0.0] * len(hosts)
+            ev, pos = result
+            raw = [-float(ev.mif[pos[h.host]]) for h in hosts]
+            ranking = sorted(zip(raw, (h.host for h in hosts)), reverse=True)
+            LOG.info('MigrationImpactWeigher ranking for server %s (host: '
+                     'MIF = comm + migration + congestion terms): %s',
+                     spec_obj.instance_uuid, ', '.join(
+                         '%s: %.4f = %.4f + %.4f + %.4f' % (
+                             h, -w, ev.comm_n[pos[h]] *
+                             CONF.netaware.communication_weight,
+                             ev.migration_n[pos[h]] *
+                             CONF.netaware.migration_weight,
+                             ev.congestion[pos[h]] *
+                             CONF.netaware.congestion_weight)
+                         for w, h in ranking[:20]))
+            return raw
+        except Exception:
+            if runtime.log_once(logging.ERROR,
+                                'MigrationImpactWeigher failed'):
+                LOG.exception('MigrationImpactWeigher failed; neutral '
+                              'weights')
+            return [0.0] * len(hosts)
+
+    def _weigh_object(self, host_state, spec_obj):
+        return 0.0
