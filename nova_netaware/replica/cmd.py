@@ -1,0 +1,84 @@
+"""``nova-netaware-replica-agent``: run the agent or command a running one.
+
+    nova-netaware-replica-agent --config-file replica.conf run
+    nova-netaware-replica-agent --config-file replica.conf status
+    nova-netaware-replica-agent --config-file replica.conf switchover
+"""
+
+import json
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from nova_netaware.replica import agent as agent_mod
+from nova_netaware.replica import conf as conf_mod
+
+LOG = logging.getLogger(__name__)
+
+
+def _add_parsers(subparsers):
+    subparsers.add_parser('run', help='run the agent in the foreground')
+    subparsers.add_parser('status', help='print the status of the running '
+                                         'agent as JSON')
+    subparsers.add_parser('switchover', help='switch the active copy over '
+                                             '(from either side)')
+
+
+command_opt = cfg.SubCommandOpt('command', title='Commands',
+                                handler=_add_parsers,
+                                help='run | status | switchover')
+
+
+def make_conf(argv):
+    conf = cfg.ConfigOpts()
+    conf_mod.register_opts(conf)
+    logging.register_options(conf)
+    conf.register_cli_opt(command_opt)
+    conf(argv, project='nova-netaware',
+         prog='nova-netaware-replica-agent')
+    return conf
+
+
+def run(conf):
+    logging.setup(conf, 'nova-netaware-replica-agent')
+    agent = agent_mod.Agent(conf)
+    done = threading.Event()
+
+    def on_signal(signum, frame):
+        LOG.info('signal %d: stopping', signum)
+        done.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.start()
+    print('agent %s ready: %s epoch %d' % (agent.id, agent.state,
+                                           agent.epoch), flush=True)
+    while not done.wait(0.5):
+        pass
+    agent.stop()
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        conf = make_conf(argv)
+        cmd = conf.command.name
+        if cmd == 'run':
+            return run(conf)
+        res = agent_mod.control_call(conf.replica.control_socket, cmd)
+    except (cfg.Error, agent_mod.AgentError, ValueError) as e:
+        print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
+        return 2
+    except Exception as e:  # clear message for every other failure too
+        print('nova-netaware-replica-agent: error: %s: %s'
+              % (type(e).__name__, e), file=sys.stderr)
+        return 1
+    print(json.dumps(res, indent=2, sort_keys=True, default=str))
+    return 0 if res.get('ok') else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

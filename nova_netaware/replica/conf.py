@@ -1,0 +1,180 @@
+"""Configuration of the replica agent: group ``[replica]``.
+
+``list_opts`` feeds ``oslo-config-generator`` through the ``oslo.config.opts``
+entry point ``nova_netaware.replica``; the generator file is
+``etc/replica-agent-config-generator.conf`` and the generated sample is
+``etc/replica-agent.conf.sample``.
+"""
+
+from oslo_config import cfg
+
+GROUP = 'replica'
+
+replica_group = cfg.OptGroup(
+    GROUP, title='Cross-cloud replica agent',
+    help='Options of nova-netaware-replica-agent: one agent per hypervisor '
+         'side keeps exactly one copy of a stateful VM active, buffers the '
+         'traffic toward the paused copy durably and switches over.')
+
+agent_opts = [
+    cfg.StrOpt('agent_id', required=True,
+               help='Unique name of this agent (one per hypervisor side). '
+                    'It is recorded as the holder of a fencing epoch.'),
+    cfg.StrOpt('service_name', default='replica',
+               help='Name of the replicated service. Both agents of one '
+                    'replica pair must use the same name; it namespaces the '
+                    'epoch in the coordination backend.'),
+    cfg.StrOpt('initial_role', default='standby',
+               choices=[('active', 'Claim epoch 1 and run the copy when no '
+                                   'epoch exists yet.'),
+                        ('standby', 'Pause the copy and buffer its traffic '
+                                    'until a switchover activates it.')],
+               help='Role taken at the very first start, when the '
+                    'coordination backend holds no epoch for the service. '
+                    'Afterwards the role always follows the epoch.'),
+    cfg.StrOpt('state_dir', default='/var/lib/nova-netaware/replica',
+               help='Directory for the durable packet buffer (SQLite WAL).'),
+    cfg.StrOpt('control_socket',
+               default='/run/nova-netaware/replica-agent.sock',
+               help='UNIX socket of the local control API used by the '
+                    '"status" and "switchover" commands.'),
+    cfg.StrOpt('coordination_url', default='file:///var/lib/nova-netaware/'
+                                           'replica/coordination',
+               help='tooz backend URL that keeps the monotonic fencing '
+                    'epoch, e.g. file:///shared/dir (embedded default) or '
+                    'redis://127.0.0.1:6379 for agents on different hosts.'),
+    cfg.FloatOpt('coordination_lock_timeout', default=10.0, min=0.1,
+                 help='Seconds to wait for the epoch lock.'),
+    cfg.StrOpt('dataplane', default='nfqueue',
+               help='Data plane plugin (stevedore namespace '
+                    'nova_netaware.replica.dataplanes).'),
+    cfg.StrOpt('state_driver', default='guest_endpoint',
+               help='State transfer plugin (stevedore namespace '
+                    'nova_netaware.replica.state_drivers).'),
+    cfg.StrOpt('cloud_driver', default='local',
+               help='Cloud driver plugin (stevedore namespace '
+                    'nova_netaware.replica.cloud_drivers): pause, unpause, '
+                    'export_state and import_state of the copy.'),
+]
+
+dataplane_opts = [
+    cfg.StrOpt('guest_interface',
+               help='Hypervisor-side interface toward the copy. Forwarded '
+                    'traffic leaving through it is intercepted (NFQUEUE).'),
+    cfg.IntOpt('nfqueue_num', default=7, min=0, max=65535,
+               help='NFQUEUE queue number used by the nfqueue data plane.'),
+    cfg.IntOpt('nfqueue_max_len', default=16384, min=64, max=65536,
+               help='Packets the kernel may hold for the agent before '
+                    'dropping (the kernel caps one queue at 65536).'),
+    cfg.StrOpt('iptables_chain', default='NNR-REPLICA',
+               help='Name of the iptables chain owned by the agent '
+                    '(jumped to from FORWARD for the guest interface).'),
+    cfg.IntOpt('buffer_max_packets', default=1000000, min=1,
+               help='Upper bound of packets held in the durable buffer.'),
+    cfg.IntOpt('buffer_max_bytes', default=1 << 30, min=1500,
+               help='Upper bound of payload bytes held in the durable '
+                    'buffer.'),
+    cfg.StrOpt('overflow_policy', default='refuse',
+               choices=[('refuse', 'Refuse new traffic past the bound: the '
+                                   'packet is dropped and the sender gets '
+                                   'ICMP administratively prohibited.'),
+                        ('drop-newest', 'Silently drop the newest packet '
+                                        'past the bound.')],
+               help='What happens to a packet arriving when the buffer is '
+                    'full. Old buffered data is never evicted. Every '
+                    'overflow is counted and logged.'),
+    cfg.IntOpt('buffer_commit_batch', default=512, min=1, max=65536,
+               help='Group commit: packets per SQLite transaction.'),
+    cfg.FloatOpt('buffer_commit_interval', default=0.002, min=0.0,
+                 help='Group commit: seconds the oldest uncommitted packet '
+                      'may wait before its batch is committed.'),
+    cfg.StrOpt('buffer_synchronous', default='NORMAL',
+               choices=['NORMAL', 'FULL'],
+               help='SQLite synchronous mode. NORMAL (WAL) survives a crash '
+                    'of the agent (kill -9); FULL also survives a power '
+                    'loss at a lower rate.'),
+    cfg.IntOpt('replay_batch', default=256, min=1,
+               help='Packets re-injected per replay step; the replay '
+                    'position is committed after each step.'),
+    cfg.IntOpt('replay_rate', default=0, min=0,
+               help='Maximum replay rate in packets per second; 0 means '
+                    'as fast as possible.'),
+]
+
+peer_opts = [
+    cfg.HostAddressOpt('peer_listen_host', default='0.0.0.0',
+                       help='Address of the peer channel listener.'),
+    cfg.PortOpt('peer_listen_port', default=9797,
+                help='TCP port of the peer channel listener.'),
+    cfg.HostAddressOpt('peer_host',
+                       help='Address of the other agent of the pair.'),
+    cfg.PortOpt('peer_port', default=9797,
+                help='TCP port of the other agent.'),
+    cfg.StrOpt('peer_hmac_key', secret=True,
+               help='Shared secret; every peer message carries an '
+                    'HMAC-SHA256 over its header and body. At least 16 '
+                    'characters.'),
+    cfg.FloatOpt('peer_replay_window', default=60.0, min=1.0,
+                 help='Seconds a message timestamp may deviate from now; '
+                      'nonces are remembered for this long, so replayed '
+                      'messages are rejected.'),
+    cfg.FloatOpt('peer_timeout', default=3.0, min=0.05,
+                 help='Seconds to wait for the peer (connect, send, '
+                      'receive).'),
+    cfg.FloatOpt('handoff_timeout', default=10.0, min=0.1,
+                 help='Seconds the active side waits for the peer to '
+                      'acknowledge a handoff before it resolves the '
+                      'switchover through the epoch.'),
+]
+
+guest_opts = [
+    cfg.StrOpt('copy_name', default='copy',
+               help='Name of the local copy of the service (for logs and '
+                    'the cloud driver).'),
+    cfg.StrOpt('local_pid_file',
+               help='local cloud driver: pid file of the guest process.'),
+    cfg.HostAddressOpt('guest_endpoint_host',
+                       help='guest_endpoint state driver: address of the '
+                            'state endpoint inside the guest.'),
+    cfg.PortOpt('guest_endpoint_port', default=7001,
+                help='guest_endpoint state driver: TCP port of the state '
+                     'endpoint.'),
+    cfg.FloatOpt('state_timeout', default=10.0, min=0.1,
+                 help='Seconds allowed for one state export or import.'),
+]
+
+policy_opts = [
+    cfg.IntOpt('policy_max_buffer_packets', default=0, min=0,
+               help='Standby side: request a switchover when this many '
+                    'packets are buffered (0 disables).'),
+    cfg.FloatOpt('policy_max_oldest_age', default=0.0, min=0.0,
+                 help='Standby side: request a switchover when the oldest '
+                      'buffered packet is this many seconds old (0 '
+                      'disables).'),
+    cfg.FloatOpt('policy_time_quantum', default=0.0, min=0.0,
+                 help='Standby side: request a switchover when the other '
+                      'copy has been active this many seconds and traffic '
+                      'is buffered here (0 disables).'),
+    cfg.FloatOpt('policy_check_interval', default=0.05, min=0.005,
+                 help='Seconds between policy evaluations.'),
+]
+
+obs_opts = [
+    cfg.HostAddressOpt('metrics_host', default='127.0.0.1',
+                       help='Address of the Prometheus metrics endpoint.'),
+    cfg.PortOpt('metrics_port', default=0,
+                help='Port of the Prometheus metrics endpoint; 0 disables '
+                     'it.'),
+]
+
+ALL_OPTS = (agent_opts + dataplane_opts + peer_opts + guest_opts +
+            policy_opts + obs_opts)
+
+
+def register_opts(conf):
+    conf.register_group(replica_group)
+    conf.register_opts(ALL_OPTS, group=replica_group)
+
+
+def list_opts():
+    return [(replica_group, ALL_OPTS)]

@@ -1,0 +1,398 @@
+"""Data plane ``nfqueue``: iptables NFQUEUE + durable buffer + raw replay.
+
+Rules (in the namespace the agent runs in, i.e. the hypervisor side)::
+
+    -A FORWARD -o <guest_interface> -j <chain>
+    -A <chain> -j NFQUEUE --queue-num <n> [--queue-bypass]
+
+One thread owns the queue, the buffer and the raw socket, so every mode
+change happens between two packets and the order of packets is kept:
+
+* ``buffer`` mode: each packet is appended to the pending batch; the batch is
+  committed to SQLite (group commit) and only then are the originals
+  dropped. No bypass flag: if the agent is dead, traffic toward the paused
+  copy is dropped by the kernel, never delivered out of order.
+* ``activate``: pending packets are committed, the buffer is re-injected in
+  order through a raw IPv4 socket (locally generated packets take the OUTPUT
+  path, so the FORWARD rule does not catch them again) and the replay
+  position is committed per step; packets that arrive meanwhile wait in the
+  kernel queue and are accepted, in order, once the mode is ``pass``.
+* ``pass`` mode: packets are accepted in order; the rule carries
+  ``--queue-bypass`` so traffic still reaches the active copy if the agent
+  dies.
+
+Overflow (buffer bound reached) applies ``[replica] overflow_policy`` to the
+new packet only: ``refuse`` drops it and answers the sender with ICMP
+"communication administratively prohibited"; ``drop-newest`` drops it
+silently. Both are counted and logged (rate-limited); old data is never
+evicted.
+"""
+
+import collections
+import errno
+import logging
+import os
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+from nova_netaware.replica import dataplane as dp
+
+LOG = logging.getLogger(__name__)
+
+try:
+    import netfilterqueue
+except ImportError:  # reported when the plugin is started
+    netfilterqueue = None
+
+
+def _checksum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+
+
+class _Budget:
+    """Socket facade for NetfilterQueue.run_socket: at most ``left``
+    non-blocking reads, then EAGAIN, so commands run between bursts."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.left = 0
+        self.enobufs = 0
+
+    def recv(self, n):
+        if self.left <= 0:
+            raise BlockingIOError(errno.EAGAIN, 'burst budget used')
+        self.left -= 1
+        try:
+            return self.sock.recv(n, socket.MSG_DONTWAIT)
+        except OSError as e:
+            if e.errno == errno.ENOBUFS:
+                self.enobufs += 1
+            raise
+
+
+def iptables(*args, check=True):
+    cmd = ['iptables', '-w', '5'] + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise dp.DataPlaneError('%s failed: %s' % (' '.join(cmd),
+                                                   p.stderr.strip()))
+    return p.returncode == 0
+
+
+class NfqueueDataPlane(dp.DataPlane):
+
+    BURST = 256
+
+    def __init__(self, conf, buffer):
+        super().__init__(conf, buffer)
+        c = conf.replica
+        if not c.guest_interface:
+            raise dp.DataPlaneError('[replica] guest_interface is required '
+                                    'by the nfqueue data plane')
+        if len(c.guest_interface) > 15:
+            raise dp.DataPlaneError('guest_interface %r is longer than 15 '
+                                    'characters' % c.guest_interface)
+        if not c.iptables_chain or len(c.iptables_chain) > 28:
+            raise dp.DataPlaneError('iptables_chain must be 1..28 characters')
+        self.ifname = c.guest_interface
+        self.qnum = c.nfqueue_num
+        self.max_len = c.nfqueue_max_len
+        self.chain = c.iptables_chain
+        self.policy = c.overflow_policy
+        if self.policy not in ('refuse', 'drop-newest'):
+            raise dp.DataPlaneError('unknown overflow_policy %r'
+                                    % self.policy)
+        self.batch = c.buffer_commit_batch
+        self.interval = c.buffer_commit_interval
+        self.replay_batch = c.replay_batch
+        self.replay_rate = c.replay_rate
+        self.mode = None
+        self._pending = []
+        self._pending_pkts = []
+        self._pending_bytes = 0
+        self._cmds = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = False
+        self._thread = None
+        self.counters = collections.Counter()
+        self._last_overflow_log = 0.0
+        self._rule_lock = threading.Lock()
+
+    # ---------------------------------------------------------- rules
+    def _rule_args(self, mode):
+        a = ['-j', 'NFQUEUE', '--queue-num', str(self.qnum)]
+        if mode == dp.PASS:
+            a.append('--queue-bypass')
+        return a
+
+    def _install_rules(self, mode):
+        with self._rule_lock:
+            iptables('-N', self.chain, check=False)
+            iptables('-F', self.chain)
+            iptables('-A', self.chain, *self._rule_args(mode))
+            jump = ['FORWARD', '-o', self.ifname, '-j', self.chain]
+            if not iptables('-C', *jump, check=False):
+                iptables('-I', *jump)
+
+    def _set_rule_mode(self, mode):
+        with self._rule_lock:
+            iptables('-R', self.chain, '1', *self._rule_args(mode))
+
+    def _set_rule_mode_async(self, mode):
+        def run():
+            try:
+                self._set_rule_mode(mode)
+            except dp.DataPlaneError as e:
+                LOG.error('could not update NFQUEUE rule: %s', e)
+        threading.Thread(target=run, daemon=True).start()
+
+    def remove_rules(self):
+        with self._rule_lock:
+            iptables('-D', 'FORWARD', '-o', self.ifname, '-j', self.chain,
+                     check=False)
+            iptables('-F', self.chain, check=False)
+            iptables('-X', self.chain, check=False)
+
+    # ---------------------------------------------------------- lifecycle
+    def start(self, mode):
+        if mode not in dp.MODES:
+            raise dp.DataPlaneError('unknown mode %r' % (mode,))
+        if netfilterqueue is None:
+            raise dp.DataPlaneError('python package NetfilterQueue is not '
+                                    'installed (needs libnetfilter-queue)')
+        self.mode = mode
+        self._nfq = netfilterqueue.NetfilterQueue()
+        try:
+            self._nfq.bind(self.qnum, self._on_packet, max_len=self.max_len,
+                           sock_len=64 << 20)
+        except OSError as e:
+            raise dp.DataPlaneError('cannot bind NFQUEUE %d (root? another '
+                                    'listener?): %s' % (self.qnum, e))
+        self._sock = socket.fromfd(self._nfq.get_fd(), socket.AF_NETLINK,
+                                   socket.SOCK_RAW)
+        self._budget = _Budget(self._sock)
+        self._raw = socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                                  socket.IPPROTO_RAW)
+        self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        self._icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                                   socket.IPPROTO_ICMP)
+        self._install_rules(mode)
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name='nfqueue-%d' % self.qnum)
+        self._thread.start()
+        LOG.info('nfqueue data plane on %s (queue %d) started in %s mode',
+                 self.ifname, self.qnum, mode)
+
+    def stop(self):
+        if self._thread is None:
+            return
+        try:
+            self._call(self._flush, timeout=10)
+        except dp.DataPlaneError:
+            pass
+        self._stop = True
+        os.write(self._wake_w, b'x')
+        self._thread.join(5)
+        try:
+            self._nfq.unbind()
+        except Exception:
+            pass
+        self._thread = None
+
+    # ---------------------------------------------------------- commands
+    def _call(self, fn, timeout=60.0):
+        if self._thread is None or not self._thread.is_alive():
+            raise dp.DataPlaneError('data plane thread is not running')
+        done = threading.Event()
+        box = {}
+
+        def run():
+            try:
+                box['r'] = fn()
+            except BaseException as e:
+                box['e'] = e
+            done.set()
+        self._cmds.append(run)
+        os.write(self._wake_w, b'x')
+        if not done.wait(timeout):
+            raise dp.DataPlaneError('data plane did not answer in %.1fs'
+                                    % timeout)
+        if 'e' in box:
+            raise box['e']
+        return box.get('r')
+
+    def fence(self):
+        def go():
+            self.mode = dp.BUFFER
+        self._call(go)
+        self._set_rule_mode_async(dp.BUFFER)
+
+    def activate(self):
+        r = self._call(self._replay, timeout=3600)
+        self._set_rule_mode_async(dp.PASS)
+        return r
+
+    def flush(self):
+        self._call(self._flush)
+
+    # ---------------------------------------------------------- thread
+    def _loop(self):
+        wake = self._wake_r
+        nfs = self._sock
+        while not self._stop:
+            if self._pending:
+                timeout = max(0.0, self.interval -
+                              (time.time() - self._pending[0][0]))
+            else:
+                timeout = 0.5
+            try:
+                r, _, _ = select.select([nfs, wake], [], [], timeout)
+            except InterruptedError:
+                continue
+            if wake in r:
+                os.read(wake, 4096)
+            while self._cmds:
+                self._cmds.popleft()()
+            if nfs in r:
+                self._budget.left = self.BURST
+                try:
+                    self._nfq.run_socket(self._budget)
+                except OSError as e:
+                    LOG.error('NFQUEUE receive failed: %s', e)
+                    time.sleep(0.01)
+            if self._pending and (time.time() - self._pending[0][0]
+                                  >= self.interval):
+                self._flush()
+        self._flush()
+
+    def _on_packet(self, pkt):
+        if self.mode == dp.PASS:
+            pkt.accept()
+            self.counters['passed'] += 1
+            return
+        data = pkt.get_payload()
+        n = len(data)
+        if not self.buffer.has_room(n, len(self._pending),
+                                    self._pending_bytes):
+            self._overflow(pkt, data)
+            return
+        self._pending.append((time.time(), data))
+        self._pending_pkts.append(pkt)
+        self._pending_bytes += n
+        if len(self._pending) >= self.batch:
+            self._flush()
+
+    def _flush(self):
+        if not self._pending:
+            return
+        items, pkts = self._pending, self._pending_pkts
+        self._pending, self._pending_pkts, self._pending_bytes = [], [], 0
+        self.buffer.append_many(items)  # durable before originals dropped
+        for p in pkts:
+            p.drop()
+        self.counters['buffered'] += len(items)
+        self.counters['commits'] += 1
+
+    def _overflow(self, pkt, data):
+        pkt.drop()
+        key = ('overflow_refused' if self.policy == 'refuse'
+               else 'overflow_dropped')
+        self.counters[key] += 1
+        if self.policy == 'refuse':
+            self._send_refusal(data)
+        now = time.monotonic()
+        if now - self._last_overflow_log > 5.0:
+            self._last_overflow_log = now
+            LOG.warning('buffer full (%d packets, %d bytes; bounds %d/%d): '
+                        'policy %s applied to new packets, %d so far; '
+                        'buffered data is kept',
+                        self.buffer.count, self.buffer.nbytes,
+                        self.buffer.max_packets, self.buffer.max_bytes,
+                        self.policy, self.counters[key])
+
+    def _send_refusal(self, data):
+        if len(data) < 20 or data[0] >> 4 != 4:
+            return
+        ihl = (data[0] & 0x0f) * 4
+        quoted = data[:ihl + 8]
+        icmp = struct.pack('!BBHI', 3, 13, 0, 0) + quoted
+        icmp = icmp[:2] + struct.pack('!H', _checksum(icmp)) + icmp[4:]
+        try:
+            self._icmp.sendto(icmp, (socket.inet_ntoa(data[12:16]), 0))
+            self.counters['refusals_sent'] += 1
+        except OSError:
+            self.counters['refusal_send_errors'] += 1
+
+    def _send(self, data):
+        if len(data) < 20 or data[0] >> 4 != 4:
+            self.counters['replay_skipped_non_ipv4'] += 1
+            return
+        dst = socket.inet_ntoa(data[16:20])
+        for attempt in range(1000):
+            try:
+                self._raw.sendto(data, (dst, 0))
+                return
+            except OSError as e:
+                if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                    raise
+                time.sleep(0.0005)
+        raise dp.DataPlaneError('replay send kept failing with ENOBUFS')
+
+    def _replay(self):
+        self._flush()
+        t0 = time.monotonic()
+        n = 0
+        first = None
+        while True:
+            rows = self.buffer.peek(self.replay_batch)
+            if not rows:
+                break
+            for _seq, _ts, data in rows:
+                if first is None:
+                    first = time.monotonic()
+                self._send(data)
+                n += 1
+                if self.replay_rate:
+                    target = t0 + n / self.replay_rate
+                    delay = target - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+            self.buffer.ack(rows)  # replay position is durable per step
+        self.mode = dp.PASS
+        dt = time.monotonic() - t0
+        self.counters['replayed'] += n
+        if n:
+            LOG.info('replayed %d packets in %.3fs (%.0f pkt/s)', n, dt,
+                     n / dt if dt else 0)
+        return {'replayed': n, 'replay_seconds': dt,
+                'replay_started': first}
+
+    def kernel_queue_stats(self):
+        try:
+            with open('/proc/net/netfilter/nfnetlink_queue') as f:
+                for line in f:
+                    p = line.split()
+                    if p and int(p[0]) == self.qnum:
+                        return {'kernel_queue_total': int(p[2]),
+                                'kernel_queue_dropped': int(p[5]),
+                                'kernel_user_dropped': int(p[6])}
+        except (OSError, ValueError, IndexError):
+            pass
+        return {}
+
+    def stats(self):
+        s = dict(self.counters)
+        s['enobufs'] = getattr(self, '_budget', None) and \
+            self._budget.enobufs or 0
+        s['pending'] = len(self._pending)
+        s.update(self.kernel_queue_stats())
+        return s

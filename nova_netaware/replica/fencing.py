@@ -1,0 +1,148 @@
+"""Monotonic fencing epoch kept in a tooz coordination backend.
+
+The epoch of a service is the highest ``N`` among the tooz groups named
+``nnr.<service>.epoch.<N>.<holder>``. A new epoch is claimed with a
+compare-and-set under a tooz lock: it succeeds only if the current epoch is
+the one the claimer expects. A copy is unpaused only while the lock is held
+and the agent holds the current epoch (:meth:`EpochFence.run_if_current`), so
+a stale agent can never unpause its copy.
+
+The same code runs on every tooz driver that supports groups and locks; the
+embedded default is ``file://`` (a directory both agents can reach) and
+``redis://`` serves agents on different hosts.
+"""
+
+import contextlib
+import logging
+import re
+import uuid
+
+from tooz import coordination
+
+LOG = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
+
+
+class FenceError(Exception):
+    """The coordination backend cannot be used."""
+
+
+class StaleEpoch(Exception):
+    """The caller's epoch is not the current one."""
+
+    def __init__(self, expected, current):
+        super().__init__('stale epoch: expected %s, current epoch is %s '
+                         '(holder %s)' % (expected, current[0], current[1]))
+        self.expected = expected
+        self.current = current
+
+
+class EpochFence:
+
+    KEEP = 8  # old epoch groups kept for diagnosis
+
+    def __init__(self, url, service, member, lock_timeout=10.0):
+        for what, v in (('service', service), ('member', member)):
+            if not v or not _NAME_RE.match(v):
+                raise FenceError('%s name %r must match %s'
+                                 % (what, v, _NAME_RE.pattern))
+        if not url or '://' not in url:
+            raise FenceError('coordination_url %r is not a tooz URL (for '
+                             'example file:///var/lib/x or '
+                             'redis://127.0.0.1:6379)' % (url,))
+        self.service = service
+        self.member = member
+        self.lock_timeout = lock_timeout
+        self._prefix = 'nnr.%s.epoch.' % service
+        try:
+            self._coord = coordination.get_coordinator(
+                url, ('%s-%s' % (member, uuid.uuid4().hex[:8])).encode())
+            self._coord.start(start_heart=False)
+        except Exception as e:
+            raise FenceError('cannot start coordination backend %s: %s'
+                             % (url, e))
+        self._lock = self._coord.get_lock(
+            ('nnr-%s-epoch-lock' % service).encode())
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._coord.stop()
+
+    def _epochs(self):
+        out = []
+        for g in self._coord.get_groups().get():
+            g = g.decode() if isinstance(g, bytes) else g
+            if not g.startswith(self._prefix):
+                continue
+            rest = g[len(self._prefix):]
+            num, _, holder = rest.partition('.')
+            if num.isdigit():
+                out.append((int(num), holder, g))
+        out.sort()
+        return out
+
+    def current(self):
+        """(epoch, holder); (0, None) when no epoch was ever claimed."""
+        eps = self._epochs()
+        if not eps:
+            return 0, None
+        return eps[-1][0], eps[-1][1]
+
+    @contextlib.contextmanager
+    def locked(self):
+        if not self._lock.acquire(blocking=self.lock_timeout):
+            raise FenceError('epoch lock of %s not acquired within %.1fs'
+                             % (self.service, self.lock_timeout))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self._lock.release()
+
+    def claim(self, expected, holder=None):
+        """Compare-and-set: move the epoch from ``expected`` to
+        ``expected + 1`` held by ``holder`` (default: this agent).
+
+        Raises :class:`StaleEpoch` if the current epoch is not
+        ``expected``. Returns the new epoch.
+        """
+        holder = holder or self.member
+        if not _NAME_RE.match(holder):
+            raise FenceError('holder name %r is invalid' % (holder,))
+        with self.locked():
+            cur = self.current()
+            if cur[0] != expected:
+                raise StaleEpoch(expected, cur)
+            new = expected + 1
+            try:
+                self._coord.create_group(
+                    ('%s%d.%s' % (self._prefix, new, holder)).encode()).get()
+            except coordination.GroupAlreadyExist:
+                raise StaleEpoch(expected, self.current())
+            self._gc()
+        LOG.info('epoch of %s moved %d -> %d (holder %s)',
+                 self.service, expected, new, holder)
+        return new
+
+    def run_if_current(self, epoch, fn):
+        """Run ``fn()`` only if ``epoch`` is current and held by us, with the
+        lock held so that no other claim can interleave."""
+        with self.locked():
+            cur = self.current()
+            if cur != (epoch, self.member):
+                raise StaleEpoch(epoch, cur)
+            return fn()
+
+    def _gc(self):
+        eps = self._epochs()
+        for num, holder, g in eps[:-self.KEEP]:
+            with contextlib.suppress(Exception):
+                self._coord.delete_group(g.encode()).get()
+
+    def destroy_all(self):
+        """Remove every epoch group of the service (tests, decommission)."""
+        with self.locked():
+            for num, holder, g in self._epochs():
+                with contextlib.suppress(Exception):
+                    self._coord.delete_group(g.encode()).get()

@@ -1,0 +1,487 @@
+"""Test bed for the replica agent on the real kernel (root only).
+
+Builds two clouds from network namespaces and veth links::
+
+    cl<a> --veth-- hv<a> --veth-- vm<a>        copy A (guest process)
+                     |
+                inter-cloud link (agents' peer channel)
+                     |
+    cl<b> --veth-- hv<b> --veth-- vm<b>        copy B (guest process)
+
+Every name starts with a per-run prefix and :meth:`Lab.destroy` removes the
+namespaces (and with them the veths and the iptables rules, which only ever
+live inside them) and kills every process the lab started. Addresses live
+only inside these namespaces.
+
+Also provides ``python -m nova_netaware.replica.lab client ...``: a UDP
+client that sends numbered requests and records every reply.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+
+CLONE_NEWNET = 0x40000000
+PY = sys.executable
+NET = '10.201'
+VM_IP = NET + '.100.2'
+HV_VM_IP = NET + '.100.1'
+CLIENT_NET = {'a': NET + '.1', 'b': NET + '.2'}
+LINK_IP = {'a': NET + '.250.1', 'b': NET + '.250.2'}
+DATA_PORT = 7000
+CTL_PORT = 7001
+PEER_PORT = 9797
+
+
+class LabError(Exception):
+    pass
+
+
+def sh(*cmd, check=True, timeout=30):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode:
+        raise LabError('%s failed (%d): %s' % (' '.join(cmd), p.returncode,
+                                               p.stderr.strip()))
+    return p
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM):
+    """Create a socket inside network namespace ``ns`` (setns in a helper
+    thread; the socket stays in that namespace)."""
+    box = {}
+
+    def run():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open('/run/netns/%s' % ns, os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), 'setns %s' % ns)
+            finally:
+                os.close(fd)
+            box['s'] = socket.socket(family, stype)
+        except BaseException as e:
+            box['e'] = e
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if 'e' in box:
+        raise box['e']
+    return box['s']
+
+
+def guest_call(ns, req, timeout=10.0):
+    s = ns_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
+    with s:
+        s.settimeout(timeout)
+        s.connect(('127.0.0.1', CTL_PORT))
+        s.sendall(json.dumps(req).encode() + b'\n')
+        return json.loads(s.makefile('rb').readline())
+
+
+class Lab:
+
+    def __init__(self, workdir, prefix=None, coordination_url=None,
+                 hmac_key=None):
+        if not is_root():
+            raise LabError('the replica test bed needs root (network '
+                           'namespaces, veth, iptables)')
+        self.p = prefix or 'r' + secrets.token_hex(2)
+        self.dir = os.path.abspath(workdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.coordination_url = coordination_url or \
+            'file://' + os.path.join(self.dir, 'coord')
+        self.key = hmac_key or secrets.token_hex(24)
+        self.service = 'svc-' + self.p
+        self.procs = {}
+        self.namespaces = []
+
+    # ----------------------------------------------------------- names
+    def ns(self, role, x):
+        return '%s-%s%s' % (self.p, role, x)
+
+    def ifname(self, kind, x, end):
+        return '%s%s%s%d' % (self.p, kind, x, end)
+
+    @property
+    def link_if(self):
+        return {'a': self.ifname('l', 'a', 0), 'b': self.ifname('l', 'b', 0)}
+
+    # ----------------------------------------------------------- build
+    def _ip(self, ns, *args):
+        return sh('ip', '-n', ns, *args)
+
+    def build(self):
+        try:
+            self._build()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _build(self):
+        for x in 'ab':
+            for role in ('hv', 'vm', 'cl'):
+                n = self.ns(role, x)
+                sh('ip', 'netns', 'add', n)
+                self.namespaces.append(n)
+                self._ip(n, 'link', 'set', 'lo', 'up')
+            hv, vm, cl = self.ns('hv', x), self.ns('vm', x), self.ns('cl', x)
+            sh('ip', 'netns', 'exec', hv, 'sysctl', '-qw',
+               'net.ipv4.ip_forward=1')
+            # client <-> hypervisor
+            c0, c1 = self.ifname('c', x, 0), self.ifname('c', x, 1)
+            sh('ip', 'link', 'add', c0, 'netns', cl, 'type', 'veth',
+               'peer', 'name', c1, 'netns', hv)
+            self._ip(cl, 'addr', 'add', CLIENT_NET[x] + '.2/24', 'dev', c0)
+            self._ip(hv, 'addr', 'add', CLIENT_NET[x] + '.1/24', 'dev', c1)
+            self._ip(cl, 'link', 'set', c0, 'up')
+            self._ip(hv, 'link', 'set', c1, 'up')
+            self._ip(cl, 'route', 'add', 'default', 'via',
+                     CLIENT_NET[x] + '.1')
+            # hypervisor <-> copy
+            v0, v1 = self.ifname('v', x, 0), self.ifname('v', x, 1)
+            sh('ip', 'link', 'add', v0, 'netns', hv, 'type', 'veth',
+               'peer', 'name', v1, 'netns', vm)
+            self._ip(hv, 'addr', 'add', HV_VM_IP + '/24', 'dev', v0)
+            self._ip(vm, 'addr', 'add', VM_IP + '/24', 'dev', v1)
+            self._ip(hv, 'link', 'set', v0, 'up')
+            self._ip(vm, 'link', 'set', v1, 'up')
+            self._ip(vm, 'route', 'add', 'default', 'via', HV_VM_IP)
+        # inter-cloud link between the two hypervisors
+        la, lb = self.link_if['a'], self.link_if['b']
+        sh('ip', 'link', 'add', la, 'netns', self.ns('hv', 'a'), 'type',
+           'veth', 'peer', 'name', lb, 'netns', self.ns('hv', 'b'))
+        for x in 'ab':
+            self._ip(self.ns('hv', x), 'addr', 'add', LINK_IP[x] + '/30',
+                     'dev', self.link_if[x])
+            self._ip(self.ns('hv', x), 'link', 'set', self.link_if[x], 'up')
+
+    def set_link(self, up):
+        for x in 'ab':
+            self._ip(self.ns('hv', x), 'link', 'set', self.link_if[x],
+                     'up' if up else 'down')
+
+    # ----------------------------------------------------------- processes
+    def _spawn(self, name, ns, argv, log, env=None):
+        f = open(os.path.join(self.dir, log), 'ab')
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env.setdefault('PYTHONWARNINGS', 'ignore')
+        p = subprocess.Popen(['ip', 'netns', 'exec', ns] + argv, stdout=f,
+                             stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=full_env)
+        f.close()
+        self.procs[name] = p
+        return p
+
+    def guest_pid_file(self, x):
+        return os.path.join(self.dir, 'guest-%s.pid' % x)
+
+    def start_guest(self, x, pad_bytes=0):
+        pf = self.guest_pid_file(x)
+        if os.path.exists(pf):
+            os.unlink(pf)
+        self._spawn('guest-' + x, self.ns('vm', x),
+                    [PY, '-m', 'nova_netaware.replica.guest', '--port',
+                     str(DATA_PORT), '--control-port', str(CTL_PORT),
+                     '--pad-bytes', str(pad_bytes), '--pid-file', pf],
+                    'guest-%s.log' % x)
+        self._wait(lambda: os.path.exists(pf), 10, 'guest %s pid file' % x)
+        self._wait(lambda: self._guest_up(x), 10, 'guest %s endpoint' % x)
+
+    def _guest_up(self, x):
+        try:
+            return guest_call(self.ns('vm', x), {'op': 'stats'},
+                              timeout=1)['ok']
+        except OSError:
+            return False
+
+    def guest_pid(self, x):
+        with open(self.guest_pid_file(x)) as f:
+            return int(f.read())
+
+    def guest_stats(self, x):
+        return guest_call(self.ns('vm', x), {'op': 'stats'})
+
+    def control_socket(self, x):
+        return os.path.join(self.dir, 'agent-%s.sock' % x)
+
+    def write_agent_config(self, x, **overrides):
+        other = 'b' if x == 'a' else 'a'
+        opts = {
+            'agent_id': 'agent-' + x,
+            'service_name': self.service,
+            'initial_role': 'active' if x == 'a' else 'standby',
+            'state_dir': os.path.join(self.dir, 'state-' + x),
+            'control_socket': self.control_socket(x),
+            'coordination_url': self.coordination_url,
+            'guest_interface': self.ifname('v', x, 0),
+            'nfqueue_num': 10 if x == 'a' else 11,
+            'peer_listen_host': LINK_IP[x],
+            'peer_listen_port': PEER_PORT,
+            'peer_host': LINK_IP[other],
+            'peer_port': PEER_PORT,
+            'peer_hmac_key': self.key,
+            'peer_timeout': 2.0,
+            'handoff_timeout': 5.0,
+            'copy_name': 'copy-' + x,
+            'local_pid_file': self.guest_pid_file(x),
+            'guest_endpoint_host': VM_IP,
+            'guest_endpoint_port': CTL_PORT,
+        }
+        opts.update(overrides)
+        path = os.path.join(self.dir, 'agent-%s.conf' % x)
+        with open(path, 'w') as f:
+            f.write('[DEFAULT]\ndebug = false\nlog_file = %s\n\n[replica]\n'
+                    % os.path.join(self.dir, 'agent-%s.log' % x))
+            for k, v in opts.items():
+                f.write('%s = %s\n' % (k, v))
+        return path
+
+    def start_agent(self, x, wait=True, env=None, **overrides):
+        path = self.write_agent_config(x, **overrides)
+        sock = self.control_socket(x)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        p = self._spawn('agent-' + x, self.ns('hv', x),
+                        [PY, '-m', 'nova_netaware.replica.cmd',
+                         '--config-file', path, 'run'],
+                        'agent-%s.out' % x, env=env)
+        if wait:
+            self._wait(lambda: self._agent_up(x, p), 30, 'agent %s' % x)
+        return p
+
+    def _agent_up(self, x, p):
+        from nova_netaware.replica import agent as agent_mod
+        if p.poll() is not None:
+            raise LabError('agent %s exited with %s; see %s' % (
+                x, p.returncode, os.path.join(self.dir, 'agent-%s.*' % x)))
+        try:
+            return self.status(x, timeout=2)['state'] in (
+                agent_mod.ACTIVE, agent_mod.STANDBY)
+        except agent_mod.AgentError:
+            return False
+
+    def status(self, x, timeout=30):
+        from nova_netaware.replica import agent as agent_mod
+        r = agent_mod.control_call(self.control_socket(x), 'status',
+                                   timeout=timeout)
+        if not r.get('ok'):
+            raise LabError('status of %s: %s' % (x, r))
+        return r['status']
+
+    def switchover(self, x, timeout=60):
+        from nova_netaware.replica import agent as agent_mod
+        return agent_mod.control_call(self.control_socket(x), 'switchover',
+                                      timeout=timeout)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs.get(name)
+        if p and p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+    def active_side(self):
+        from nova_netaware.replica import agent as agent_mod
+        roles = {x: self.status(x)['state'] for x in 'ab'}
+        act = [x for x, s in roles.items() if s == agent_mod.ACTIVE]
+        if len(act) != 1:
+            raise LabError('expected exactly one active agent: %s' % roles)
+        return act[0]
+
+    def wait_idle(self, timeout=20):
+        """Both agents in a stable role (ACTIVE/STANDBY), one of each."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                return self.active_side()
+            except LabError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.02)
+
+    def start_client(self, x, cid, count, rate, timeout=60.0, start=1):
+        out = os.path.join(self.dir, 'client-%s.json' % cid)
+        for f in (out, out + '.sent'):
+            if os.path.exists(f):
+                os.unlink(f)
+        p = self._spawn('client-' + cid, self.ns('cl', x),
+                        [PY, '-m', 'nova_netaware.replica.lab', 'client',
+                         '--server', VM_IP, '--port', str(DATA_PORT),
+                         '--id', cid, '--count', str(count), '--start',
+                         str(start), '--rate', str(rate), '--timeout',
+                         str(timeout), '--out', out],
+                        'client-%s.log' % cid)
+        p.out = out
+        return p
+
+    @classmethod
+    def wait_sent(cls, p, timeout=120):
+        """Wait until client ``p`` has sent all its requests."""
+        cls._wait(lambda: os.path.exists(p.out + '.sent') or
+                  p.poll() is not None, timeout, 'client to send')
+
+    @staticmethod
+    def client_result(p, timeout=120):
+        p.wait(timeout)
+        with open(p.out) as f:
+            return json.load(f)
+
+    @staticmethod
+    def _wait(cond, timeout, what):
+        end = time.monotonic() + timeout
+        while True:
+            if cond():
+                return
+            if time.monotonic() > end:
+                raise LabError('timed out waiting for %s' % what)
+            time.sleep(0.02)
+
+    # ----------------------------------------------------------- teardown
+    def destroy(self):
+        for name in list(self.procs):
+            p = self.procs[name]
+            if p.poll() is None:
+                try:  # a stopped guest must be resumed to die promptly
+                    os.kill(p.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                p.kill()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+        for n in self.namespaces:
+            # kill anything left inside (e.g. a guest whose ip-netns-exec
+            # wrapper already exited)
+            pids = sh('ip', 'netns', 'pids', n, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGCONT)
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh('ip', 'netns', 'del', n, check=False)
+        self.namespaces = []
+
+
+def remove_stale(prefix_len=5):
+    """Delete namespaces left by a crashed lab run (name r????-xx?)."""
+    out = sh('ip', 'netns', 'list', check=False).stdout.split('\n')
+    for line in out:
+        n = line.split(' ')[0]
+        if len(n) == prefix_len + 4 and n.startswith('r') and \
+                n[prefix_len] == '-' and n[prefix_len + 1:-1] in ('hv', 'vm',
+                                                                  'cl'):
+            sh('ip', 'netns', 'del', n, check=False)
+
+
+# --------------------------------------------------------------- client
+def client_main(argv):
+    a = argparse.ArgumentParser(prog='lab client')
+    a.add_argument('--server', required=True)
+    a.add_argument('--port', type=int, default=DATA_PORT)
+    a.add_argument('--id', required=True)
+    a.add_argument('--count', type=int, required=True)
+    a.add_argument('--start', type=int, default=1)
+    a.add_argument('--rate', type=float, default=1000.0)
+    a.add_argument('--timeout', type=float, default=60.0)
+    a.add_argument('--out', required=True)
+    o = a.parse_args(argv)
+    if o.count < 0 or o.rate <= 0 or o.start < 1:
+        a.error('--count >= 0, --rate > 0 and --start >= 1 are required')
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE
+    except OSError:
+        pass
+    s.connect((o.server, o.port))
+    first, last = o.start, o.start + o.count - 1
+    replies = []  # (seq, total, served_ns)
+    errors = {'icmp': 0}
+    done = threading.Event()
+
+    def rx():
+        s.settimeout(0.2)
+        while not done.is_set():
+            try:
+                data = s.recv(2048)
+            except socket.timeout:
+                continue
+            except OSError:  # ICMP error (e.g. refused by overflow policy)
+                errors['icmp'] += 1
+                continue
+            p = data.split()
+            if len(p) == 5 and p[0] == b'R':
+                replies.append((int(p[2]), int(p[3]), int(p[4])))
+                if len(replies) >= o.count and replies[-1][0] >= last:
+                    pass
+    t = threading.Thread(target=rx, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    sent = 0
+    send_err = 0
+    cid = o.id.encode()
+    for seq in range(first, last + 1):
+        target = t0 + (seq - first) / o.rate
+        d = target - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+        try:
+            s.send(b'Q %s %d' % (cid, seq))
+            sent += 1
+        except OSError:
+            send_err += 1
+    t_sent = time.monotonic()
+    with open(o.out + '.sent', 'w') as f:
+        f.write('%d\n' % sent)
+    deadline = t_sent + o.timeout
+    while time.monotonic() < deadline:
+        got = {r[0] for r in replies}
+        if len(got) >= sent and sent == o.count:
+            break
+        time.sleep(0.01)
+    done.set()
+    t.join(1)
+    seqs = [r[0] for r in replies]
+    got = set(seqs)
+    res = {'id': o.id, 'first': first, 'last': last, 'sent': sent,
+           'send_errors': send_err, 'icmp_errors': errors['icmp'],
+           'replies': len(replies), 'unique_replies': len(got),
+           'missing': sorted(set(range(first, last + 1)) - got)[:1000],
+           'missing_count': len(set(range(first, last + 1)) - got),
+           'in_order': all(x < y for x, y in zip(seqs, seqs[1:])),
+           'send_seconds': t_sent - t0,
+           'served_ns': [r[2] for r in replies],
+           'seqs': seqs}
+    with open(o.out + '.tmp', 'w') as f:
+        json.dump(res, f)
+    os.rename(o.out + '.tmp', o.out)
+    return 0
+
+
+if __name__ == '__main__':
+    if len(sys.argv) > 1 and sys.argv[1] == 'client':
+        sys.exit(client_main(sys.argv[2:]))
+    print('usage: python -m nova_netaware.replica.lab client --help',
+          file=sys.stderr)
+    sys.exit(2)

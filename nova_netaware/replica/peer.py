@@ -1,0 +1,225 @@
+"""Authenticated peer channel between the two agents of a replica pair.
+
+Frame on the wire (TCP, one request and one reply per connection)::
+
+    b'NNR1' | u32 header length | u32 body length | 32-byte HMAC | header | body
+
+``header`` is UTF-8 JSON with ``type``, ``sender``, ``nonce`` (random, 128
+bit), ``seq`` (per-process counter), ``ts`` (wall clock) and, on replies,
+``reply_to`` (the request's nonce). The HMAC-SHA256 (key from config) covers
+the two lengths, the header and the body, so any tampered byte is detected.
+
+Replay protection: a message whose timestamp is outside the replay window is
+rejected, and so is any nonce seen within the window (the nonce memory is
+bounded by the window). Rejected messages are logged and counted by reason.
+"""
+
+import collections
+import hashlib
+import hmac
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+
+LOG = logging.getLogger(__name__)
+
+MAGIC = b'NNR1'
+_HDR = struct.Struct('!4sII32s')
+MAX_HEADER = 64 * 1024
+MAX_BODY = 1 << 30
+
+
+class PeerError(Exception):
+    """Transport problem talking to the peer."""
+
+
+class AuthError(PeerError):
+    """A message failed authentication (reason in ``.reason``)."""
+
+    def __init__(self, reason, detail=''):
+        super().__init__('%s%s' % (reason, (': ' + detail) if detail else ''))
+        self.reason = reason
+
+
+def _recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise PeerError('connection closed after %d of %d bytes'
+                            % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
+class Codec:
+    """Signs and verifies frames; remembers nonces to refuse replays."""
+
+    def __init__(self, key, sender, window=60.0):
+        if isinstance(key, str):
+            key = key.encode()
+        if not key or len(key) < 16:
+            raise ValueError('peer_hmac_key must be set and at least 16 '
+                             'characters long')
+        if not sender:
+            raise ValueError('sender id must not be empty')
+        self._key = key
+        self.sender = sender
+        self.window = float(window)
+        self._seq = 0
+        self._seen = collections.OrderedDict()  # nonce -> expiry
+        self._lock = threading.Lock()
+        self.rejected = collections.Counter()
+
+    def encode(self, mtype, fields=None, body=b'', reply_to=None):
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        hdr = dict(fields or {})
+        hdr.update(type=mtype, sender=self.sender, seq=seq,
+                   nonce=os.urandom(16).hex(), ts=time.time())
+        if reply_to:
+            hdr['reply_to'] = reply_to
+        hb = json.dumps(hdr, sort_keys=True).encode()
+        lens = struct.pack('!II', len(hb), len(body))
+        mac = hmac.new(self._key, lens + hb, hashlib.sha256)
+        mac.update(body)
+        return _HDR.pack(MAGIC, len(hb), len(body), mac.digest()) + hb + body
+
+    def read_frame(self, sock):
+        """Read one raw frame: (lens, mac, header bytes, body)."""
+        magic, hl, bl, mac = _HDR.unpack(_recv_exact(sock, _HDR.size))
+        if magic != MAGIC:
+            raise AuthError('bad-magic', repr(magic))
+        if hl > MAX_HEADER or bl > MAX_BODY:
+            raise AuthError('oversize', 'header %d body %d' % (hl, bl))
+        hb = _recv_exact(sock, hl)
+        body = _recv_exact(sock, bl) if bl else b''
+        return hl, bl, mac, hb, body
+
+    def verify(self, frame, expect_reply_to=None):
+        hl, bl, mac, hb, body = frame
+        calc = hmac.new(self._key, struct.pack('!II', hl, bl) + hb,
+                        hashlib.sha256)
+        calc.update(body)
+        if not hmac.compare_digest(calc.digest(), mac):
+            return self._reject('bad-mac', 'HMAC mismatch (wrong key or '
+                                           'tampered message)')
+        try:
+            hdr = json.loads(hb)
+            nonce, ts = str(hdr['nonce']), float(hdr['ts'])
+            hdr['type'], hdr['sender']
+        except (ValueError, KeyError, TypeError) as e:
+            return self._reject('malformed', str(e))
+        now = time.time()
+        if abs(now - ts) > self.window:
+            return self._reject('stale', 'timestamp %.3f is %.1fs away from '
+                                         'now' % (ts, now - ts))
+        with self._lock:
+            for n, exp in list(self._seen.items()):
+                if exp > now:
+                    break
+                del self._seen[n]
+            if nonce in self._seen:
+                return self._reject('replayed', 'nonce %s from %s already '
+                                                'seen' % (nonce,
+                                                          hdr['sender']))
+            self._seen[nonce] = now + self.window
+        if hdr.get('sender') == self.sender:
+            return self._reject('reflected', 'message carries our own '
+                                             'sender id')
+        if expect_reply_to is not None and \
+                hdr.get('reply_to') != expect_reply_to:
+            return self._reject('wrong-reply', 'reply does not answer our '
+                                               'request')
+        return hdr, body
+
+    def _reject(self, reason, detail):
+        with self._lock:
+            self.rejected[reason] += 1
+        LOG.warning('peer message rejected (%s): %s', reason, detail)
+        raise AuthError(reason, detail)
+
+
+class PeerServer:
+    """Threaded TCP listener; ``handler(header, body) -> (fields, body)``."""
+
+    def __init__(self, codec, host, port, handler):
+        self.codec = codec
+        self.handler = handler
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((host, port))
+        except OSError as e:
+            raise PeerError('cannot listen on %s:%s: %s' % (host, port, e))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name='peer-server')
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, addr = self._sock.accept()
+            except OSError:
+                if self._stop:
+                    return
+                continue
+            threading.Thread(target=self._handle, args=(conn, addr),
+                             daemon=True).start()
+
+    def _handle(self, conn, addr):
+        with conn:
+            conn.settimeout(60)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                frame = self.codec.read_frame(conn)
+                hdr, body = self.codec.verify(frame)
+            except AuthError as e:
+                LOG.warning('rejected peer message from %s: %s', addr, e)
+                return
+            except (PeerError, OSError) as e:
+                LOG.warning('bad peer connection from %s: %s', addr, e)
+                return
+            try:
+                fields, rbody = self.handler(hdr, body)
+            except Exception as e:  # reported to the peer, never swallowed
+                LOG.exception('peer request %s failed', hdr.get('type'))
+                fields, rbody = {'ok': False, 'error': str(e)}, b''
+            try:
+                conn.sendall(self.codec.encode(
+                    'reply', fields, rbody, reply_to=hdr['nonce']))
+            except OSError as e:
+                LOG.warning('could not reply to %s: %s', addr, e)
+
+
+def call(codec, host, port, mtype, fields=None, body=b'', timeout=3.0):
+    """Send one authenticated request and return the verified reply."""
+    frame = codec.encode(mtype, fields, body)
+    nonce = json.loads(frame[_HDR.size:_HDR.size + struct.unpack(
+        '!I', frame[4:8])[0]])['nonce']
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(frame)
+            reply = codec.read_frame(s)
+    except OSError as e:
+        raise PeerError('peer %s:%s unreachable: %s' % (host, port, e))
+    return codec.verify(reply, expect_reply_to=nonce)
