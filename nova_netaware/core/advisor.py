@@ -1,0 +1,232 @@
+"""Rebalance advisor: which servers to move, and where.
+
+1. **Hot spots.** A host is overloaded when its CPU or RAM use exceeds a
+   threshold (fractions of the allocatable capacity). A link is congested
+   when its utilisation (the traffic matrix routed over the topology,
+   :mod:`nova_netaware.core.loads`) exceeds a threshold.
+2. **Selection.** The servers involved are those on overloaded hosts, those
+   on a host whose uplink is congested, and those with a flow on a shortest
+   path that crosses a congested fabric link. They are taken in descending
+   order of **incoming traffic** (sum of rates to the server).
+3. **Placement.** Each selected server is placed with the same
+   :class:`~nova_netaware.core.engine.Engine` as the Nova filter and
+   weigher: the passing host with the lowest MIF, or no move when none
+   passes or the best host is no better than staying. The plan updates the
+   placement and host usage after each step, so later steps see earlier
+   moves.
+
+Quality measures, each defined once here:
+
+* ``network_cost = sum over flows of rate x hops(host(src), host(dst))``
+  (Meng et al., INFOCOM'10), in Mbit/s x hop;
+* ``max_utilisation``: the busiest link, host uplinks and fabric links.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from nova_netaware.core import engine as core_engine
+from nova_netaware.core import loads as loads_mod
+
+
+@dataclasses.dataclass
+class HostUsage:
+    """Allocatable capacity and use of a host (Nova hypervisor data)."""
+    vcpus: float
+    vcpus_used: float
+    memory_mb: float
+    memory_mb_used: float
+
+    def cpu(self):
+        return self.vcpus_used / self.vcpus if self.vcpus else 0.0
+
+    def ram(self):
+        return self.memory_mb_used / self.memory_mb if self.memory_mb else 0.0
+
+
+@dataclasses.dataclass
+class Step:
+    server: str
+    source: str
+    destination: Optional[str]
+    incoming_mbps: float
+    why: str
+    mif: Optional[float] = None
+    volume_mb: float = 0.0
+    note: str = ''
+
+
+@dataclasses.dataclass
+class Plan:
+    steps: List[Step]
+    cost_before: float
+    cost_after: float
+    util_before: float
+    util_after: float
+    overloaded_hosts: List[str]
+    congested_links: List[str]
+    placement_after: Dict[str, str]
+
+    @property
+    def moves(self):
+        return [s for s in self.steps if s.destination]
+
+
+def network_cost(topo, traffic, placement):
+    """``sum_flows rate x hops``; flows with an unplaced end are skipped."""
+    total = 0.0
+    for (a, b), r in traffic.rates.items():
+        ia = topo.host_index.get(placement.get(a))
+        ib = topo.host_index.get(placement.get(b))
+        if ia is not None and ib is not None:
+            total += r * topo.host_hops(ia, ib)
+    return total
+
+
+def utilisation(eng, traffic, placement):
+    """``(uplink util per host, fabric util per link)`` for a placement."""
+    ld = loads_mod.route_flows(eng.fabric, loads_mod.placement_flows(
+        eng.topo, traffic, placement))
+    up = np.maximum(ld.up, ld.down) / eng.topo.host_cap
+    fab = ld.links / eng.fabric.cap if eng.fabric.m else np.zeros(0)
+    return up, fab
+
+
+def max_utilisation(eng, traffic, placement):
+    up, fab = utilisation(eng, traffic, placement)
+    return float(max(up.max() if up.size else 0.0,
+                     fab.max() if fab.size else 0.0))
+
+
+def hot_spots(eng, traffic, placement, usage, cpu_threshold=0.9,
+              ram_threshold=0.9, link_threshold=0.8):
+    """Return ``(overloaded hosts, congested uplink hosts, congested fabric
+    links as (u, v) switch index pairs in Fabric order)``."""
+    over = sorted(h for h, u in usage.items()
+                  if u.cpu() > cpu_threshold or u.ram() > ram_threshold)
+    up, fab = utilisation(eng, traffic, placement)
+    hot_up = [eng.topo.host_names[i] for i in np.flatnonzero(
+        up > link_threshold)]
+    hot_fab = [int(k) for k in np.flatnonzero(fab > link_threshold)]
+    return over, hot_up, hot_fab
+
+
+def select(eng, traffic, placement, over, hot_up, hot_fab):
+    """Servers involved in the hot spots, highest incoming traffic first.
+
+    Returns ``[(server, incoming Mbit/s, why)]``.
+    """
+    topo, fab = eng.topo, eng.fabric
+    why = {}
+    over, hot_up = set(over), set(hot_up)
+    for s, h in placement.items():
+        if h in over:
+            why.setdefault(s, 'host %s overloaded' % h)
+    for s, h in placement.items():
+        if h in hot_up and any(placement.get(p) != h
+                               for p in traffic.peers(s)):
+            why.setdefault(s, 'uplink of %s congested' % h)
+    if hot_fab:
+        hot = np.zeros(fab.m, dtype=bool)
+        hot[hot_fab] = True
+        names = {k: '%s-%s' % (topo.switch_names[fab.eu[k]],
+                               topo.switch_names[fab.ev[k]])
+                 for k in hot_fab}
+        # group flows by (src switch, dst switch); one mask per target
+        pairs = {}
+        for (a, b), r in traffic.rates.items():
+            ia = topo.host_index.get(placement.get(a))
+            ib = topo.host_index.get(placement.get(b))
+            if ia is None or ib is None:
+                continue
+            sa, sb = int(topo.host_switch[ia]), int(topo.host_switch[ib])
+            if sa != sb:
+                pairs.setdefault((sa, sb), []).append((a, b))
+        for (sa, sb), flows in pairs.items():
+            on = fab.on_paths_from(sa, np.array([sb]))[:, 0] & hot
+            if on.any():
+                link = names[int(np.flatnonzero(on)[0])]
+                for a, b in flows:
+                    why.setdefault(a, 'link %s congested' % link)
+                    why.setdefault(b, 'link %s congested' % link)
+    ranked = sorted(why, key=lambda s: (-traffic.incoming(s), s))
+    return [(s, traffic.incoming(s), why[s]) for s in ranked]
+
+
+def plan(eng, traffic, placement, servers, usage, params=None,
+         max_migrations=5, cpu_threshold=0.9, ram_threshold=0.9,
+         link_threshold=0.8):
+    """Build a rebalance plan (nothing is changed).
+
+    :param servers: ``{uuid: Server}`` (memory and vCPUs from the flavor)
+    :param usage: ``{host: HostUsage}`` for every compute host
+    """
+    params = params or core_engine.Params()
+    placement = dict(placement)
+    usage = {h: dataclasses.replace(u) for h, u in usage.items()}
+    topo = eng.topo
+    cost0 = network_cost(topo, traffic, placement)
+    util0 = max_utilisation(eng, traffic, placement)
+    over, hot_up, hot_fab = hot_spots(eng, traffic, placement, usage,
+                                      cpu_threshold, ram_threshold,
+                                      link_threshold)
+    over0 = list(over)
+    fab_names = ['%s-%s' % (topo.switch_names[eng.fabric.eu[k]],
+                            topo.switch_names[eng.fabric.ev[k]])
+                 for k in hot_fab]
+    steps = []
+    for uuid, incoming, why in select(eng, traffic, placement, over,
+                                      hot_up, hot_fab):
+        if len([s for s in steps if s.destination]) >= max_migrations:
+            break
+        src = placement.get(uuid)
+        srv = servers.get(uuid) or core_engine.Server(uuid)
+        srv = dataclasses.replace(srv, is_move=True)
+        cands = []
+        for h in topo.host_names:
+            if h == src or h not in usage:
+                continue
+            u = usage[h]
+            cands.append(core_engine.Candidate(
+                h, u.memory_mb - u.memory_mb_used, u.vcpus - u.vcpus_used))
+        if not cands:
+            steps.append(Step(uuid, src, None, incoming, why,
+                              note='no candidate host'))
+            continue
+        ev = eng.evaluate(traffic, placement, srv, cands, params)
+        best = ev.winner
+        if best is None:
+            steps.append(Step(uuid, src, None, incoming, why,
+                              note='no host passes the constraints'))
+            continue
+        i = ev.hosts.index(best)
+        moved = dict(placement)
+        moved[uuid] = best
+        src_over = src in over
+        if (not src_over and network_cost(topo, traffic, moved) >=
+                network_cost(topo, traffic, placement) and
+                max_utilisation(eng, traffic, moved) >=
+                max_utilisation(eng, traffic, placement)):
+            steps.append(Step(uuid, src, None, incoming, why,
+                              mif=float(ev.mif[i]),
+                              note='best host %s does not improve cost or '
+                                   'utilisation' % best))
+            continue
+        placement = moved
+        for h, sign in ((src, -1), (best, 1)):
+            if h in usage:
+                usage[h].vcpus_used += sign * srv.vcpus
+                usage[h].memory_mb_used += sign * srv.memory_mb
+        steps.append(Step(uuid, src, best, incoming, why,
+                          mif=float(ev.mif[i]),
+                          volume_mb=float(ev.migration[i] / max(
+                              topo.host_hops(topo.host_index[src],
+                                             topo.host_index[best]), 1))
+                          if src in topo.host_index else 0.0))
+        over = [h for h in over if usage[h].cpu() > cpu_threshold or
+                usage[h].ram() > ram_threshold]
+    return Plan(steps, cost0, network_cost(topo, traffic, placement), util0,
+                max_utilisation(eng, traffic, placement), over0, hot_up +
+                fab_names, placement)
