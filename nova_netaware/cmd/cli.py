@@ -1,0 +1,192 @@
+"""``nova-netaware``: run the filter and weigher on a snapshot.
+
+Loads NetworkAwareFilter and MigrationImpactWeigher through their entry
+points (``nova_netaware.filters`` / ``nova_netaware.weighers``), runs them
+through Nova's own filter and weight handlers on HostStates built from a
+placement snapshot, and prints for one server each host's verdict with the
+reasons for refusals, the MIF broken down by term, and the winner. It also
+shows where Nova's default weighers alone would send the server.
+
+With no arguments it explains the example datacenter in ``etc/example``.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXAMPLE_DIRS = [
+    os.path.join(os.path.dirname(__file__), '..', '..', 'etc', 'example'),
+    os.path.join(sys.prefix, 'share', 'nova-netaware', 'example'),
+]
+
+
+def example_dir():
+    for d in EXAMPLE_DIRS:
+        if os.path.exists(os.path.join(d, 'topology.yaml')):
+            return os.path.abspath(d)
+    return None
+
+
+def parse_args(argv):
+    ex = example_dir()
+
+    def default(name):
+        return os.path.join(ex, name) if ex else None
+
+    p = argparse.ArgumentParser(
+        prog='nova-netaware', description=__doc__.split('\n\n')[0])
+    p.add_argument('--topology', default=default('topology.yaml'),
+                   help='topology file (default: the example datacenter)')
+    p.add_argument('--traffic', default=default('traffic.yaml'),
+                   help='static traffic file')
+    p.add_argument('--placement', default=default('placement.yaml'),
+                   help='placement snapshot (hosts, servers)')
+    p.add_argument('--server', help='server name or uuid to move (default: '
+                                    'the snapshot\'s default_server)')
+    p.add_argument('--config-file', action='append', default=[],
+                   help='nova.conf-style file with a [netaware] section '
+                        '(weights, ceilings, ...); may be repeated')
+    p.add_argument('-f', '--format', choices=['table', 'json'],
+                   default='table')
+    p.add_argument('--no-nova-compare', action='store_true',
+                   help='do not show the choice of Nova\'s default weighers')
+    return p.parse_args(argv)
+
+
+def _fail(msg):
+    sys.stderr.write('nova-netaware: error: %s\n' % msg)
+    return 2
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    for name in ('topology', 'traffic', 'placement'):
+        if not getattr(args, name):
+            return _fail('--%s is required (no example datacenter found)'
+                         % name)
+    # Imports here: Nova is heavy, and --help should not need it. Nova's
+    # import-time deprecation chatter is not for this command's users.
+    import warnings
+    warnings.simplefilter('ignore')
+    from oslo_config import cfg
+
+    from nova_netaware import conf  # noqa: F401 - registers [netaware]
+    from nova_netaware import snapshot as snap_mod
+
+    try:
+        snap = snap_mod.from_file(args.placement)
+        server = snap.find(args.server or snap.default_server or
+                           snap.servers[0].uuid)
+    except (snap_mod.SnapshotError, IndexError) as e:
+        return _fail(str(e) or 'the snapshot has no servers')
+
+    import nova.conf  # noqa: F401 - registers Nova's options
+    from stevedore import driver
+
+    from nova.scheduler import filters as nova_filters
+    from nova.scheduler import weights as nova_weights
+    from nova_netaware.core.topology import Topology
+    from nova_netaware.core.topology import TopologyError
+    from nova_netaware.core.traffic import TrafficError
+    from nova_netaware.core.traffic import TrafficMatrix
+    from nova_netaware.scheduler import hoststates
+    from nova_netaware.scheduler import runtime
+
+    CONF = cfg.CONF
+    CONF([], project='nova', default_config_files=args.config_file)
+    # Validate up front so that a bad file is an error here, not the
+    # scheduler's documented fail-open.
+    try:
+        topo = Topology.from_file(args.topology)
+        TrafficMatrix.from_file(args.traffic)
+    except (TopologyError, TrafficError) as e:
+        return _fail(str(e))
+    unknown = sorted(set(snap.hosts) - set(topo.host_index))
+    if unknown:
+        sys.stderr.write('nova-netaware: warning: hosts not in the topology '
+                         '(they pass, with the worst MIF): %s\n'
+                         % ', '.join(unknown))
+    CONF.set_override('topology_file', os.path.abspath(args.topology),
+                      'netaware')
+    CONF.set_override('static_traffic_file', os.path.abspath(args.traffic),
+                      'netaware')
+    CONF.set_override('traffic_source', 'static', 'netaware')
+    runtime.set_runtime(runtime.SnapshotRuntime(
+        snap.placement, {s.uuid: s.metadata for s in snap.servers}))
+
+    filt = driver.DriverManager('nova_netaware.filters', 'network_aware',
+                                invoke_on_load=True).driver
+    weigher = driver.DriverManager('nova_netaware.weighers',
+                                   'migration_impact',
+                                   invoke_on_load=True).driver
+    spec = hoststates.move_spec(server.uuid, server.memory_mb, server.vcpus,
+                                server.extra_specs, source=server.host)
+    hosts = [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+             if h != server.host]
+    passing = nova_filters.HostFilterHandler().get_filtered_objects(
+        [filt], hosts, spec) or []
+    weighed = nova_weights.HostWeightHandler().get_weighed_objects(
+        [weigher], passing, spec)
+    result = runtime.get_runtime().evaluate(hosts, spec)
+    if result is None:
+        return _fail('the plugin could not use its data (see the log)')
+    ev, pos = result
+    winner = weighed[0].obj.host if weighed else None
+
+    nova_choice = None
+    if not args.no_nova_compare:
+        default = nova_weights.HostWeightHandler().get_weighed_objects(
+            [cls() for cls in nova_weights.all_weighers()],
+            [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+             if h != server.host], spec)
+        nova_choice = default[0].obj.host if default else None
+
+    ranking = {ev.hosts[p]: r + 1 for r, p in enumerate(ev.ranking())}
+    rows = []
+    for h in hosts:
+        row = ev.row(pos[h.host])
+        row['rank'] = ranking.get(h.host)
+        rows.append(row)
+    rows.sort(key=lambda r: (r['rank'] is None, r['rank'] or 0, r['host']))
+    if args.format == 'json':
+        json.dump({'server': {'uuid': server.uuid, 'name': server.name,
+                              'host': server.host},
+                   'hosts': rows, 'winner': winner,
+                   'nova_default_choice': nova_choice,
+                   'notes': ev.notes}, sys.stdout, indent=2)
+        sys.stdout.write('\n')
+        return 0
+
+    p = CONF.netaware
+    print('Server %s (%s) on %s: %d MB, %d vCPUs, %d peers' % (
+        server.name, server.uuid, server.host, server.memory_mb,
+        server.vcpus, len(runtime.get_runtime().traffic().peers(
+            server.uuid))))
+    print('MIF = %.2f x comm + %.2f x migration + %.2f x congestion '
+          '(lower is better; terms normalised, see README)\n' % (
+              p.communication_weight, p.migration_weight,
+              p.congestion_weight))
+    hdr = ('rank', 'host', 'verdict', 'comm Mb/s*hop', 'migr MB*hop',
+           'congestion', 'MIF')
+    fmt = '%-4s  %-12s  %-7s  %13s  %11s  %10s  %7s'
+    print(fmt % hdr)
+    print(fmt % tuple('-' * len(x) for x in hdr))
+    for r in rows:
+        print(fmt % (r['rank'] or '-', r['host'],
+                     'pass' if r['passed'] else 'REFUSED',
+                     '%.0f' % r['comm_mbps_hops'],
+                     '%.0f' % r['migration_mb_hops'],
+                     '%.1f%%' % (100 * r['congestion']), '%.4f' % r['mif']))
+        for reason in r['reasons']:
+            print('      %s' % reason)
+    for note in ev.notes:
+        print('note: %s' % note)
+    print('\nwinner: %s' % (winner or 'none: no host passes (NoValidHost)'))
+    if nova_choice is not None:
+        print('Nova\'s default weighers alone would choose: %s' % nova_choice)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
