@@ -59,11 +59,16 @@ ROLE = {ACTIVE: 'active', STANDBY: 'standby', INIT: 'starting',
         FAILED: 'failed'}
 
 
+_HOLDS_USED = set()
+
+
 def _test_hold(var):
-    """Fault injection for the partition tests only: sleep the number of
-    seconds in environment variable ``var`` (unset in production)."""
+    """Fault injection for the partition tests only: once per process,
+    sleep the number of seconds in environment variable ``var`` (unset in
+    production)."""
     v = os.environ.get(var)
-    if v:
+    if v and var not in _HOLDS_USED:
+        _HOLDS_USED.add(var)
         LOG.warning('test hook %s: holding %.2fs', var, float(v))
         time.sleep(float(v))
 

@@ -72,7 +72,7 @@ class Codec:
         self.window = float(window)
         self._seq = 0
         self._seen = collections.OrderedDict()  # nonce -> expiry
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.rejected = collections.Counter()
 
     def encode(self, mtype, fields=None, body=b'', reply_to=None):

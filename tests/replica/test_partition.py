@@ -1,0 +1,86 @@
+"""Cut the inter-cloud link (veth down) in the middle of a switchover:
+at no sampled instant do both copies run, and the system recovers once
+the link returns."""
+
+import threading
+import time
+
+import pytest
+
+from tests.replica.helpers import StateSampler, assert_exactly_once
+
+pytestmark = pytest.mark.netns
+
+
+def _wait_state(lab, x, states, timeout=10):
+    end = time.monotonic() + timeout
+    while True:
+        s = lab.status(x)['state']
+        if s in states:
+            return s
+        assert time.monotonic() < end, s
+        time.sleep(0.002)
+
+
+def _switch_in_thread(lab, x):
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=lab.switchover(x)))
+    t.start()
+    return t, box
+
+
+def _run(lab, hold_env, cut_when, expect_active):
+    lab.start_guest('a')
+    lab.start_guest('b')
+    lab.start_agent('a', env=hold_env.get('a'), handoff_timeout=1.0)
+    lab.start_agent('b', env=hold_env.get('b'))
+    assert lab.wait_idle() == 'a'
+    ca = lab.start_client('a', 'a1', 1500, 500, timeout=40)
+    cb = lab.start_client('b', 'b1', 1500, 500, timeout=40)
+    pids = [lab.guest_pid('a'), lab.guest_pid('b')]
+    with StateSampler(pids) as sampler:
+        time.sleep(0.5)
+        t, box = _switch_in_thread(lab, 'a')
+        _wait_state(lab, cut_when[0], cut_when[1])
+        lab.set_link(False)
+        t.join(20)
+        assert not box['r']['ok'], box['r']
+        assert lab.wait_idle() == expect_active
+        # while the link is down, no switchover is possible
+        assert not lab.switchover('a' if expect_active == 'b' else 'b')['ok']
+        time.sleep(0.3)
+        lab.set_link(True)
+        time.sleep(0.2)
+        # recovered: switchovers work again, both directions
+        for _ in range(2):
+            before = lab.active_side()
+            r = lab.switchover(before)
+            assert r['ok'], r
+            assert lab.wait_idle() != before
+        lab.wait_sent(ca, 30)
+        lab.wait_sent(cb, 30)
+        time.sleep(0.2)
+        assert lab.switchover(lab.active_side())['ok']
+        active = lab.wait_idle()
+        results = [lab.client_result(ca), lab.client_result(cb)]
+    assert sampler.samples > 200
+    assert sampler.both_running == [], sampler.both_running[:5]
+    assert (False, False) in sampler.seen  # the cut left both paused a while
+    assert_exactly_once(lab, results, active)
+    return lab
+
+
+def test_cut_before_handoff_reaches_peer(lab):
+    """A paused its copy and holds the state; the link goes down before
+    the handoff is sent. A reclaims the epoch and resumes; B never runs."""
+    _run(lab, {'a': {'NNR_TEST_HOLD_HANDOFF': '0.6'}},
+         ('a', ('HANDING_OFF',)), expect_active='a')
+    assert lab.status('a')['counters']['recoveries'] == 1
+
+
+def test_cut_after_peer_took_over(lab):
+    """B claimed the epoch and runs, the link goes down before A hears the
+    acknowledgement. A's claim fails, so A stays paused."""
+    _run(lab, {'b': {'NNR_TEST_HOLD_ACK': '1.5'}},
+         ('b', ('ACTIVE',)), expect_active='b')
+    assert lab.status('a')['counters']['switchovers_failed'] == 1
