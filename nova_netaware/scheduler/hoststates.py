@@ -7,6 +7,8 @@ a snapshot instead of Nova's databases.
 
 import uuid as uuidlib
 
+from oslo_utils import timeutils
+
 from nova import objects
 from nova.scheduler import host_manager
 
@@ -31,8 +33,10 @@ def host_state(name, usage, cell_uuid=CELL.uuid):
     hs.hypervisor_version = 1000
     hs.hypervisor_hostname = name
     hs.uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, name))
-    hs.service = {'disabled': False, 'forced_down': False,
-                  'updated_at': None, 'created_at': None}
+    now = timeutils.utcnow()
+    hs.service = {'disabled': False, 'forced_down': False, 'host': name,
+                  'binary': 'nova-compute', 'updated_at': now,
+                  'created_at': now, 'last_seen_up': now}
     hs.failed_builds = 0
     hs.num_io_ops = 0
     hs.num_instances = 0
@@ -54,3 +58,10 @@ def move_spec(server_uuid, memory_mb, vcpus, extra_specs=None, source=None):
         scheduler_hints={}, instance_group=None, project_id='demo',
         user_id='demo', availability_zone=None)
     return spec
+
+
+def refresh(hosts):
+    """Mark the hosts' services as just seen (ComputeFilter checks it)."""
+    now = timeutils.utcnow()
+    for h in hosts:
+        h.service['last_seen_up'] = now

@@ -1,0 +1,202 @@
+"""Cost of NetworkAwareFilter + MigrationImpactWeigher vs Nova's defaults.
+
+Runs Nova's own HostFilterHandler and HostWeightHandler on generated
+HostStates, once with Nova's default filters (ComputeFilter,
+ComputeCapabilitiesFilter, ImagePropertiesFilter, ServerGroupAntiAffinity,
+ServerGroupAffinity) and all of Nova's weighers, and once with this plugin's
+filter and weigher, on the same hosts and the same move request, in the same
+process. Prints the median time of each, their ratio, and the peak memory
+(tracemalloc, measured in separate runs so that tracing does not distort the
+times).
+
+"warm" is the steady state: the topology and the loads of the whole traffic
+matrix are cached (they change only when a file or the placement changes).
+"cold" also recomputes the loads of the whole traffic matrix.
+
+    .venv/bin/python benchmarks/scheduler_bench.py            # full table
+    .venv/bin/python benchmarks/scheduler_bench.py --quick    # small sizes
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+
+warnings.simplefilter('ignore')
+
+import yaml  # noqa: E402
+
+from nova_netaware.core.topology import fat_tree  # noqa: E402
+from nova_netaware.core.topology import leaf_spine  # noqa: E402
+
+
+def make_topology(kind, hosts):
+    if kind == 'leaf-spine':
+        per_leaf = 40
+        leaves = max(2, hosts // per_leaf)
+        spines = 4 if leaves <= 256 else 8
+        return leaf_spine(spines, leaves, per_leaf, uplink_gbps=25,
+                          fabric_gbps=100)
+    # smallest even k with k^3/4 >= hosts
+    k = 4
+    while k ** 3 // 4 < hosts:
+        k += 2
+    return fat_tree(k, link_gbps=40, uplink_gbps=25)
+
+
+def setup(kind, n_hosts, n_peers, tmp, seed=1):
+    from oslo_config import cfg
+
+    import nova.conf  # noqa: F401
+    from nova_netaware.core.advisor import HostUsage
+    from nova_netaware.scheduler import hoststates
+    from nova_netaware.scheduler import runtime
+
+    rng = random.Random(seed)
+    topo = make_topology(kind, n_hosts)
+    names = [h['name'] for h in topo['hosts']]
+    tpath = os.path.join(tmp, '%s-%d.yaml' % (kind, n_hosts))
+    with open(tpath, 'w') as f:
+        yaml.safe_dump(topo, f)
+    # The VM, its peers and background traffic between other servers
+    # (two servers per host in the traffic matrix).
+    placement = {'vm': names[0]}
+    flows = []
+    for i in range(n_peers):
+        p = 'peer-%d' % i
+        placement[p] = rng.choice(names)
+        flows.append({'src': 'vm', 'dst': p, 'mbps': rng.uniform(1, 50)})
+        flows.append({'src': p, 'dst': 'vm', 'mbps': rng.uniform(1, 50)})
+    bg = ['bg-%d' % i for i in range(2 * len(names))]
+    for b in bg:
+        placement[b] = rng.choice(names)
+    for i, b in enumerate(bg):
+        other = bg[(i + rng.randrange(1, len(bg))) % len(bg)]
+        flows.append({'src': b, 'dst': other, 'mbps': rng.uniform(1, 200)})
+    fpath = os.path.join(tmp, 'traffic-%s-%d-%d.yaml' % (kind, n_hosts,
+                                                         n_peers))
+    with open(fpath, 'w') as f:
+        yaml.safe_dump({'flows': flows}, f)
+    cfg.CONF.set_override('topology_file', tpath, 'netaware')
+    cfg.CONF.set_override('static_traffic_file', fpath, 'netaware')
+    runtime.set_runtime(runtime.SnapshotRuntime(placement))
+    usage = HostUsage(64, 8, 262144, 32768)
+    hosts = [hoststates.host_state(h, usage) for h in names[1:]]
+    return hosts, len(names)
+
+
+def new_spec():
+    from nova_netaware.scheduler import hoststates
+    return hoststates.move_spec('vm', 4096, 2, source='compute-1')
+
+
+def pipelines():
+    from nova.scheduler import filters as nova_filters
+    from nova.scheduler import weights as nova_weights
+    from stevedore import driver
+
+    fh = nova_filters.HostFilterHandler()
+    wh = nova_weights.HostWeightHandler()
+    default_filters = [cls() for cls in fh.get_matching_classes(
+        ['nova.scheduler.filters.all_filters'])
+        if cls.__name__ in ('ComputeFilter', 'ComputeCapabilitiesFilter',
+                            'ImagePropertiesFilter',
+                            'ServerGroupAntiAffinityFilter',
+                            'ServerGroupAffinityFilter')]
+    default_weighers = [cls() for cls in nova_weights.all_weighers()]
+    ours_f = [driver.DriverManager('nova_netaware.filters', 'network_aware',
+                                   invoke_on_load=True).driver]
+    ours_w = [driver.DriverManager('nova_netaware.weighers',
+                                   'migration_impact',
+                                   invoke_on_load=True).driver]
+
+    def run(filters, weighers):
+        def go(hosts, spec):
+            passed = fh.get_filtered_objects(filters, hosts, spec) or []
+            return wh.get_weighed_objects(weighers, passed, spec)
+        return go
+
+    return run(default_filters, default_weighers), run(ours_f, ours_w)
+
+
+def timed(fn, hosts, reps, before=None):
+    times = []
+    out = None
+    from nova_netaware.scheduler import hoststates
+    for _ in range(reps):
+        hoststates.refresh(hosts)
+        if before:
+            before()
+        spec = new_spec()
+        t0 = time.perf_counter()
+        out = fn(hosts, spec)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def peak_mb(fn, hosts):
+    spec = new_spec()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn(hosts, spec)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2 ** 20
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--kinds', default='leaf-spine,fat-tree')
+    args = ap.parse_args()
+    sizes = [1000, 10000, 50000]
+    peers = [10, 200, 500]
+    if args.quick:
+        sizes, peers = [1000, 10000], [10, 200]
+    from nova_netaware.scheduler import runtime
+
+    nova_default, ours = pipelines()
+    tmp = tempfile.mkdtemp(prefix='netaware-bench-')
+    rows = []
+    print('%-10s %6s %5s | %9s %9s %9s | %6s %6s | %7s %7s | %s' % (
+        'topology', 'hosts', 'peers', 'nova ms', 'ours ms', 'cold ms',
+        'ratio', 'cold', 'nova MB', 'ours MB', 'our winner'))
+    sys.stdout.flush()
+    for kind in args.kinds.split(','):
+        for n in sizes:
+            for p in peers:
+                hosts, real_n = setup(kind, n, p, tmp)
+                reps = 5 if n <= 10000 else 3
+                ours(hosts, new_spec())          # load files, warm caches
+                nova_default(hosts, new_spec())
+                t_nova, w_nova = timed(nova_default, hosts, reps)
+                t_ours, w_ours = timed(ours, hosts, reps)
+
+                def drop_loads():
+                    runtime.get_runtime().engine()._base_key = None
+                t_cold, _ = timed(ours, hosts, max(1, reps - 2), drop_loads)
+                m_nova = peak_mb(nova_default, hosts)
+                m_ours = peak_mb(ours, hosts)
+                rows.append((kind, real_n, p, t_nova, t_ours, t_cold))
+                print('%-10s %6d %5d | %9.1f %9.1f %9.1f | %6.2f %6.2f | '
+                      '%7.1f %7.1f | %s' % (
+                          kind, real_n, p, 1000 * t_nova, 1000 * t_ours,
+                          1000 * t_cold, t_ours / t_nova, t_cold / t_nova,
+                          m_nova, m_ours,
+                          w_ours[0].obj.host if w_ours else None))
+                sys.stdout.flush()
+    target = [r for r in rows if r[1] in range(9000, 11000) and r[2] == 200]
+    for r in target:
+        print('target (10,000 hosts, 200 peers, %s): ours/nova = %.2f '
+              '(warm), %.2f (cold) -> %s (target <= 0.5 warm)' % (
+                  r[0], r[4] / r[3], r[5] / r[3],
+                  'PASS' if r[4] / r[3] <= 0.5 else 'FAIL'))
+
+
+if __name__ == '__main__':
+    main()

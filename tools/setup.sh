@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up everything nova-netaware needs on a fresh machine (Debian, root):
+# system packages, the local services, and a virtualenv in .venv with the
+# package and its test/stack dependencies. Idempotent and quick when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(iptables iproute2 libnetfilter-queue-dev gcc shellcheck prometheus)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+bash tools/services.sh
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    for c in python3.11 python3.12 python3.13 python3; do
+        if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            PY=$c; break
+        fi
+    done
+fi
+[ -n "$PY" ] || { echo "setup: need Python >= 3.11" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $PY"
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.netaware-installed
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+    echo "setup: installing Python packages into .venv (about a minute)"
+    .venv/bin/pip install -q -U pip wheel setuptools 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/pip install -q -e '.[test,stack]' 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -c 'import nova, placement, netfilterqueue, nova_netaware' \
+        || { echo "setup: the Python install failed" >&2; exit 1; }
+    touch "$stamp"
+fi
+echo "setup: ready (.venv)"
