@@ -39,6 +39,10 @@ def make_conf(argv):
     conf.register_cli_opt(command_opt)
     conf(argv, project='nova-netaware',
          prog='nova-netaware-replica-agent')
+    # oslo.config checks types and choices on access: touch every option
+    # now so a bad value is reported at once, naming the option
+    for opt in conf_mod.ALL_OPTS:
+        getattr(conf.replica, opt.dest)
     return conf
 
 

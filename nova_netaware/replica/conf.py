@@ -172,8 +172,12 @@ ALL_OPTS = (agent_opts + dataplane_opts + peer_opts + guest_opts +
 
 
 def register_opts(conf):
-    conf.register_group(replica_group)
-    conf.register_opts(ALL_OPTS, group=replica_group)
+    # a fresh OptGroup per ConfigOpts: oslo.config keeps overrides in the
+    # group object, which must not leak between configurations
+    group = cfg.OptGroup(GROUP, title=replica_group.title,
+                         help=replica_group.help)
+    conf.register_group(group)
+    conf.register_opts(ALL_OPTS, group=group)
 
 
 def list_opts():

@@ -15,6 +15,7 @@ embedded default is ``file://`` (a directory both agents can reach) and
 import contextlib
 import logging
 import re
+import threading
 import uuid
 
 from tooz import coordination
@@ -65,9 +66,16 @@ class EpochFence:
         self._lock = self._coord.get_lock(
             ('nnr-%s-epoch-lock' % service).encode())
 
-    def close(self):
-        with contextlib.suppress(Exception):
-            self._coord.stop()
+    def close(self, wait=False):
+        """Stop the coordinator. tooz's stop() waits about a second for its
+        executor, so by default it runs in the background."""
+        def stop():
+            with contextlib.suppress(Exception):
+                self._coord.stop()
+        if wait:
+            stop()
+        else:
+            threading.Thread(target=stop, daemon=True).start()
 
     def _epochs(self):
         out = []
