@@ -13,7 +13,9 @@
    weigher: the passing host with the lowest MIF, or no move when none
    passes or the best host is no better than staying. The plan updates the
    placement and host usage after each step, so later steps see earlier
-   moves.
+   moves. A host is a candidate only if it stays within the CPU and RAM
+   thresholds with the server added: moving a hot spot to another host
+   does not relieve it, and the next run would select it again.
 
 Quality measures, each defined once here:
 
@@ -155,6 +157,14 @@ def select(eng, traffic, placement, over, hot_up, hot_fab):
     return [(s, traffic.incoming(s), why[s]) for s in ranked]
 
 
+def _overloaded_with(u, srv, cpu_threshold, ram_threshold):
+    """Would host usage *u* exceed a threshold with *srv* added?"""
+    cpu = (u.vcpus_used + srv.vcpus) / u.vcpus if u.vcpus else 0.0
+    ram = ((u.memory_mb_used + srv.memory_mb) / u.memory_mb
+           if u.memory_mb else 0.0)
+    return cpu > cpu_threshold or ram > ram_threshold
+
+
 def plan(eng, traffic, placement, servers, usage, params=None,
          max_migrations=5, cpu_threshold=0.9, ram_threshold=0.9,
          link_threshold=0.8):
@@ -189,11 +199,14 @@ def plan(eng, traffic, placement, servers, usage, params=None,
             if h == src or h not in usage:
                 continue
             u = usage[h]
+            if _overloaded_with(u, srv, cpu_threshold, ram_threshold):
+                continue
             cands.append(core_engine.Candidate(
                 h, u.memory_mb - u.memory_mb_used, u.vcpus - u.vcpus_used))
         if not cands:
             steps.append(Step(uuid, src, None, incoming, why,
-                              note='no candidate host'))
+                              note='no candidate host (all would exceed '
+                                   'the CPU or RAM threshold)'))
             continue
         ev = eng.evaluate(traffic, placement, srv, cands, params)
         best = ev.winner
