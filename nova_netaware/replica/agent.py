@@ -222,6 +222,7 @@ class Agent:
             t0 = time.monotonic()
             self._to(FENCING, reason)
             self.dataplane.fence()
+            t_fenced = time.monotonic()
             try:
                 blob = self.cloud.export_state(self.copy)
             except drivers.DriverError as e:
@@ -230,6 +231,7 @@ class Agent:
                 self._to(ACTIVE, 'export failed')
                 self.counters['switchovers_failed'] += 1
                 return {'ok': False, 'error': 'export: %s' % e}
+            t_exported = time.monotonic()
             self.cloud.pause(self.copy)
             t_paused = time.monotonic()
             self._to(HANDING_OFF, '%d bytes of state' % len(blob))
@@ -252,6 +254,12 @@ class Agent:
                        'at': time.time(),
                        'duration_s': time.monotonic() - t0,
                        'fence_to_pause_s': t_paused - t0,
+                       'steps_ms': {
+                           'fence': 1e3 * (t_fenced - t0),
+                           'export': 1e3 * (t_exported - t_fenced),
+                           'pause': 1e3 * (t_paused - t_exported),
+                           'handoff_rtt': 1e3 * (time.monotonic() -
+                                                 t_paused)},
                        'downtime_s': hdr.get('downtime_s'),
                        'replayed': hdr.get('replayed')}
                 self.last_switchover = res
@@ -307,22 +315,42 @@ class Agent:
             expected = int(hdr['epoch'])
             sender = hdr['sender']
             try:
+                # transit is protected by the HMAC; the checksum is checked
+                # by the copy that imports it (it refuses a mismatch)
                 blob = drivers.StateBlob(body, hdr['sha256'],
-                                         hdr.get('meta'))
+                                         hdr.get('meta'), verify=False)
             except drivers.ChecksumMismatch as e:
                 return {'ok': False, 'error': str(e)}, b''
             self._to(ACTIVATING, 'handoff from %s at epoch %d'
                      % (sender, expected))
+            t_verified = time.monotonic()
+            t_unpaused = None
+            box = {}
+            running_first = self.cloud.requires_running_for_import
+
+            def unpause_now():
+                box['claimed'] = time.monotonic()
+                self.cloud.unpause(self.copy)
             try:
-                new = self.fence.claim(expected)
+                # claim N+1 and, for a driver that imports into a running
+                # copy, unpause under the same lock: no claim in between
+                new = self.fence.claim(
+                    expected, then=unpause_now if running_first else None)
             except (fencing.StaleEpoch, fencing.FenceError) as e:
                 self.counters['stale_epoch_refusals'] += 1
                 self._to(STANDBY, 'claim failed: %s' % e)
                 return {'ok': False, 'error': 'claim: %s' % e}, b''
+            except drivers.DriverError as e:
+                # claimed, but the copy did not resume
+                new = expected + 1
+                box['error'] = e
             self.epoch = new
+            t_claimed = box.get('claimed', time.monotonic())
             try:
-                if self.cloud.requires_running_for_import:
-                    self._unpause_under(new)
+                if 'error' in box:
+                    raise box['error']
+                if running_first:
+                    t_unpaused = time.monotonic()
                     self.cloud.import_state(self.copy, blob, new)
                 else:
                     self.cloud.import_state(self.copy, blob, new)
@@ -352,10 +380,25 @@ class Agent:
                    'state_bytes': len(blob), 'replayed': r['replayed'],
                    'replay_seconds': r['replay_seconds'],
                    'restore_s': t_restored - t0,
+                   'steps_ms': {
+                       'verify': 1e3 * (t_verified - t0),
+                       'claim': 1e3 * (t_claimed - t_verified),
+                       'unpause': 1e3 * ((t_unpaused or t_claimed) -
+                                         t_claimed),
+                       'import': 1e3 * (t_restored - (t_unpaused or
+                                                      t_claimed)),
+                       'replay': 1e3 * r['replay_seconds']},
                    'duration_s': time.monotonic() - t0,
                    'downtime_s': self._service_downtime(blob)}
             self.last_switchover = res
+            threading.Thread(target=self._gc, daemon=True).start()
             return res, b''
+
+    def _gc(self):
+        try:
+            self.fence.gc()
+        except Exception as e:
+            LOG.warning('epoch garbage collection failed: %s', e)
 
     def _service_downtime(self, blob):
         """Last request served by the old copy -> first served by this one

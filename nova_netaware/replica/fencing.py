@@ -108,10 +108,12 @@ class EpochFence:
             with contextlib.suppress(Exception):
                 self._lock.release()
 
-    def claim(self, expected, holder=None):
+    def claim(self, expected, holder=None, then=None):
         """Compare-and-set: move the epoch from ``expected`` to
         ``expected + 1`` held by ``holder`` (default: this agent).
 
+        ``then()``, if given, runs under the same lock right after the claim
+        (e.g. the unpause), so no other claim can come in between.
         Raises :class:`StaleEpoch` if the current epoch is not
         ``expected``. Returns the new epoch.
         """
@@ -128,7 +130,9 @@ class EpochFence:
                     ('%s%d.%s' % (self._prefix, new, holder)).encode()).get()
             except coordination.GroupAlreadyExist:
                 raise StaleEpoch(expected, self.current())
-            self._gc()
+            self._gc_due = True
+            if then is not None:
+                then()
         LOG.info('epoch of %s moved %d -> %d (holder %s)',
                  self.service, expected, new, holder)
         return new
@@ -141,6 +145,16 @@ class EpochFence:
             if cur != (epoch, self.member):
                 raise StaleEpoch(epoch, cur)
             return fn()
+
+    _gc_due = False
+
+    def gc(self):
+        """Forget old epoch groups (off the switchover's critical path)."""
+        if not self._gc_due:
+            return
+        self._gc_due = False
+        with self.locked():
+            self._gc()
 
     def _gc(self):
         eps = self._epochs()

@@ -151,8 +151,6 @@ class Guest:
             if size < 0 or len(blob) != size:
                 return self._err(conn, 'short import: %d of %d bytes'
                                  % (len(blob), size))
-            if hashlib.sha256(blob).hexdigest() != req.get('sha256'):
-                return self._err(conn, 'checksum of received blob mismatch')
             try:
                 st = State.load(blob)
             except (ValueError, KeyError, TypeError) as e:
@@ -161,8 +159,12 @@ class Guest:
                 return self._err(conn, 'stale epoch %d < %d'
                                  % (epoch, self.state.epoch))
             # the checksum proves what was loaded: it is computed from the
-            # live state object re-serialized, not from the received bytes
+            # live state object re-serialized, and a mismatch is refused
+            # before the state is adopted
             h = hashlib.sha256(st.serialize()).hexdigest()
+            if h != req.get('sha256'):
+                return self._err(conn, 'checksum mismatch: loaded state %s, '
+                                       'expected %s' % (h, req.get('sha256')))
             st.epoch = epoch
             self.state = st
             self.imports += 1

@@ -319,7 +319,8 @@ class Lab:
                     raise
                 time.sleep(0.02)
 
-    def start_client(self, x, cid, count, rate, timeout=60.0, start=1):
+    def start_client(self, x, cid, count, rate, timeout=60.0, start=1,
+                     expect=None):
         out = os.path.join(self.dir, 'client-%s.json' % cid)
         for f in (out, out + '.sent'):
             if os.path.exists(f):
@@ -329,7 +330,9 @@ class Lab:
                          '--server', VM_IP, '--port', str(DATA_PORT),
                          '--id', cid, '--count', str(count), '--start',
                          str(start), '--rate', str(rate), '--timeout',
-                         str(timeout), '--out', out],
+                         str(timeout), '--out', out] +
+                        (['--expect', str(expect)] if expect is not None
+                         else []),
                         'client-%s.log' % cid)
         p.out = out
         return p
@@ -406,6 +409,9 @@ def client_main(argv):
     a.add_argument('--rate', type=float, default=1000.0)
     a.add_argument('--timeout', type=float, default=60.0)
     a.add_argument('--out', required=True)
+    a.add_argument('--expect', type=int,
+                   help='stop waiting once this many replies arrived '
+                        '(default: one per request sent)')
     o = a.parse_args(argv)
     if o.count < 0 or o.rate <= 0 or o.start < 1:
         a.error('--count >= 0, --rate > 0 and --start >= 1 are required')
@@ -457,6 +463,8 @@ def client_main(argv):
     deadline = t_sent + o.timeout
     while time.monotonic() < deadline:
         got = {r[0] for r in replies}
+        if o.expect is not None and len(got) >= o.expect:
+            break
         if len(got) >= sent and sent == o.count:
             break
         time.sleep(0.01)

@@ -48,7 +48,9 @@ class GuestEndpointStateDriver(StateDriver):
     def export_state(self, copy):
         hdr, data = self._call({'op': 'export'})
         meta = {'last_served_ns': hdr.get('last_served_ns', 0)}
-        return StateBlob(data, hdr['sha256'], meta)
+        # verified where it lands (the receiving agent and the guest that
+        # imports it); the peer channel's HMAC protects the transfer
+        return StateBlob(data, hdr['sha256'], meta, verify=False)
 
     def import_state(self, copy, blob, epoch):
         hdr, _ = self._call({'op': 'import', 'size': len(blob.data),

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Replica agent benchmark on the real kernel (root; namespaces + NFQUEUE).
+
+    sudo .venv/bin/python benchmarks/replica_bench.py [--packets 100000]
+        [--switchovers 20] [--state-bytes 1048576] [--burst 50000]
+
+Measures in one run, on one test bed (see nova_netaware.replica.lab):
+
+1. the inter-cloud link: TCP bulk bandwidth and round-trip time between the
+   two hypervisor namespaces (the agents' peer channel runs over it);
+2. the reference: plain NFQUEUE pass-through (accept only, no buffer);
+3. durable buffering rate (SQLite WAL, group commit; synchronous NORMAL on
+   B and FULL on A) and replay rate;
+4. end to end: clients in both clouds send --packets numbered requests
+   while --switchovers switchovers happen; every request must be served
+   exactly once, in order per client, with every reply received; the
+   downtime of each switchover is the gap between the last request served
+   by the old copy and the first served by the new one (server-side
+   CLOCK_MONOTONIC stamps carried in the replies), compared with the floor
+   state size / link bandwidth + one RTT.
+
+Rates are "saturated": a burst larger than the agent can take at once is
+sent as fast as possible and held by the kernel queue; the rate is the burst
+size over the time from the first queued packet until the last one is done
+(read from /proc/<pid>/net/netfilter/nfnetlink_queue and the agent status).
+
+Nothing is hard-coded: every figure printed is measured in this run. Exit
+status 0 only if every target is met.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from nova_netaware.replica import lab as lab_mod  # noqa: E402
+
+
+def log(msg):
+    print('[bench %s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
+
+
+# ------------------------------------------------------------------ link
+def measure_link(lab, nbytes=256 << 20):
+    """TCP bulk bandwidth and UDP RTT between hv-a and hv-b."""
+    srv = lab_mod.ns_socket(lab.ns('hv', 'b'), socket.AF_INET,
+                            socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((lab_mod.LINK_IP['b'], 5999))
+    srv.listen(1)
+    got = {}
+
+    def sink():
+        c, _ = srv.accept()
+        n = 0
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        got['n'] = n
+        got['t'] = time.perf_counter()
+        c.sendall(b'k')
+        c.close()
+    t = threading.Thread(target=sink)
+    t.start()
+    cli = lab_mod.ns_socket(lab.ns('hv', 'a'), socket.AF_INET,
+                            socket.SOCK_STREAM)
+    cli.connect((lab_mod.LINK_IP['b'], 5999))
+    chunk = os.urandom(1 << 20)
+    t0 = time.perf_counter()
+    for _ in range(nbytes >> 20):
+        cli.sendall(chunk)
+    cli.shutdown(socket.SHUT_WR)
+    cli.recv(1)
+    t.join()
+    bw = got['n'] / (got['t'] - t0)
+    cli.close()
+    srv.close()
+    # RTT: UDP ping-pong
+    us = lab_mod.ns_socket(lab.ns('hv', 'b'))
+    us.bind((lab_mod.LINK_IP['b'], 5998))
+    stop = threading.Event()
+
+    def echo():
+        us.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                d, a = us.recvfrom(64)
+            except socket.timeout:
+                continue
+            us.sendto(d, a)
+    et = threading.Thread(target=echo)
+    et.start()
+    uc = lab_mod.ns_socket(lab.ns('hv', 'a'))
+    uc.settimeout(1)
+    rtts = []
+    for i in range(300):
+        t1 = time.perf_counter()
+        uc.sendto(b'%d' % i, (lab_mod.LINK_IP['b'], 5998))
+        uc.recvfrom(64)
+        rtts.append(time.perf_counter() - t1)
+    stop.set()
+    et.join()
+    us.close()
+    uc.close()
+    return bw, statistics.median(rtts)
+
+
+# ------------------------------------------------------------------ rates
+def nfq_counters(pid, qnum):
+    with open('/proc/%d/net/netfilter/nfnetlink_queue' % pid) as f:
+        for line in f:
+            p = line.split()
+            if int(p[0]) == qnum:
+                # queue_total, queue_dropped, user_dropped, id_sequence
+                return int(p[2]), int(p[5]), int(p[6]), int(p[7])
+    raise RuntimeError('queue %d not found' % qnum)
+
+
+def saturated_rate(pid, qnum, start_traffic, n, done=None, timeout=120):
+    """Rate at which the listener of queue ``qnum`` (in the namespace of
+    ``pid``) takes ``n`` packets: first queued -> all processed (and, if
+    given, ``done()`` true)."""
+    base = nfq_counters(pid, qnum)[3]
+    proc = start_traffic()
+    t_first = None
+    end = time.monotonic() + timeout
+    while True:
+        total, qdrop, udrop, idseq = nfq_counters(pid, qnum)
+        now = time.perf_counter()
+        seen = idseq - base
+        if t_first is None and seen > 0:
+            t_first = now
+        if seen >= n and total == 0 and (done is None or done()):
+            break
+        if time.monotonic() > end:
+            raise RuntimeError('timed out: %d of %d packets seen, %d queued'
+                               % (seen, n, total))
+        time.sleep(0.002)
+    proc.wait(60)
+    return n / (now - t_first), qdrop, udrop
+
+
+def blast(lab, x, cid, n):
+    return lambda: lab.start_client(x, cid, n, 10_000_000, timeout=0.1)
+
+
+def reference_passthrough(lab, n, qnum=20, max_len=65536):
+    ns = lab.ns('hv', 'a')
+    ifc = lab.ifname('v', 'a', 0)
+    lab_mod.sh('ip', 'netns', 'exec', ns, 'iptables', '-w', '5', '-I',
+               'FORWARD', '-o', ifc, '-j', 'NFQUEUE', '--queue-num',
+               str(qnum))
+    p = lab._spawn('nfq-ref', ns, [sys.executable, os.path.join(
+        HERE, 'replica', 'nfq_passthrough.py'), str(qnum), str(max_len)],
+        'nfq-ref.log')
+    lab._wait(lambda: os.path.exists('/proc/%d/net' % p.pid) and
+              any(line.split()[0] == str(qnum) for line in open(
+                  '/proc/%d/net/netfilter/nfnetlink_queue' % p.pid)),
+              20, 'reference queue')
+    try:
+        return saturated_rate(p.pid, qnum, blast(lab, 'a', 'ref', n), n)
+    finally:
+        lab.kill('nfq-ref')
+        lab_mod.sh('ip', 'netns', 'exec', ns, 'iptables', '-w', '5', '-D',
+                   'FORWARD', '-o', ifc, '-j', 'NFQUEUE', '--queue-num',
+                   str(qnum), check=False)
+
+
+def buffering_rate(lab, x, cid, n):
+    st = lab.status(x)
+    assert st['role'] == 'standby', st['role']
+    before = st['buffer']['packets']
+    qnum = 10 if x == 'a' else 11
+    return saturated_rate(
+        st['pid'], qnum, blast(lab, x, cid, n), n,
+        done=lambda: lab.status(x)['buffer']['packets'] >= before + n)
+
+
+# ------------------------------------------------------------------ e2e
+def end_to_end(lab, packets, switchovers, rate_per_cloud):
+    per_client = packets // 4
+    seconds = per_client / (rate_per_cloud / 2)
+    clients = []
+    for x in 'ab':
+        for i in (1, 2):
+            clients.append(lab.start_client(
+                x, 'e2e-%s%d' % (x, i), per_client, rate_per_cloud / 2,
+                timeout=seconds + 60))
+    interval = seconds / switchovers
+    time.sleep(1.0 + interval / 2)  # client start-up (python imports)
+    results = []
+    for i in range(switchovers - 1):
+        side = lab.active_side() if i % 2 else \
+            ('b' if lab.active_side() == 'a' else 'a')
+        r = lab.switchover(side)
+        if not r.get('ok'):
+            raise RuntimeError('switchover %d failed: %s' % (i, r))
+        results.append(lab.status(lab.wait_idle())['last_switchover'])
+        time.sleep(interval)
+    for c in clients:
+        lab.wait_sent(c, seconds + 60)
+    time.sleep(0.3)
+    r = lab.switchover(lab.active_side())  # drains the last buffer
+    if not r.get('ok'):
+        raise RuntimeError('final switchover failed: %s' % r)
+    active = lab.wait_idle()
+    results.append(lab.status(active)['last_switchover'])
+    res = [lab.client_result(c, seconds + 120) for c in clients]
+    return res, results, active
+
+
+def downtimes_from_replies(res):
+    """Gaps between runs of replies served by one copy then the other."""
+    ev = []
+    for r in res:
+        cloud = r['id'][4]
+        ev += [(t, cloud) for t in r['served_ns']]
+    ev.sort()
+    gaps = []
+    for (t0, c0), (t1, c1) in zip(ev, ev[1:]):
+        if c0 != c1:
+            gaps.append((t1 - t0) / 1e9)
+    return gaps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--packets', type=int, default=100_000)
+    ap.add_argument('--switchovers', type=int, default=20)
+    ap.add_argument('--state-bytes', type=int, default=1 << 20)
+    ap.add_argument('--burst', type=int, default=50_000)
+    ap.add_argument('--rate-per-cloud', type=float, default=5000.0)
+    ap.add_argument('--json', help='also write the figures to this file')
+    a = ap.parse_args()
+    if a.packets < 4 or a.switchovers < 2 or a.burst < 1 or \
+            a.burst > 65000 or a.state_bytes < 0 or a.rate_per_cloud <= 0:
+        ap.error('need --packets >= 4, --switchovers >= 2, 1 <= --burst <= '
+                 '65000 (kernel queue cap), --state-bytes >= 0, '
+                 '--rate-per-cloud > 0')
+    if os.geteuid() != 0:
+        sys.exit('replica_bench: needs root (network namespaces, NFQUEUE)')
+    work = tempfile.mkdtemp(prefix='nnr-bench-')
+    lab = lab_mod.Lab(work)
+    log('test bed %s in %s' % (lab.p, work))
+    lab.build()
+    out = {}
+    try:
+        for x in 'ab':
+            lab.start_guest(x, pad_bytes=a.state_bytes)
+        bw, rtt = measure_link(lab)
+        out.update(link_bytes_per_s=bw, rtt_s=rtt)
+        log('link: %.0f MB/s, RTT %.3f ms' % (bw / 1e6, rtt * 1e3))
+
+        ref, qd, ud = reference_passthrough(lab, a.burst)
+        out['passthrough_pps'] = ref
+        out['passthrough_kernel_drops'] = qd + ud
+        log('reference NFQUEUE pass-through: %.0f pkt/s' % ref)
+
+        common = dict(nfqueue_max_len=65536, handoff_timeout=30,
+                      state_timeout=30, peer_timeout=30)
+        lab.start_agent('a', buffer_synchronous='FULL', **common)
+        lab.start_agent('b', buffer_synchronous='NORMAL', **common)
+        assert lab.wait_idle() == 'a'
+
+        # durable buffering on B (NORMAL), then replay on activation
+        rate_b, qd, ud = buffering_rate(lab, 'b', 'burst-b', a.burst)
+        out['buffer_pps_normal'] = rate_b
+        out['buffer_kernel_drops'] = qd + ud
+        log('durable buffering (synchronous=NORMAL): %.0f pkt/s' % rate_b)
+        r = lab.switchover('a')
+        assert r.get('ok'), r
+        assert lab.wait_idle() == 'b'
+        ls = lab.status('b')['last_switchover']
+        out['replay_pps_normal'] = ls['replayed'] / ls['replay_seconds']
+        log('replay: %d packets at %.0f pkt/s' % (
+            ls['replayed'], out['replay_pps_normal']))
+        # durable buffering on A (FULL), replay back
+        rate_a, qd2, ud2 = buffering_rate(lab, 'a', 'burst-a', a.burst)
+        out['buffer_pps_full'] = rate_a
+        out['buffer_kernel_drops'] += qd2 + ud2
+        log('durable buffering (synchronous=FULL): %.0f pkt/s' % rate_a)
+        r = lab.switchover('b')
+        assert r.get('ok'), r
+        assert lab.wait_idle() == 'a'
+        ls = lab.status('a')['last_switchover']
+        out['replay_pps_full'] = ls['replayed'] / ls['replay_seconds']
+        ga = lab.guest_stats('a')
+        burst_ok = (ga['clients'].get('burst-a') == [a.burst] * 2 + [0, 0]
+                    and ga['clients'].get('burst-b') == [a.burst] * 2 +
+                    [0, 0])
+        out['burst_exactly_once'] = burst_ok
+        log('bursts served exactly once in order: %s' % burst_ok)
+
+        # end to end with switchovers
+        log('end to end: %d packets, %d switchovers' % (a.packets,
+                                                         a.switchovers))
+        res, sw, active = end_to_end(lab, a.packets, a.switchovers,
+                                     a.rate_per_cloud)
+        st = lab.guest_stats(active)
+        lost = sum(r['missing_count'] for r in res)
+        dup_replies = sum(r['replies'] - r['unique_replies'] for r in res)
+        reordered = sum(0 if r['in_order'] else 1 for r in res)
+        bad_state = [r['id'] for r in res if st['clients'].get(r['id']) !=
+                     [r['last'], r['sent'], 0, 0]]
+        sent = sum(r['sent'] for r in res)
+        gaps = downtimes_from_replies(res)
+        agent_dt = [s['downtime_s'] for s in sw if s and
+                    s.get('downtime_s') is not None]
+        state_size = max(s['state_bytes'] for s in sw)
+        floor = state_size / bw + rtt
+        out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
+                   e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
+                   e2e_switchovers=len(sw), e2e_state_bytes=state_size,
+                   downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
+                   floor_s=floor)
+        out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
+                         and not bad_state and sent == a.packets - a.packets
+                         % 4 and st['total'] >= sent)
+    finally:
+        lab.destroy()
+    report(out, a)
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(out, f, indent=2)
+    return 0 if out.get('all_targets_met') else 1
+
+
+def report(o, a):
+    gaps = o.get('downtime_gaps_s') or [float('nan')]
+    dmed, dmax = statistics.median(gaps), max(gaps)
+    floor = o.get('floor_s', float('nan'))
+    target_dt = 2 * floor + 0.020
+    ref = o.get('passthrough_pps', float('nan'))
+    rows = [
+        ('inter-cloud link bandwidth', '%.0f MB/s' % (
+            o['link_bytes_per_s'] / 1e6), '', ''),
+        ('inter-cloud RTT', '%.3f ms' % (o['rtt_s'] * 1e3), '', ''),
+        ('state size carried', '%d B' % o.get('e2e_state_bytes', 0), '', ''),
+        ('downtime floor (state/bw + RTT)', '%.2f ms' % (floor * 1e3), '',
+         ''),
+        ('switchover downtime, median (%d)' % len(gaps), '%.2f ms' % (
+            dmed * 1e3), '%.1f x floor' % (dmed / floor),
+         '<= %.2f ms' % (target_dt * 1e3)),
+        ('switchover downtime, max', '%.2f ms' % (dmax * 1e3),
+         '%.1f x floor' % (dmax / floor), '<= %.2f ms' % (target_dt * 1e3)),
+        ('NFQUEUE pass-through (reference)', '%.0f pkt/s' % ref, '1.00', ''),
+        ('durable buffering, sync NORMAL', '%.0f pkt/s' % o[
+            'buffer_pps_normal'], '%.2f x ref' % (o['buffer_pps_normal'] /
+                                                   ref), '>= 30000 pkt/s'),
+        ('durable buffering, sync FULL', '%.0f pkt/s' % o['buffer_pps_full'],
+         '%.2f x ref' % (o['buffer_pps_full'] / ref), ''),
+        ('replay (from NORMAL buffer)', '%.0f pkt/s' % o[
+            'replay_pps_normal'], '%.2f x ref' % (o['replay_pps_normal'] /
+                                                   ref), ''),
+        ('replay (from FULL buffer)', '%.0f pkt/s' % o['replay_pps_full'],
+         '%.2f x ref' % (o['replay_pps_full'] / ref), ''),
+        ('end to end: requests / switchovers', '%d / %d' % (
+            o['e2e_sent'], o['e2e_switchovers']), '',
+         '%d / %d' % (a.packets, a.switchovers)),
+        ('lost / duplicated / reordered', '%d / %d / %d' % (
+            o['e2e_lost'], o['e2e_dup_replies'],
+            o['e2e_reordered_clients']), '', '0 / 0 / 0'),
+    ]
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    hdr = ('measure', 'value', 'ratio', 'target')
+    w = [max(w[i], len(hdr[i])) for i in range(4)]
+    line = '| ' + ' | '.join('%-*s' % (w[i], hdr[i]) for i in range(4)) + ' |'
+    print()
+    print(line)
+    print('|' + '|'.join('-' * (w[i] + 2) for i in range(4)) + '|')
+    for r in rows:
+        print('| ' + ' | '.join('%-*s' % (w[i], r[i]) for i in range(4)) +
+              ' |')
+    targets = {
+        'zero loss/dup/reorder over %d packets, %d switchovers' % (
+            a.packets, a.switchovers):
+            o['e2e_ok'] and o['e2e_switchovers'] >= a.switchovers and
+            o['e2e_sent'] >= a.packets - 3 and o['burst_exactly_once'],
+        'durable buffering >= 30000 pkt/s':
+            o['buffer_pps_normal'] >= 30000,
+        'downtime <= 2 x floor + 20 ms (max)': dmax <= target_dt,
+    }
+    print()
+    for k, v in targets.items():
+        print('%-62s %s' % (k, 'MET' if v else 'NOT MET'))
+    if o.get('downtime_agent_s'):
+        print('agent-reported downtimes: median %.2f ms, max %.2f ms' % (
+            statistics.median(o['downtime_agent_s']) * 1e3,
+            max(o['downtime_agent_s']) * 1e3))
+    o['all_targets_met'] = all(targets.values())
+
+
+if __name__ == '__main__':
+    sys.exit(main())
