@@ -289,3 +289,34 @@ class TestBadInput(PredictMixin, base.NetawareTestCase):
         self._migrate_ok()
         self.assertIn("traffic source 'no-such-source' cannot be loaded",
                       self.log_text())
+
+
+class TestOtherMoves(PredictMixin, base.NetawareTestCase):
+    """Unshelve and evacuate without a target host follow the MIF too."""
+
+    def test_unshelve_follows_mif(self):
+        self.flags(shelved_offload_time=-1)
+        a = self.boot('a', 'h1')
+        b = self.boot('b', 'h5')
+        self.write_traffic([(a, b, 3000), (b, a, 3000)])
+        self.api.post_server_action(a['id'], {'shelve': {}})
+        self._wait_for_state_change(a, 'SHELVED')
+        self.api.post_server_action(a['id'], {'shelveOffload': {}})
+        self._wait_for_state_change(a, 'SHELVED_OFFLOADED')
+        self.api.post_server_action(a['id'], {'unshelve': None})
+        self._wait_for_state_change(a, 'ACTIVE')
+        self.assertEqual('h5', self.host_of(a))
+
+    def test_evacuate_follows_mif(self):
+        a = self.boot('a', 'h1')
+        b = self.boot('b', 'h4')
+        self.write_traffic([(a, b, 3000), (b, a, 3000)])
+        self.computes['h1'].stop()
+        svc = self.admin_api.get_services(host='h1',
+                                          binary='nova-compute')[0]
+        self.admin_api.put_service_force_down(svc['id'], True)
+        self.api.post_server_action(a['id'], {'evacuate': {}})
+        self._wait_for_migration_status(a, ['done'])
+        # since microversion 2.95 an evacuated server arrives stopped
+        self._wait_for_state_change(a, 'SHUTOFF')
+        self.assertEqual('h4', self.host_of(a))
