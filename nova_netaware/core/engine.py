@@ -19,6 +19,7 @@ from nova_netaware.core import impact
 from nova_netaware.core import loads as loads_mod
 from nova_netaware.core.migration import precopy
 from nova_netaware.core.routing import Fabric
+from nova_netaware.core.topology import UPLINK_HOPS
 
 MBIT_PER_MIB = 8.388608
 
@@ -125,18 +126,21 @@ class Engine(object):
     def __init__(self, topology):
         self.topo = topology
         self.fabric = Fabric(topology)
+        self._base_traffic = None
         self._base_key = None
         self._base = None
 
     # -- base loads, cached per (traffic, placement) ---------------------
     def base_loads(self, traffic, placement):
-        servers = list(traffic.servers)
-        key = (id(traffic), traffic.version,
-               hash(tuple(placement.get(s) for s in servers)))
-        if key != self._base_key:
+        # The cache holds the matrix itself: an ``id()`` alone can be
+        # reused by a new matrix once the old one is freed.
+        key = (traffic.version,
+               tuple(placement.get(s) for s in traffic.servers))
+        if traffic is not self._base_traffic or key != self._base_key:
             self._base = loads_mod.route_flows(
                 self.fabric, loads_mod.placement_flows(
                     self.topo, traffic, placement))
+            self._base_traffic = traffic
             self._base_key = key
         return self._base
 
@@ -156,11 +160,13 @@ class Engine(object):
 
         src_name = placement.get(server.uuid)
         src = topo.host_index.get(src_name) if src_name else None
+        src_note = None
         if server.is_move and src_name is None:
-            ev.notes.append('server %s has no current host' % server.uuid)
+            src_note = 'server %s has no current host' % server.uuid
         elif server.is_move and src is None:
-            ev.notes.append('source host %s is not in the topology'
-                            % src_name)
+            src_note = 'source host %s is not in the topology' % src_name
+        if src_note:
+            ev.notes.append(src_note)
 
         # Peers, aggregated per host: out = server -> peer, in = peer -> srv
         ho = collections.defaultdict(float)
@@ -222,9 +228,13 @@ class Engine(object):
         peer_hosts = sorted(set(ho) | set(hi))
         pu = np.full(2, -np.inf)
         pu_host = [-1, -1]
+        # Only the directions the server's traffic uses count: a peer's
+        # downlink when the server sends to it, its uplink when it sends.
         for p in peer_hosts:
-            u = max((work.down[p] + hov[p]) / topo.host_cap[p],
-                    (work.up[p] + hiv[p]) / topo.host_cap[p])
+            u = max((work.down[p] + hov[p]) / topo.host_cap[p]
+                    if hov[p] > 0 else -np.inf,
+                    (work.up[p] + hiv[p]) / topo.host_cap[p]
+                    if hiv[p] > 0 else -np.inf)
             if u > pu[0]:
                 pu[1], pu_host[1] = pu[0], pu_host[0]
                 pu[0], pu_host[0] = u, p
@@ -235,8 +245,10 @@ class Engine(object):
         # counts: the source host's, when the server leaves peers behind.
         src_up = 0.0
         if src is not None and (hov[src] > 0 or hiv[src] > 0):
-            src_up = max((work.down[src] + hov[src]) / topo.host_cap[src],
-                         (work.up[src] + hiv[src]) / topo.host_cap[src])
+            src_up = max((work.down[src] + hov[src]) / topo.host_cap[src]
+                         if hov[src] > 0 else 0.0,
+                         (work.up[src] + hiv[src]) / topo.host_cap[src]
+                         if hiv[src] > 0 else 0.0)
         peer_check = np.where(kidx == src, 0.0, src_up)
 
         # Fabric: per peer switch, the busiest link on any shortest path
@@ -248,19 +260,33 @@ class Engine(object):
         s_in = collections.defaultdict(float)
         s_cnt = collections.defaultdict(int)
         s_lat = collections.defaultdict(float)
+        # per switch: peer host with the largest host latency, and the
+        # second largest latency (for a candidate that is that host)
+        s_lat_host = {}
+        s_lat2 = collections.defaultdict(lambda: -np.inf)
         for p in peer_hosts:
             t = int(topo.host_switch[p])
             s_out[t] += hov[p]
             s_in[t] += hiv[p]
             s_cnt[t] += 1
-            s_lat[t] = max(s_lat[t], topo.host_lat[p])
+            hl = float(topo.host_lat[p])
+            if t not in s_lat_host or hl > s_lat[t]:
+                if t in s_lat_host:
+                    s_lat2[t] = s_lat[t]
+                s_lat[t], s_lat_host[t] = hl, p
+            else:
+                s_lat2[t] = max(s_lat2[t], hl)
         targets = np.array(sorted(s_cnt), dtype=np.int64)
         if len(targets):
             r_out = np.array([s_out[t] for t in targets])
             r_in = np.array([s_in[t] for t in targets])
             lk = work.links[:, None]
-            val_out = (lk + r_out) / fab.cap[:, None]
-            val_in = ((lk + r_in) / fab.cap[:, None])[fab.rev]
+            # a direction without traffic to / from that peer switch
+            # uses no link: -inf leaves it out of the maxima
+            val_out = np.where(r_out > 0, (lk + r_out) / fab.cap[:, None],
+                               -np.inf)
+            val_in = np.where(r_in > 0, (lk + r_in) / fab.cap[:, None],
+                              -np.inf)[fab.rev]
             u_sw = np.maximum(fab.path_max(val_out, targets),
                               fab.path_max(val_in, targets))
             fabric_max = np.maximum(u_sw.max(axis=1), 0.0)[sw_c]
@@ -289,7 +315,7 @@ class Engine(object):
 
         # Distance and latency to the farthest peer.
         if len(targets):
-            d = topo.dist[:, targets] + 2
+            d = topo.dist[:, targets] + UPLINK_HOPS
             own = targets[None, :] == np.arange(topo.dist.shape[0])[:, None]
             far = np.where(own, -1, d).max(axis=1)[sw_c]
             lt = topo.lat[:, targets] + np.array([s_lat[t] for t in targets])
@@ -298,11 +324,19 @@ class Engine(object):
             cnt_sw[targets] = [s_cnt[t] for t in targets]
             lat_sw = np.zeros(topo.dist.shape[0])
             lat_sw[targets] = [s_lat[t] for t in targets]
+            lat_host = np.full(topo.dist.shape[0], -1, dtype=np.int64)
+            lat_host[targets] = [s_lat_host[t] for t in targets]
+            lat_sw2 = np.full(topo.dist.shape[0], -np.inf)
+            lat_sw2[targets] = [s_lat2[t] for t in targets]
+            # the farthest other peer on the candidate's own switch; a peer
+            # on the candidate itself is 0 us away, not its uplink latency
+            near_lat = np.where(kidx == lat_host[sw_c], lat_sw2[sw_c],
+                                lat_sw[sw_c])
             on_c = ((hov + hiv) > 0)[kidx] | np.isin(kidx, peer_hosts)
             near = (cnt_sw[sw_c] - on_c) > 0
-            v.peer_hops = np.maximum(far, np.where(near, 2, 0))
+            v.peer_hops = np.maximum(far, np.where(near, UPLINK_HOPS, 0))
             v.peer_latency = np.maximum(
-                np.maximum(lat_far, np.where(near, lat_sw[sw_c], -np.inf))
+                np.maximum(lat_far, np.where(near, near_lat, -np.inf))
                 + topo.host_lat[kidx], 0.0)
         else:
             v.peer_hops = np.zeros(len(candidates), dtype=np.int64)
@@ -342,7 +376,7 @@ class Engine(object):
             mig['time_s'] = np.where(same, 0.0, mig['time_s'])
             v.mig = mig
             volume_mb = np.where(same, 0.0, mig['volume'] / MBIT_PER_MIB)
-            hops_src = np.where(same, 0, 2 + topo.dist[src_sw, sw_c])
+            hops_src = topo.hops_from(src, kidx)
             ev.bandwidth, ev.lam = b, mig['lam']
             ev.migration_time_s = mig['time_s']
         elif server.is_move and server.memory_mb > 0:
@@ -354,8 +388,7 @@ class Engine(object):
         if params.fail_closed and server.is_move and src is None:
             ev.passed[:] = False
             for h in ev.hosts:
-                ev.reasons.setdefault(h, []).append(
-                    'data: %s' % ev.notes[0])
+                ev.reasons.setdefault(h, []).append('data: %s' % src_note)
         for i in np.flatnonzero(~known):
             h = ev.hosts[i]
             if params.fail_closed:
@@ -368,8 +401,11 @@ class Engine(object):
         ev.comm = impact.communication_cost(switch_rate, rate[kidx],
                                             topo.dist, sw_c)
         ev.migration = impact.migration_cost(volume_mb, hops_src)
-        ev.congestion = np.maximum.reduce([v.util_up, v.util_down,
-                                           congestion_path])
+        # the candidate's uplink counts in a direction the server's
+        # traffic leaves or enters the host by
+        ev.congestion = np.maximum.reduce([
+            np.where(v.up_grows, v.util_up, 0.0),
+            np.where(v.down_grows, v.util_down, 0.0), congestion_path])
         ev.mif, ev.comm_n, ev.migration_n = impact.mif(
             ev.comm, ev.migration, ev.congestion, out_tot + in_tot,
             server.memory_mb, topo.max_host_hops,

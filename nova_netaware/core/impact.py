@@ -33,6 +33,8 @@ INFOCOM'00). Lower MIF is better.
 
 import numpy as np
 
+from nova_netaware.core.topology import UPLINK_HOPS
+
 
 def communication_cost(switch_rate, host_rate, dist, host_switch):
     """``comm(c) = sum_p r_p * hops(c, host(p))`` for every host *c*.
@@ -54,8 +56,8 @@ def communication_cost(switch_rate, host_rate, dist, host_switch):
         return np.zeros(len(host_switch))
     ts = np.fromiter(switch_rate.keys(), dtype=np.int64)
     rs = np.fromiter(switch_rate.values(), dtype=np.float64)
-    per_switch = (2.0 + dist[:, ts]) @ rs
-    return per_switch[host_switch] - 2.0 * host_rate
+    per_switch = (UPLINK_HOPS + dist[:, ts]) @ rs
+    return per_switch[host_switch] - UPLINK_HOPS * host_rate
 
 
 def migration_cost(volume_mb, hops_from_source):

@@ -35,6 +35,9 @@ class TopologyError(ValueError):
 
 
 UNREACHABLE = np.iinfo(np.int32).max // 4
+#: Hops the two host uplinks add between different hosts: the distance
+#: between hosts a != b is ``UPLINK_HOPS + dist(switch(a), switch(b))``.
+UPLINK_HOPS = 2
 
 
 def load_data_file(path):
@@ -119,7 +122,7 @@ class Topology(object):
             latency = link.get('latency_us', default_link_latency_us)
             try:
                 latency = float(latency)
-                if latency < 0:
+                if not latency >= 0:        # also refuses NaN
                     raise ValueError()
             except (TypeError, ValueError):
                 raise TopologyError('%s.latency_us must be a number >= 0, got'
@@ -158,9 +161,12 @@ class Topology(object):
                         * 1000.0)
             try:
                 hl = float(host.get('latency_us', 0.0))
+                if not hl >= 0:             # also refuses NaN
+                    raise ValueError()
             except (TypeError, ValueError):
-                raise TopologyError('%s (%s).latency_us must be a number' % (
-                    where, name))
+                raise TopologyError('%s (%s).latency_us must be a number >= 0,'
+                                    ' got %r' % (where, name,
+                                                 host.get('latency_us')))
             hlat.append(hl)
             hsw.append(self.switch_index[sw])
             self.host_index[name] = len(self.host_names)
@@ -189,7 +195,7 @@ class Topology(object):
         finite = self.dist[self.dist < UNREACHABLE]
         self.diameter = int(finite.max()) if finite.size else 0
         # Longest host-to-host distance, the reference distance of the MIF.
-        self.max_host_hops = 2 + int(sub.max())
+        self.max_host_hops = UPLINK_HOPS + int(sub.max())
         self.data = data
 
     @classmethod
@@ -204,9 +210,14 @@ class Topology(object):
         ``0`` when ``a == b``; otherwise the two host uplinks plus the
         shortest switch path: ``1 + dist(sw(a), sw(b)) + 1``.
         """
-        if a == b:
-            return 0
-        return 2 + int(self.dist[self.host_switch[a], self.host_switch[b]])
+        return int(self.hops_from(a, np.array([b]))[0])
+
+    def hops_from(self, a, others):
+        """Vectorised :meth:`host_hops` from host *a* to host indices."""
+        others = np.asarray(others)
+        d = UPLINK_HOPS + self.dist[self.host_switch[a],
+                                    self.host_switch[others]]
+        return np.where(others == a, 0, d)
 
     def host_latency(self, a, b):
         """Path latency in microseconds between hosts *a* and *b*."""
