@@ -48,6 +48,9 @@ def make_conf(argv):
 
 def run(conf):
     logging.setup(conf, 'nova-netaware-replica-agent')
+    # the switchover thread must not wait a default 5 ms GIL slice behind
+    # the data plane thread
+    sys.setswitchinterval(0.0005)
     agent = agent_mod.Agent(conf)
     done = threading.Event()
 

@@ -41,7 +41,7 @@ class StaleEpoch(Exception):
 
 class EpochFence:
 
-    KEEP = 8  # old epoch groups kept for diagnosis
+    KEEP = 4  # newest epoch groups kept (diagnosis); older ones removed
 
     def __init__(self, url, service, member, lock_timeout=10.0):
         for what, v in (('service', service), ('member', member)):

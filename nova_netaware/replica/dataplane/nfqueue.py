@@ -58,27 +58,6 @@ def _checksum(b):
     return ~s & 0xffff
 
 
-class _Budget:
-    """Socket facade for NetfilterQueue.run_socket: at most ``left``
-    non-blocking reads, then EAGAIN, so commands run between bursts."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.left = 0
-        self.enobufs = 0
-
-    def recv(self, n):
-        if self.left <= 0:
-            raise BlockingIOError(errno.EAGAIN, 'burst budget used')
-        self.left -= 1
-        try:
-            return self.sock.recv(n, socket.MSG_DONTWAIT)
-        except OSError as e:
-            if e.errno == errno.ENOBUFS:
-                self.enobufs += 1
-            raise
-
-
 def iptables(*args, check=True):
     cmd = ['iptables', '-w', '5'] + list(args)
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -124,6 +103,7 @@ class NfqueueDataPlane(dp.DataPlane):
         self._stop = False
         self._thread = None
         self.counters = collections.Counter()
+        self._passed = 0
         self._last_overflow_log = 0.0
         self._rule_lock = threading.Lock()
 
@@ -179,7 +159,6 @@ class NfqueueDataPlane(dp.DataPlane):
                                     'listener?): %s' % (self.qnum, e))
         self._sock = socket.fromfd(self._nfq.get_fd(), socket.AF_NETLINK,
                                    socket.SOCK_RAW)
-        self._budget = _Budget(self._sock)
         self._raw = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                   socket.IPPROTO_RAW)
         self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
@@ -245,6 +224,10 @@ class NfqueueDataPlane(dp.DataPlane):
         self._call(self._flush)
 
     # ---------------------------------------------------------- thread
+    def _run_cmds(self):
+        while self._cmds:
+            self._cmds.popleft()()
+
     def _loop(self):
         wake = self._wake_r
         nfs = self._sock
@@ -260,12 +243,12 @@ class NfqueueDataPlane(dp.DataPlane):
                 continue
             if wake in r:
                 os.read(wake, 4096)
-            while self._cmds:
-                self._cmds.popleft()()
+            self._run_cmds()
             if nfs in r:
-                self._budget.left = self.BURST
                 try:
-                    self._nfq.run_socket(self._budget)
+                    # C receive loop until the queue is empty; commands
+                    # are also run between two packets by _on_packet
+                    self._nfq.run(block=False)
                 except OSError as e:
                     LOG.error('NFQUEUE receive failed: %s', e)
                     time.sleep(0.01)
@@ -275,20 +258,26 @@ class NfqueueDataPlane(dp.DataPlane):
         self._flush()
 
     def _on_packet(self, pkt):
+        if self._cmds:
+            self._run_cmds()  # between the previous packet and this one
         if self.mode == dp.PASS:
             pkt.accept()
-            self.counters['passed'] += 1
+            self._passed += 1
             return
         data = pkt.get_payload()
         n = len(data)
-        if not self.buffer.has_room(n, len(self._pending),
-                                    self._pending_bytes):
+        buf = self.buffer
+        pending = self._pending
+        if (buf.count + len(pending) >= buf.max_packets or
+                buf.nbytes + self._pending_bytes + n > buf.max_bytes):
             self._overflow(pkt, data)
             return
-        self._pending.append((time.time(), data))
+        now = time.time()
+        pending.append((now, data))
         self._pending_pkts.append(pkt)
         self._pending_bytes += n
-        if len(self._pending) >= self.batch:
+        if len(pending) >= self.batch or now - pending[0][0] >= \
+                self.interval:
             self._flush()
 
     def _flush(self):
@@ -391,8 +380,7 @@ class NfqueueDataPlane(dp.DataPlane):
 
     def stats(self):
         s = dict(self.counters)
-        s['enobufs'] = getattr(self, '_budget', None) and \
-            self._budget.enobufs or 0
+        s['passed'] = self._passed
         s['pending'] = len(self._pending)
         s.update(self.kernel_queue_stats())
         return s
