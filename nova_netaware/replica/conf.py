@@ -93,7 +93,7 @@ dataplane_opts = [
                help='SQLite synchronous mode. NORMAL (WAL) survives a crash '
                     'of the agent (kill -9); FULL also survives a power '
                     'loss at a lower rate.'),
-    cfg.IntOpt('replay_batch', default=256, min=1,
+    cfg.IntOpt('replay_batch', default=1024, min=1,
                help='Packets re-injected per replay step; the replay '
                     'position is committed after each step.'),
     cfg.IntOpt('replay_rate', default=0, min=0,

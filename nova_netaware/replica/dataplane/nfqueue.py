@@ -321,11 +321,7 @@ class NfqueueDataPlane(dp.DataPlane):
         except OSError:
             self.counters['refusal_send_errors'] += 1
 
-    def _send(self, data):
-        if len(data) < 20 or data[0] >> 4 != 4:
-            self.counters['replay_skipped_non_ipv4'] += 1
-            return
-        dst = socket.inet_ntoa(data[16:20])
+    def _send_retry(self, data, dst):
         for attempt in range(1000):
             try:
                 self._raw.sendto(data, (dst, 0))
@@ -341,18 +337,30 @@ class NfqueueDataPlane(dp.DataPlane):
         t0 = time.monotonic()
         n = 0
         first = None
+        sendto = self._raw.sendto
+        dsts = {}
+        rate = self.replay_rate
         while True:
             rows = self.buffer.peek(self.replay_batch)
             if not rows:
                 break
+            if first is None:
+                first = time.monotonic()
             for _seq, _ts, data in rows:
-                if first is None:
-                    first = time.monotonic()
-                self._send(data)
+                if len(data) < 20 or data[0] >> 4 != 4:
+                    self.counters['replay_skipped_non_ipv4'] += 1
+                    continue
+                key = data[16:20]
+                dst = dsts.get(key)
+                if dst is None:
+                    dst = dsts[key] = (socket.inet_ntoa(key), 0)
+                try:
+                    sendto(data, dst)
+                except OSError:
+                    self._send_retry(data, dst[0])
                 n += 1
-                if self.replay_rate:
-                    target = t0 + n / self.replay_rate
-                    delay = target - time.monotonic()
+                if rate:
+                    delay = t0 + n / rate - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
             self.buffer.ack(rows)  # replay position is durable per step
