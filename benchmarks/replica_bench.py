@@ -197,17 +197,23 @@ def end_to_end(lab, packets, switchovers, rate_per_cloud):
             clients.append(lab.start_client(
                 x, 'e2e-%s%d' % (x, i), per_client, rate_per_cloud / 2,
                 timeout=seconds + 60))
-    interval = seconds / switchovers
-    time.sleep(1.0 + interval / 2)  # client start-up (python imports)
+    # all clients sending before the first switchover, and the last
+    # in-traffic switchover well before they stop
+    interval = seconds / (switchovers + 2)
+    for c in clients:
+        lab.wait_started(c, 60)
+    time.sleep(interval / 2)
     results = []
+    t_next = time.monotonic()
     for i in range(switchovers - 1):
+        t_next += interval
         side = lab.active_side() if i % 2 else \
             ('b' if lab.active_side() == 'a' else 'a')
         r = lab.switchover(side)
         if not r.get('ok'):
             raise RuntimeError('switchover %d failed: %s' % (i, r))
         results.append(lab.status(lab.wait_idle())['last_switchover'])
-        time.sleep(interval)
+        time.sleep(max(0.0, t_next - time.monotonic()))
     for c in clients:
         lab.wait_sent(c, seconds + 60)
     time.sleep(0.3)
@@ -319,6 +325,12 @@ def main():
                     s.get('downtime_s') is not None]
         state_size = max(s['state_bytes'] for s in sw)
         floor = state_size / bw + rtt
+        steps = {}
+        for s_ in sw:
+            for k, v in ((s_ or {}).get('steps_ms') or {}).items():
+                steps.setdefault(k, []).append(v)
+        out['activation_steps_ms_median'] = {
+            k: statistics.median(v) for k, v in steps.items()}
         out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
                    e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
                    e2e_switchovers=len(sw), e2e_state_bytes=state_size,
@@ -339,6 +351,7 @@ def main():
 def report(o, a):
     gaps = o.get('downtime_gaps_s') or [float('nan')]
     dmed, dmax = statistics.median(gaps), max(gaps)
+    d90 = sorted(gaps)[int(0.9 * (len(gaps) - 1))]
     floor = o.get('floor_s', float('nan'))
     target_dt = 2 * floor + 0.020
     ref = o.get('passthrough_pps', float('nan'))
@@ -352,6 +365,8 @@ def report(o, a):
         ('switchover downtime, median (%d)' % len(gaps), '%.2f ms' % (
             dmed * 1e3), '%.1f x floor' % (dmed / floor),
          '<= %.2f ms' % (target_dt * 1e3)),
+        ('switchover downtime, p90', '%.2f ms' % (d90 * 1e3),
+         '%.1f x floor' % (d90 / floor), '<= %.2f ms' % (target_dt * 1e3)),
         ('switchover downtime, max', '%.2f ms' % (dmax * 1e3),
          '%.1f x floor' % (dmax / floor), '<= %.2f ms' % (target_dt * 1e3)),
         ('NFQUEUE pass-through (reference)', '%.0f pkt/s' % ref, '1.00', ''),
@@ -398,6 +413,14 @@ def report(o, a):
         print('agent-reported downtimes: median %.2f ms, max %.2f ms' % (
             statistics.median(o['downtime_agent_s']) * 1e3,
             max(o['downtime_agent_s']) * 1e3))
+    if o.get('activation_steps_ms_median'):
+        print('activating side, median ms per step: ' + ', '.join(
+            '%s %.2f' % kv for kv in o['activation_steps_ms_median'].items()))
+    try:
+        print('load average during the run: %.2f %.2f %.2f (%d CPUs)' % (
+            os.getloadavg() + (os.cpu_count(),)))
+    except OSError:
+        pass
     o['all_targets_met'] = all(targets.values())
 
 

@@ -56,6 +56,10 @@ class EpochFence:
         self.member = member
         self.lock_timeout = lock_timeout
         self._prefix = 'nnr.%s.epoch.' % service
+        if url.startswith('file://') and 'executor=' not in url:
+            # local file operations: run them inline rather than through
+            # tooz's thread pool (one thread hop less per call)
+            url += ('&' if '?' in url else '?') + 'executor=synchronous'
         try:
             self._coord = coordination.get_coordinator(
                 url, ('%s-%s' % (member, uuid.uuid4().hex[:8])).encode())

@@ -322,7 +322,7 @@ class Lab:
     def start_client(self, x, cid, count, rate, timeout=60.0, start=1,
                      expect=None):
         out = os.path.join(self.dir, 'client-%s.json' % cid)
-        for f in (out, out + '.sent'):
+        for f in (out, out + '.sent', out + '.started'):
             if os.path.exists(f):
                 os.unlink(f)
         p = self._spawn('client-' + cid, self.ns('cl', x),
@@ -336,6 +336,12 @@ class Lab:
                         'client-%s.log' % cid)
         p.out = out
         return p
+
+    @classmethod
+    def wait_started(cls, p, timeout=120):
+        """Wait until client ``p`` has sent its first request."""
+        cls._wait(lambda: os.path.exists(p.out + '.started') or
+                  p.poll() is not None, timeout, 'client to start')
 
     @classmethod
     def wait_sent(cls, p, timeout=120):
@@ -457,6 +463,9 @@ def client_main(argv):
             sent += 1
         except OSError:
             send_err += 1
+        if seq == first:
+            with open(o.out + '.started', 'w') as f:
+                f.write('1\n')
     t_sent = time.monotonic()
     with open(o.out + '.sent', 'w') as f:
         f.write('%d\n' % sent)
