@@ -32,10 +32,10 @@ def test_policy_triggers(lab, policy, value, counter_reason):
     sa, sb = lab.status('a'), lab.status('b')
     trig = sa['counters']['policy_triggers'] + \
         sb['counters']['policy_triggers']
-    assert trig >= 3, (sa['counters'], sb['counters'])
+    assert trig >= 2, (sa['counters'], sb['counters'])  # there and back
     assert sa['counters']['manual_triggers'] == 0
     assert sb['counters']['manual_triggers'] == 0
-    assert sa['epoch'] >= 4
+    assert sa['epoch'] >= 3
     reasons = {s['last_switchover']['reason'] for s in (sa, sb)
                if s['last_switchover']}
     assert any(counter_reason in (r or '') for r in reasons), reasons
