@@ -45,6 +45,14 @@ def precopy(memory, dirty_rate, bandwidth, max_downtime_s, max_rounds):
         need = np.where((lam > 0) & ok & (target < 1.0),
                         np.ceil(np.log(target) / np.log(np.where(
                             (lam > 0) & ok, lam, 0.5))), 1.0)
+        # Rounding in the logarithms can overshoot an exact boundary by one
+        # round (log(0.008)/log(0.2) = 3.0000000000000004): take n - 1
+        # when it already fits, with the tolerance of ``converges`` below.
+        prev = need - 1.0
+        lam_ok = np.where(ok, lam, 0.0)
+        fits = (prev >= 1.0) & ok & (
+            m * lam_ok ** prev <= max_downtime_s * b * (1 + 1e-9))
+        need = np.where(fits, prev, need)
         need = np.maximum(need, 1.0)
         rounds = np.minimum(need, float(max_rounds))
         lam_n = np.where(ok, lam ** rounds, np.inf)

@@ -152,7 +152,29 @@ def test_host_uplink_missing_non_numeric_zero():
     assert err(d) == 't.yaml: hosts[1] (h2).uplink_gbps must be > 0, got 0'
     d = tiny()
     d['hosts'][0]['latency_us'] = 'x'
-    assert err(d) == 't.yaml: hosts[0] (h1).latency_us must be a number'
+    assert err(d) == ("t.yaml: hosts[0] (h1).latency_us must be a number "
+                      ">= 0, got 'x'")
+
+
+def test_negative_or_nan_latency():
+    # BUG found (fixed in core/topology.py): a negative host latency and a
+    # NaN link or host latency were accepted (only links checked < 0, and
+    # NaN < 0 is false), poisoning the latency matrix.
+    d = tiny()
+    d['hosts'][2]['latency_us'] = -1
+    assert err(d) == ('t.yaml: hosts[2] (h3).latency_us must be a number '
+                      '>= 0, got -1')
+    d = tiny()
+    d['hosts'][2]['latency_us'] = float('nan')
+    assert err(d) == ('t.yaml: hosts[2] (h3).latency_us must be a number '
+                      '>= 0, got nan')
+    d = tiny()
+    d['links'][0]['latency_us'] = float('nan')
+    assert err(d) == ('t.yaml: links[0].latency_us must be a number >= 0, '
+                      'got nan')
+    d = tiny()
+    d['links'][0]['gbps'] = float('nan')
+    assert err(d) == 't.yaml: links[0].gbps must be > 0, got nan'
 
 
 def test_unreachable_switch():
@@ -248,6 +270,13 @@ def test_empty_yaml_file_is_not_a_mapping(tmp_path):
 
 
 # -- distances ---------------------------------------------------------------
+
+def test_hops_from_is_host_hops_vectorised():
+    t = ls232()
+    # from compute-1 to compute-1, -2, -3, -6: 0, 2, 4, 4
+    assert list(t.hops_from(0, [0, 1, 2, 5])) == [0, 2, 4, 4]
+    assert [t.host_hops(0, b) for b in (0, 1, 2, 5)] == [0, 2, 4, 4]
+
 
 def test_tiny_hops_and_latency():
     t = Topology(tiny())
