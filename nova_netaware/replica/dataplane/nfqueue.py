@@ -340,8 +340,10 @@ class NfqueueDataPlane(dp.DataPlane):
         sendto = self._raw.sendto
         dsts = {}
         rate = self.replay_rate
+        step = min(64, self.replay_batch)  # first packets out sooner
         while True:
-            rows = self.buffer.peek(self.replay_batch)
+            rows = self.buffer.peek(step)
+            step = self.replay_batch
             if not rows:
                 break
             if first is None:
