@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import yaml
@@ -54,8 +55,8 @@ class TestCommand(unittest.TestCase):
         self.assertEqual(2, r.returncode)
         self.assertIn("no server 'no-such-server' in the snapshot",
                       r.stderr)
-        tmp = os.path.join(os.path.dirname(__file__), '_bad_topo.yaml')
-        with open(tmp, 'w') as f:
+        fd, tmp = tempfile.mkstemp(suffix='.yaml')
+        with os.fdopen(fd, 'w') as f:
             yaml.safe_dump({'switches': [{'name': 's'}], 'links': [],
                             'hosts': [{'name': 'h', 'switch': 'x',
                                        'uplink_gbps': 1}]}, f)
