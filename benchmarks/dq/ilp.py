@@ -42,7 +42,8 @@ from scipy.optimize import LinearConstraint
 from scipy.optimize import milp
 
 
-def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9, ram_threshold=0.9):
+def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
+          ram_threshold=0.9):
     """Return ``(placement, objective, status message, seconds, optimal)``.
 
     ``objective`` is the network cost of the flows with at least one end in
