@@ -110,7 +110,53 @@ weigher_opts = [
                  help='Weight of the congestion term of the MIF.'),
 ]
 
-ALL_OPTS = data_opts + constraint_opts + weigher_opts
+prometheus_opts = [
+    cfg.URIOpt('prometheus_url', default='http://127.0.0.1:9090',
+               schemes=['http', 'https'],
+               help='Base URL of the Prometheus server read by the '
+                    '"prometheus" traffic source (its instant-query API '
+                    '<url>/api/v1/query is used).'),
+    cfg.StrOpt('prometheus_query',
+               default='sum by (src, dst) (rate(netaware_flow_bytes_total'
+                       '[1m])) * 8 / 1000000',
+               help='PromQL instant query giving VM-to-VM traffic: one '
+                    'sample per directed pair, its value in Mbit/s, with '
+                    'the two ends in the labels named by '
+                    'prometheus_src_label and prometheus_dst_label.'),
+    cfg.StrOpt('prometheus_src_label', default='src',
+               help='Label of the query result holding the sending end.'),
+    cfg.StrOpt('prometheus_dst_label', default='dst',
+               help='Label of the query result holding the receiving end.'),
+    cfg.StrOpt('prometheus_label_kind', default='uuid',
+               choices=[('uuid', 'Labels hold Nova server UUIDs.'),
+                        ('ip', 'Labels hold fixed IP addresses, resolved to '
+                               'servers through Neutron ports (device_id).')],
+               help='What the src/dst labels contain.'),
+    cfg.StrOpt('prometheus_ports_cloud',
+               help='clouds.yaml cloud name used to list Neutron ports when '
+                    'prometheus_label_kind is "ip" (the scheduler needs '
+                    'credentials that may list all projects\' ports).'),
+    cfg.FloatOpt('prometheus_port_cache_ttl', default=300.0, min=0.0,
+                 help='Seconds the fixed IP -> server map from Neutron is '
+                      'kept. An unknown IP triggers at most one refresh per '
+                      'prometheus_cache_ttl.'),
+    cfg.FloatOpt('prometheus_timeout', default=2.0, min=0.1,
+                 help='Seconds to wait for Prometheus (connect and read). '
+                      'A scheduling request that needs fresh data waits at '
+                      'most this long.'),
+    cfg.FloatOpt('prometheus_cache_ttl', default=30.0, min=0.0,
+                 help='Seconds a query result is reused before Prometheus '
+                      'is asked again. After a failure Prometheus is not '
+                      'asked again before this delay either.'),
+    cfg.FloatOpt('prometheus_max_staleness', default=300.0, min=0.0,
+                 help='When Prometheus is down, slow or returns an error, '
+                      'keep using the last good traffic matrix if it is at '
+                      'most this many seconds old (logged). Older, or 0: '
+                      'the source fails and the plugin falls back as '
+                      'on_missing_data says (fail-open by default).'),
+]
+
+ALL_OPTS = data_opts + constraint_opts + weigher_opts + prometheus_opts
 
 
 def register_opts(conf):

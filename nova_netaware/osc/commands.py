@@ -1,0 +1,355 @@
+"""cliff commands of ``openstack netaware`` (namespace
+``openstack.netaware.v1``).
+
+Every decision comes from :mod:`nova_netaware.core` (the engine the Nova
+filter and weigher use, and the advisor); these classes only gather data
+through :mod:`.cloud` / :mod:`.data` and format the results.
+"""
+
+import logging
+
+import networkx as nx
+from osc_lib.command import command
+from osc_lib import exceptions
+
+from nova_netaware.core import advisor
+from nova_netaware.core.topology import load_data_file
+from nova_netaware.core.topology import Topology
+from nova_netaware.core.topology import TopologyError
+from nova_netaware.osc import data
+from nova_netaware.osc import execute
+from nova_netaware.osc.cloud import CloudError
+
+LOG = logging.getLogger(__name__)
+
+
+def _fmt(x, digits=4):
+    return round(float(x), digits)
+
+
+class _Base(object):
+    """Shared options and error handling."""
+
+    def _data_parser(self, parser):
+        data.add_arguments(parser)
+        parser.add_argument(
+            '--cpu-allocation-ratio', type=float, default=1.0,
+            metavar='<ratio>',
+            help='Allocatable vCPUs = hypervisor vCPUs x ratio (match '
+                 'Nova\'s cpu_allocation_ratio). Default 1.0.')
+        parser.add_argument(
+            '--ram-allocation-ratio', type=float, default=1.0,
+            metavar='<ratio>',
+            help='Allocatable RAM = hypervisor RAM x ratio (match Nova\'s '
+                 'ram_allocation_ratio). Default 1.0.')
+        return parser
+
+    def _cloud(self):
+        return self.app.client_manager.netaware
+
+    def _conf(self, parsed_args):
+        try:
+            return data.load_conf(parsed_args.config_file,
+                                  parsed_args.topology, parsed_args.traffic)
+        except data.DataProblem as e:
+            raise exceptions.CommandError(str(e))
+
+    def _snapshot(self, parsed_args):
+        c = self._conf(parsed_args)
+        try:
+            return data.snapshot(self._cloud(), c,
+                                 parsed_args.cpu_allocation_ratio,
+                                 parsed_args.ram_allocation_ratio)
+        except (data.DataProblem, CloudError) as e:
+            raise exceptions.CommandError(str(e))
+
+
+def _threshold_args(parser):
+    parser.add_argument('--cpu-threshold', type=float, default=0.9,
+                        metavar='<fraction>',
+                        help='A host is overloaded above this fraction of '
+                             'its allocatable vCPUs (default 0.9).')
+    parser.add_argument('--ram-threshold', type=float, default=0.9,
+                        metavar='<fraction>',
+                        help='A host is overloaded above this fraction of '
+                             'its allocatable RAM (default 0.9).')
+    parser.add_argument('--link-threshold', type=float, default=0.8,
+                        metavar='<fraction>',
+                        help='A link is congested above this utilisation '
+                             '(default 0.8).')
+    parser.add_argument('--max-migrations', type=int, default=5,
+                        metavar='<N>',
+                        help='Plan at most N migrations (default 5).')
+    return parser
+
+
+def _plan(snap, parsed_args):
+    """The advisor's plan on a snapshot (core.advisor.plan, nothing else)."""
+    usage = {h: u for h, u in snap.usage.items()
+             if h in snap.engine.topo.host_index}
+    return advisor.plan(
+        snap.engine, snap.traffic, snap.placement, snap.models(), usage,
+        snap.params, max_migrations=parsed_args.max_migrations,
+        cpu_threshold=parsed_args.cpu_threshold,
+        ram_threshold=parsed_args.ram_threshold,
+        link_threshold=parsed_args.link_threshold)
+
+
+class Explain(_Base, command.Lister):
+    """Explain where Nova would move a server: every host's filter verdict
+    with reasons, the MIF by term, and the rank."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('server', metavar='<server>',
+                            help='Server to explain (name or ID)')
+        return self._data_parser(parser)
+
+    def take_action(self, parsed_args):
+        cloud = self._cloud()
+        c = self._conf(parsed_args)
+        try:
+            srv = cloud.find_server(parsed_args.server)
+        except CloudError as e:
+            raise exceptions.CommandError(str(e))
+        snap = self._snapshot(parsed_args)
+        if not srv.host:
+            raise exceptions.CommandError('server %s (%s) has no host (%s)'
+                                          % (srv.name, srv.id, srv.status))
+        snap.servers[srv.id] = srv
+        model = data.server_model(srv)
+        cands = snap.candidates(exclude={srv.host})
+        ev = snap.engine.evaluate(snap.traffic, snap.placement, model, cands,
+                                  snap.params)
+        for note in ev.notes:
+            self.app.stderr.write('note: %s\n' % note)
+        rank = {p: r + 1 for r, p in enumerate(ev.ranking())}
+        p = snap.params
+        cols = ('Host', 'Verdict', 'Reasons', 'Comm (Mbit/s x hop)',
+                'Comm term', 'Migration (MB x hop)', 'Migration term',
+                'Congestion', 'Congestion term', 'MIF', 'Rank',
+                'Weight multiplier')
+        rows = [(srv.host, 'current host', '', '', '', '', '', '', '', '',
+                 '', snap.multiplier(srv.host))]
+        for i, h in enumerate(ev.hosts):
+            rows.append((
+                h, 'pass' if ev.passed[i] else 'refused',
+                '; '.join(ev.reasons.get(h, [])),
+                _fmt(ev.comm[i], 1),
+                _fmt(p.communication_weight * ev.comm_n[i]),
+                _fmt(ev.migration[i], 1),
+                _fmt(p.migration_weight * ev.migration_n[i]),
+                _fmt(ev.congestion[i]),
+                _fmt(p.congestion_weight * ev.congestion[i]),
+                _fmt(ev.mif[i]), rank.get(i), snap.multiplier(h)))
+        order = {h: k for k, h in enumerate(ev.hosts)}
+        rows[1:] = sorted(rows[1:], key=lambda r: (
+            r[10] is None, r[10] or 0, order[r[0]]))
+        rows = [r[:10] + ('' if r[10] is None else r[10],) + r[11:]
+                for r in rows]
+        if parsed_args.formatter == 'table':
+            self.app.stdout.write(
+                'Server %s (%s) on %s; MIF = %g x comm/(R x H) + %g x '
+                'migration/(M x H) + %g x congestion; lowest MIF wins. '
+                'Winner: %s\n' % (srv.name, srv.id, srv.host,
+                                  p.communication_weight, p.migration_weight,
+                                  p.congestion_weight, ev.winner or 'none'))
+        return cols, rows
+
+
+class Rebalance(_Base, command.Lister):
+    """Plan (and with --execute, carry out) migrations that relieve
+    overloaded hosts and congested links. Dry run by default."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _threshold_args(parser)
+        parser.add_argument('--execute', action='store_true',
+                            help='Carry out the plan through Nova (without '
+                                 'it nothing changes).')
+        parser.add_argument('--live', action='store_true',
+                            help='Live-migrate (default: cold migrate, then '
+                                 'confirm).')
+        parser.add_argument('--timeout', type=float, default=600.0,
+                            metavar='<seconds>',
+                            help='Give up waiting for one migration after '
+                                 'this long (default 600).')
+        parser.add_argument('--poll-interval', type=float, default=1.0,
+                            metavar='<seconds>',
+                            help='Seconds between status polls (default '
+                                 '1).')
+        return self._data_parser(parser)
+
+    def run(self, parsed_args):
+        self._failed = False
+        rc = super().run(parsed_args)
+        return 1 if self._failed else rc
+
+    def take_action(self, parsed_args):
+        snap = self._snapshot(parsed_args)
+        missing = sorted(h for h in snap.hypervisors
+                         if h not in snap.engine.topo.host_index)
+        if missing and parsed_args.execute:
+            raise exceptions.CommandError(
+                'the topology %s lacks Nova compute host(s) %s: the '
+                'scheduler plugin cannot judge moves to or from them. Fix '
+                'the topology (see "openstack netaware topology validate") '
+                'before --execute; nothing was changed.' % (
+                    snap.conf.netaware.topology_file, ', '.join(missing)))
+        if missing:
+            self.app.stderr.write(
+                'warning: the topology lacks Nova compute host(s) %s; they '
+                'are left out of the plan\n' % ', '.join(missing))
+        plan = _plan(snap, parsed_args)
+        names = {s.id: s.name for s in snap.servers.values()}
+        out = (self.app.stdout if parsed_args.formatter == 'table'
+               else self.app.stderr)
+        out.write(
+            'Overloaded hosts: %s\nCongested links: %s\n'
+            'Network cost (sum rate x hops, Mbit/s x hop): %.1f -> %.1f\n'
+            'Max link utilisation: %.1f%% -> %.1f%%\n'
+            'Planned migrations: %d%s\n' % (
+                ', '.join(plan.overloaded_hosts) or 'none',
+                ', '.join(plan.congested_links) or 'none',
+                plan.cost_before, plan.cost_after, plan.util_before * 100,
+                plan.util_after * 100, len(plan.moves),
+                '' if parsed_args.execute else
+                ' (dry run: nothing is changed; add --execute)'))
+        cols = ['#', 'Server', 'ID', 'Incoming (Mbit/s)', 'Why', 'Source',
+                'Predicted destination', 'MIF', 'Note']
+        rows = []
+        for k, s in enumerate(plan.steps, 1):
+            rows.append([k, names.get(s.server, s.server), s.server,
+                         _fmt(s.incoming_mbps, 1), s.why, s.source,
+                         s.destination or '-',
+                         None if s.mif is None else _fmt(s.mif), s.note])
+        if not parsed_args.execute or not plan.moves:
+            return cols, rows
+        ex = execute.Executor(self._cloud(), live=parsed_args.live,
+                              timeout=parsed_args.timeout,
+                              poll=parsed_args.poll_interval,
+                              progress=execute.Progress(self.app.stderr))
+        outcomes, state = ex.run(plan.steps, names)
+        by_server = {o.server: o for o in outcomes}
+        cols += ['Actual destination', 'Result']
+        for r, s in zip(rows, plan.steps):
+            o = by_server.get(s.server)
+            if o is None:
+                r += ['-', 'no move planned']
+            else:
+                r += [o.actual or '-', '%s%s' % (
+                    o.status, ': ' + o.detail if o.detail else '')]
+        if state:
+            self._failed = True
+            self.app.stderr.write('Stopped at the first failure. %s\n'
+                                  % state)
+        else:
+            mism = [o for o in outcomes if o.actual != o.predicted]
+            self.app.stderr.write(
+                'All %d migration(s) done; %d landed where predicted%s.\n'
+                % (len(outcomes), len(outcomes) - len(mism),
+                   '' if not mism else ', Nova chose differently for ' +
+                   ', '.join(o.name for o in mism)))
+        return cols, rows
+
+
+class TopologyValidate(_Base, command.Lister):
+    """Check the topology file against Nova's compute hosts: hosts missing
+    from the topology, hosts Nova does not know, and unreachable hosts."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        return data.add_arguments(parser)
+
+    def run(self, parsed_args):
+        self._problems = 0
+        rc = super().run(parsed_args)
+        return 1 if self._problems else rc
+
+    def take_action(self, parsed_args):
+        c = self._conf(parsed_args)
+        path = c.netaware.topology_file
+        if not path:
+            raise exceptions.CommandError(
+                'no topology: set [netaware] topology_file or pass '
+                '--topology')
+        try:
+            raw = load_data_file(path)
+            Topology(raw, c.netaware.default_link_latency_us,
+                     source=path)
+        except TopologyError as e:
+            if 'cannot reach' not in str(e):
+                raise exceptions.CommandError('topology %s is invalid: %s'
+                                              % (path, e))
+        try:
+            hvs = self._cloud().hypervisors()
+        except CloudError as e:
+            raise exceptions.CommandError(str(e))
+        g = nx.Graph()
+        t_hosts = {}
+        for sw in raw.get('switches') or []:
+            g.add_node(('sw', sw['name']))
+        for ln in raw.get('links') or []:
+            g.add_edge(('sw', ln['a']), ('sw', ln['b']))
+        for h in raw.get('hosts') or []:
+            t_hosts[h['name']] = h.get('switch')
+            g.add_edge(('host', h['name']), ('sw', h.get('switch')))
+        # The fabric is the connected part holding most of Nova's hosts.
+        comps = list(nx.connected_components(g))
+        main = max(comps, key=lambda cc: (
+            sum(('host', h) in cc for h in hvs),
+            sum(n[0] == 'host' for n in cc))) if comps else set()
+        rows = []
+        for h in sorted(set(hvs) | set(t_hosts)):
+            hv = hvs.get(h)
+            nova = ('%s/%s' % (hv.state, hv.status)) if hv else '-'
+            if h not in t_hosts:
+                rows.append((h, 'missing', nova, '-',
+                             'Nova compute host not in the topology: the '
+                             'plugin cannot place servers there by network'))
+            elif hv is None:
+                rows.append((h, 'extra', nova, t_hosts[h],
+                             'in the topology but not a Nova compute host'))
+            elif ('host', h) not in main:
+                rows.append((h, 'unreachable', nova, t_hosts[h],
+                             'switch %s has no path to the rest of the '
+                             'fabric' % t_hosts[h]))
+            else:
+                rows.append((h, 'ok', nova, t_hosts[h], ''))
+        self._problems = sum(r[1] != 'ok' for r in rows)
+        if parsed_args.formatter == 'table':
+            self.app.stdout.write(
+                '%s: %d host(s) ok, %d problem(s)\n' % (
+                    path, len(rows) - self._problems, self._problems))
+        return ('Host', 'Status', 'Nova state', 'Switch', 'Detail'), rows
+
+
+class TopologyPlot(_Base, command.Command):
+    """Draw the topology with link utilisation as colour, before and after
+    the rebalance plan."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('-o', '--output', required=True,
+                            metavar='<file.png>', help='Image file to write')
+        parser.add_argument('--no-plan', action='store_true',
+                            help='Draw the current state only.')
+        _threshold_args(parser)
+        return self._data_parser(parser)
+
+    def take_action(self, parsed_args):
+        from nova_netaware.osc import plot
+        snap = self._snapshot(parsed_args)
+        panels = [('current placement', snap.placement)]
+        if not parsed_args.no_plan:
+            plan = _plan(snap, parsed_args)
+            panels.append(('after the plan (%d migration%s)' % (
+                len(plan.moves), '' if len(plan.moves) == 1 else 's'),
+                plan.placement_after))
+        try:
+            plot.plot(snap.engine, snap.traffic, panels, parsed_args.output)
+        except OSError as e:
+            raise exceptions.CommandError('cannot write %s: %s'
+                                          % (parsed_args.output, e))
+        self.app.stdout.write('wrote %s\n' % parsed_args.output)
+        return 0

@@ -1,0 +1,182 @@
+"""Configuration, topology, traffic and the live snapshot the core works on.
+
+The commands read the same ``[netaware]`` options as the scheduler plugin
+(``--config-file`` points at a nova.conf-like file), so the advisor and Nova
+decide from the same data. ``--topology`` and ``--traffic`` override the
+files. The traffic source is loaded through stevedore exactly as the
+scheduler does (namespace ``nova_netaware.traffic_sources``).
+
+Nothing here computes a decision: :mod:`nova_netaware.core` does.
+"""
+
+import dataclasses
+import os
+import types
+from typing import Dict
+
+from oslo_config import cfg
+from stevedore import driver
+
+from nova_netaware import conf as netaware_conf
+from nova_netaware.core import advisor
+from nova_netaware.core import engine as core_engine
+from nova_netaware.core.topology import Topology
+from nova_netaware.core.topology import TopologyError
+from nova_netaware.core.traffic import TrafficError
+
+SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
+DEFAULT_CONFIG_FILES = ('/etc/nova/nova.conf',)
+CONFIG_ENV = 'NETAWARE_CONFIG_FILE'
+
+
+class DataProblem(Exception):
+    """Topology, traffic or configuration cannot be used (clear message)."""
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        '--config-file', metavar='<file>', action='append', default=None,
+        help='nova.conf-like file with the [netaware] section the scheduler '
+             'uses (repeatable). Default: $%s, else %s if it exists.'
+             % (CONFIG_ENV, ', '.join(DEFAULT_CONFIG_FILES)))
+    parser.add_argument('--topology', metavar='<file>',
+                        help='Topology file; overrides [netaware] '
+                             'topology_file.')
+    parser.add_argument('--traffic', metavar='<file>',
+                        help='Static traffic file; overrides the configured '
+                             'traffic source with "static" on this file.')
+    return parser
+
+
+def load_conf(config_files=None, topology=None, traffic=None):
+    """A private ConfigOpts with the [netaware] options (not the global
+    CONF, so that a command never disturbs a process it runs in)."""
+    files = config_files
+    if not files:
+        env = os.environ.get(CONFIG_ENV)
+        files = [env] if env else [f for f in DEFAULT_CONFIG_FILES
+                                   if os.path.exists(f)]
+    for f in files:
+        if not os.path.exists(f):
+            raise DataProblem('config file %s does not exist' % f)
+    c = cfg.ConfigOpts()
+    # A new group object: oslo.config shares a registered OptGroup's option
+    # table (overrides included) between ConfigOpts that register the same
+    # instance, so netaware_conf.netaware_group must not be reused here.
+    c.register_group(cfg.OptGroup(netaware_conf.GROUP))
+    c.register_opts(netaware_conf.ALL_OPTS, group=netaware_conf.GROUP)
+    try:
+        c([], project='nova', default_config_files=list(files),
+          default_config_dirs=[], use_env=False)
+    except cfg.Error as e:
+        raise DataProblem('cannot read config %s: %s' % (', '.join(files), e))
+    if topology:
+        c.set_override('topology_file', topology, group='netaware')
+    if traffic:
+        c.set_override('traffic_source', 'static', group='netaware')
+        c.set_override('static_traffic_file', traffic, group='netaware')
+    return c
+
+
+def load_engine(c):
+    path = c.netaware.topology_file
+    if not path:
+        raise DataProblem('no topology: set [netaware] topology_file in the '
+                          'config file or pass --topology')
+    try:
+        topo = Topology.from_file(path, c.netaware.default_link_latency_us)
+    except TopologyError as e:
+        raise DataProblem('topology %s: %s' % (path, e))
+    return core_engine.Engine(topo)
+
+
+def load_traffic(c):
+    name = c.netaware.traffic_source
+    try:
+        source = driver.DriverManager(SOURCE_NAMESPACE, name,
+                                      invoke_on_load=True,
+                                      invoke_args=(c,)).driver
+    except Exception as e:
+        raise DataProblem('traffic source %r cannot be loaded from namespace '
+                          '%s: %s' % (name, SOURCE_NAMESPACE, e))
+    try:
+        return source.get()
+    except (TrafficError, TopologyError) as e:
+        raise DataProblem('traffic source %r: %s' % (name, e))
+    except Exception as e:
+        raise DataProblem('traffic source %r failed: %s' % (name, e))
+
+
+def server_model(info):
+    """A core :class:`Server` from live data, with the same flavor extra
+    spec / server metadata overrides as the scheduler plugin."""
+    # Import here: the runtime module is the one place that reads them.
+    from nova_netaware.scheduler import runtime
+    spec = types.SimpleNamespace(
+        instance_uuid=info.id,
+        flavor=types.SimpleNamespace(memory_mb=info.ram_mb,
+                                     vcpus=info.vcpus,
+                                     extra_specs=info.extra_specs),
+        requested_destination={'cell': None})   # a move
+    return runtime.server_from_spec(spec, info.metadata)
+
+
+@dataclasses.dataclass
+class Snapshot:
+    conf: object
+    engine: core_engine.Engine
+    traffic: object
+    params: core_engine.Params
+    servers: Dict[str, object]           # id -> cloud.ServerInfo
+    hypervisors: Dict[str, object]       # host -> cloud.HypervisorInfo
+    aggregates: list
+    usage: Dict[str, advisor.HostUsage]
+
+    @property
+    def placement(self):
+        return {s.id: s.host for s in self.servers.values() if s.host}
+
+    def models(self):
+        return {s.id: server_model(s) for s in self.servers.values()}
+
+    def multiplier(self, host):
+        """Weight multiplier Nova applies to the MIF weigher on *host*:
+        aggregate metadata ``netaware_weight_multiplier`` (minimum), else
+        ``[netaware] weight_multiplier``."""
+        vals = []
+        for _, hosts, md in self.aggregates:
+            if host in hosts and 'netaware_weight_multiplier' in md:
+                try:
+                    vals.append(float(md['netaware_weight_multiplier']))
+                except ValueError:
+                    pass
+        return min(vals) if vals else self.conf.netaware.weight_multiplier
+
+    def candidates(self, exclude=()):
+        """Every compute host known to Nova, with free capacity."""
+        out = []
+        for h in sorted(self.usage):
+            if h in exclude:
+                continue
+            u = self.usage[h]
+            out.append(core_engine.Candidate(
+                h, u.memory_mb - u.memory_mb_used, u.vcpus - u.vcpus_used))
+        return out
+
+
+def snapshot(cloud, c, cpu_allocation_ratio=1.0, ram_allocation_ratio=1.0):
+    """Read topology, traffic and the live cloud (topology first: a broken
+    file fails before any cloud call)."""
+    eng = load_engine(c)
+    traffic = load_traffic(c)
+    hvs = cloud.hypervisors()
+    servers = cloud.servers()
+    aggs = cloud.aggregates()
+    usage = {h: advisor.HostUsage(hv.vcpus * cpu_allocation_ratio,
+                                  hv.vcpus_used,
+                                  hv.memory_mb * ram_allocation_ratio,
+                                  hv.memory_mb_used)
+             for h, hv in hvs.items()
+             if hv.state == 'up' and hv.status == 'enabled'}
+    return Snapshot(c, eng, traffic, core_engine.Params.from_conf(c.netaware),
+                    servers, hvs, aggs, usage)
