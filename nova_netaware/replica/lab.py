@@ -96,7 +96,7 @@ def guest_call(ns, req, timeout=10.0):
 class Lab:
 
     def __init__(self, workdir, prefix=None, coordination_url=None,
-                 hmac_key=None):
+                 hmac_key=None, nice=0):
         if not is_root():
             raise LabError('the replica test bed needs root (network '
                            'namespaces, veth, iptables)')
@@ -109,6 +109,9 @@ class Lab:
         self.service = 'svc-' + self.p
         self.procs = {}
         self.namespaces = []
+        if not -20 <= int(nice) <= 19:
+            raise LabError('nice must be within -20..19, got %r' % (nice,))
+        self.nice = int(nice)
 
     # ----------------------------------------------------------- names
     def ns(self, role, x):
@@ -177,11 +180,13 @@ class Lab:
                      'up' if up else 'down')
 
     # ----------------------------------------------------------- processes
-    def _spawn(self, name, ns, argv, log, env=None):
+    def _spawn(self, name, ns, argv, log, env=None, nice=False):
         f = open(os.path.join(self.dir, log), 'ab')
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault('PYTHONWARNINGS', 'ignore')
+        if nice and self.nice:
+            argv = ['nice', '-n', str(self.nice)] + argv
         p = subprocess.Popen(['ip', 'netns', 'exec', ns] + argv, stdout=f,
                              stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, env=full_env)
@@ -200,7 +205,7 @@ class Lab:
                     [PY, '-m', 'nova_netaware.replica.guest', '--port',
                      str(DATA_PORT), '--control-port', str(CTL_PORT),
                      '--pad-bytes', str(pad_bytes), '--pid-file', pf],
-                    'guest-%s.log' % x)
+                    'guest-%s.log' % x, nice=True)
         self._wait(lambda: os.path.exists(pf), 10, 'guest %s pid file' % x)
         self._wait(lambda: self._guest_up(x), 10, 'guest %s endpoint' % x)
 
@@ -261,7 +266,7 @@ class Lab:
         p = self._spawn('agent-' + x, self.ns('hv', x),
                         [PY, '-m', 'nova_netaware.replica.cmd',
                          '--config-file', path, 'run'],
-                        'agent-%s.out' % x, env=env)
+                        'agent-%s.out' % x, env=env, nice=True)
         if wait:
             self._wait(lambda: self._agent_up(x, p), 30, 'agent %s' % x)
         return p
