@@ -14,20 +14,22 @@ Workload (booted on chosen hosts with ``openstack server create --host``):
   fits no 25 Gbit/s uplink, so no host can take N.
 
 The expected verdicts and the lowest-MIF host are not written here: they
-are computed by the project's own core on the same topology, traffic file,
-placement and [netaware] options (see ``expected``).
+are computed by the project's own ``nova-netaware`` command on the same
+topology, traffic file, placement and [netaware] options (``expected``).
 """
 
 import concurrent.futures
+import json
 import os
 import re
+import subprocess
 import time
 import uuid
 
 import pytest
 import yaml
 
-from nova_netaware import conf as na_conf
+from nova_netaware.localstack import snapshot
 
 RUN = uuid.uuid4().hex[:6]
 CMP = ['netaware-cmp%d' % i for i in range(1, 5)]
@@ -57,54 +59,31 @@ def host_of(stack, server_id):
 
 
 def expected(stack, server_id):
-    """Verdicts and ranking for moving ``server_id``, by the core.
+    """Verdicts and ranking for moving ``server_id``, by ``nova-netaware``.
 
-    Same inputs as nova-scheduler: the stack's topology and traffic files,
-    its nova.conf [netaware] options, where every server is now (from the
-    API) and the server's flavor and metadata. The candidates are the other
-    hosts (Nova ignores the source on a move).
+    The project's own command, run as a subprocess on the same inputs as
+    nova-scheduler: the stack's topology and traffic files, its nova.conf
+    ([netaware] options) and a placement snapshot of the live cloud (where
+    every server is now, its flavor and metadata, each host's usage).
     """
-    from oslo_config import cfg
-
-    from nova_netaware.core import engine
-    from nova_netaware.core.topology import Topology
-    from nova_netaware.core.traffic import TrafficMatrix
-
-    conf = cfg.ConfigOpts()
-    na_conf.register_opts(conf)
-    conf(['--config-file', stack.nova_conf], project='netaware-e2e',
-         default_config_files=[], default_config_dirs=[])
-    # read with openstacksdk: the same records the CLI shows, faster
-    placement = {s.id: s.compute_host
-                 for s in stack.conn.compute.servers(all_projects=True)
-                 if s.compute_host}
-    show = stack.conn.compute.get_server(server_id)
-    flavor = show.flavor
-    meta = show.metadata or {}
-
-    def num(key, cast):
-        value = meta.get(key, (flavor.extra_specs or {}).get(key))
-        return None if value is None else cast(value)
-
-    server = engine.Server(
-        uuid=server_id, memory_mb=int(flavor.ram),
-        vcpus=int(flavor.vcpus),
-        dirty_rate_mbps=num('netaware:dirty_rate_mbps', float),
-        max_hops=num('netaware:max_hops', int),
-        max_latency_us=num('netaware:max_latency_us', float))
-    source = placement[server_id]
-    cands = [engine.Candidate(h) for h in stack.hosts if h != source]
-    topo = Topology.from_file(stack.topology_file,
-                              conf.netaware.default_link_latency_us)
-    traffic = TrafficMatrix.from_file(stack.traffic_file)
-    ev = engine.Engine(topo).evaluate(traffic, placement, server, cands,
-                                      engine.Params.from_conf(conf.netaware))
-    rows = [ev.row(i) for i in range(len(ev.hosts))]
+    snap_file = os.path.join(os.path.dirname(stack.traffic_file),
+                             'e2e-placement-%s.yaml' % RUN)
+    snapshot.write(stack.conn, snap_file, hosts=stack.hosts)
+    res = subprocess.run(
+        ['nova-netaware', '--topology', stack.topology_file, '--traffic',
+         stack.traffic_file, '--placement', snap_file, '--server', server_id,
+         '--config-file', stack.nova_conf, '-f', 'json'],
+        env=stack.env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    rows = out['hosts']
+    ranked = sorted((r for r in rows if r['rank']), key=lambda r: r['rank'])
     return {
-        'source': source,
-        'winner': ev.winner,
-        'ranking': [ev.hosts[i] for i in ev.ranking()],
+        'source': out['server']['host'],
+        'winner': out['winner'],
+        'ranking': [r['host'] for r in ranked],
         'refused': {r['host']: r['reasons'] for r in rows if not r['passed']},
+        'nova_default_choice': out.get('nova_default_choice'),
         'rows': rows,
     }
 
