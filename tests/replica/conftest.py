@@ -7,6 +7,7 @@ Every namespace (and so every veth and iptables rule) and every process is
 removed by the fixture, also when the test fails.
 """
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ def _netns_problem():
             return '%s is not installed (apt-get install iproute2 iptables)' \
                 % tool
     try:
-        import netfilterqueue  # noqa: F401
+        importlib.import_module('netfilterqueue')
     except ImportError as e:
         return 'python NetfilterQueue missing (%s); apt-get install ' \
                'libnetfilter-queue-dev and pip install NetfilterQueue' % e

@@ -3,7 +3,6 @@ are rejected and logged; a valid message is accepted."""
 
 import socket
 import struct
-import threading
 
 import pytest
 

@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from tests.replica.helpers import assert_exactly_once
 
 pytestmark = pytest.mark.netns
 

@@ -152,7 +152,8 @@ class NfqueueDataPlane(dp.DataPlane):
         self.mode = mode
         self._nfq = netfilterqueue.NetfilterQueue()
         try:
-            self._nfq.bind(self.qnum, self._on_packet, max_len=self.max_len,
+            self._nfq.bind(self.qnum, self._make_callback(),
+                           max_len=self.max_len,
                            sock_len=64 << 20)
         except OSError as e:
             raise dp.DataPlaneError('cannot bind NFQUEUE %d (root? another '
@@ -247,7 +248,7 @@ class NfqueueDataPlane(dp.DataPlane):
             if nfs in r:
                 try:
                     # C receive loop until the queue is empty; commands
-                    # are also run between two packets by _on_packet
+                    # are also run between two packets by the callback
                     self._nfq.run(block=False)
                 except OSError as e:
                     LOG.error('NFQUEUE receive failed: %s', e)
@@ -257,34 +258,46 @@ class NfqueueDataPlane(dp.DataPlane):
                 self._flush()
         self._flush()
 
-    def _on_packet(self, pkt):
-        if self._cmds:
-            self._run_cmds()  # between the previous packet and this one
-        if self.mode == dp.PASS:
-            pkt.accept()
-            self._passed += 1
-            return
-        data = pkt.get_payload()
-        n = len(data)
+    def _make_callback(self):
+        """The per-packet callback, with everything it touches bound to
+        closure variables (the hot path of the data plane)."""
+        pending = self._pending          # cleared in place by _flush
+        pending_pkts = self._pending_pkts
+        add, add_pkt = pending.append, pending_pkts.append
         buf = self.buffer
-        pending = self._pending
-        if (buf.count + len(pending) >= buf.max_packets or
-                buf.nbytes + self._pending_bytes + n > buf.max_bytes):
-            self._overflow(pkt, data)
-            return
-        now = time.time()
-        pending.append((now, data))
-        self._pending_pkts.append(pkt)
-        self._pending_bytes += n
-        if len(pending) >= self.batch or now - pending[0][0] >= \
-                self.interval:
-            self._flush()
+        cmds = self._cmds
+        now = time.time
+        batch, interval = self.batch, self.interval
+        PASS = dp.PASS
+
+        def on_packet(pkt):
+            if cmds:
+                self._run_cmds()  # between the previous packet and this one
+            if self.mode == PASS:
+                pkt.accept()
+                self._passed += 1
+                return
+            data = pkt.get_payload()
+            n = len(data)
+            if (buf.count + len(pending) >= buf.max_packets or
+                    buf.nbytes + self._pending_bytes + n > buf.max_bytes):
+                self._overflow(pkt, data)
+                return
+            t = now()
+            add((t, data))
+            add_pkt(pkt)
+            self._pending_bytes += n
+            if len(pending) >= batch or t - pending[0][0] >= interval:
+                self._flush()
+        return on_packet
 
     def _flush(self):
         if not self._pending:
             return
-        items, pkts = self._pending, self._pending_pkts
-        self._pending, self._pending_pkts, self._pending_bytes = [], [], 0
+        items, pkts = list(self._pending), list(self._pending_pkts)
+        self._pending.clear()
+        self._pending_pkts.clear()
+        self._pending_bytes = 0
         self.buffer.append_many(items)  # durable before originals dropped
         for p in pkts:
             p.drop()
