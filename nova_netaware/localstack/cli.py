@@ -32,8 +32,6 @@ def main(argv=None):
     p = sub.add_parser('demo', help='up (if needed), boot a demo workload, '
                        'migrate a chatty server and explain where it went')
     p.add_argument('--computes', type=int)
-    p.add_argument('--keep', action='store_true',
-                   help='leave the demo servers in place')
     args = parser.parse_args(argv)
     try:
         settings = stack.Settings(args.state_dir,
@@ -51,7 +49,7 @@ def main(argv=None):
             return st.env()
         if args.command == 'demo':
             from nova_netaware.localstack import demo
-            return demo.run(st, keep=args.keep)
+            return demo.run(st)
     except stack.StackError as exc:
         print('local-stack: %s' % exc, file=sys.stderr)
         return 1
