@@ -107,7 +107,8 @@ def test_shellcheck():
         pytest.skip('shellcheck is not installed')
     out = subprocess.run(
         [shellcheck, '-x', os.path.join(DEVSTACK, 'settings'),
-         os.path.join(DEVSTACK, 'plugin.sh'), STANDINS],
+         os.path.join(DEVSTACK, 'plugin.sh'),
+         os.path.join(DEVSTACK, 'local-stack'), STANDINS],
         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -1,0 +1,183 @@
+"""Launcher pieces that need no running services (fast).
+
+The stack itself is exercised by tests/e2e.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nova_netaware.localstack import netstub
+from nova_netaware.localstack import stack as ls
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def settings(tmp_path):
+    s = ls.Settings(str(tmp_path / 'state'), computes=4, port_base=26000)
+    os.makedirs(s.logs, exist_ok=True)
+    return s
+
+
+def test_settings_hosts_ports_and_state(tmp_path):
+    s = settings(tmp_path)
+    assert s.hosts == ['netaware-cmp1', 'netaware-cmp2', 'netaware-cmp3',
+                       'netaware-cmp4']
+    assert 'compute' not in s.hosts   # the fake driver's special name
+    assert len(set(s.ports.values())) == len(ls.PORT_NAMES)
+    assert s.db_url('nova_api').endswith('/netaware_nova_api?charset=utf8')
+    with pytest.raises(ls.StackError):
+        ls.Settings(str(tmp_path), computes=1)
+
+
+def test_default_state_dir_is_gitignored():
+    with open(os.path.join(ROOT, '.gitignore')) as f:
+        assert '/local-stack-state/' in f.read().split()
+    assert ls._default_state_dir() == os.path.join(ROOT, 'local-stack-state')
+
+
+def test_write_configs_uses_the_shared_deployer(tmp_path):
+    s = settings(tmp_path)
+    ls.write_configs(s)
+    from nova_netaware import deploy
+    nova_conf = os.path.join(s.etc, 'nova', 'nova.conf')
+    raw = deploy.read_ini(nova_conf)
+    fs = raw['filter_scheduler']
+    assert fs['available_filters'] == [deploy.ALL_FILTERS, deploy.FILTER_PATH]
+    assert fs['enabled_filters'][0].split(',')[-1] == 'NetworkAwareFilter'
+    assert fs['weight_classes'] == [
+        deploy.ALL_WEIGHERS + ',' + deploy.WEIGHER_PATH]
+    assert raw['netaware']['topology_file'] == [s.topology_file]
+    # exactly what the devstack plugin would add: nothing more to do
+    assert deploy.nova_conf_edits(raw, ls.netaware_settings(s)) == []
+    assert raw['DEFAULT']['compute_driver'] == [
+        'fake.FakeDriverWithoutFakeNodes']
+    import yaml
+    with open(s.topology_file) as f:
+        topo = yaml.safe_load(f)
+    assert [h['name'] for h in topo['hosts']] == s.hosts
+    for host in s.hosts:
+        conf = deploy.read_ini(os.path.join(
+            s.etc, 'nova', 'nova-compute-%s.conf' % host))
+        assert conf['DEFAULT']['host'] == [host]
+
+
+def test_why_quotes_the_telling_line(tmp_path):
+    log = tmp_path / 'svc.log'
+    log.write_text(
+        '==== 2026-01-01: starting old\nERROR old problem\n'
+        '==== 2026-01-01 00:00:00: starting /bin/svc\n'
+        'INFO starting\n'
+        'Traceback (most recent call last):\n'
+        '  File "x.py", line 1, in <module>\n'
+        'oslo_db.exception.DBConnectionError: (2003, "Can\'t connect")\n'
+        '[2026-01-01 00:00:01 +0000] [9] [ERROR] Worker (pid:10) exited '
+        'with code 3\n'
+        '[2026-01-01 00:00:01 +0000] [9] [ERROR] Reason: App failed to '
+        'load.\n')
+    assert ls.why(str(log)).startswith('oslo_db.exception.DBConnectionError')
+    log.write_text('==== x: starting y\nINFO a\nERROR nova.x bad config\n'
+                   'INFO b\n')
+    assert ls.why(str(log)) == 'ERROR nova.x bad config'
+    assert 'no log' in ls.why(str(tmp_path / 'missing.log'))
+
+
+def test_failed_service_is_named_with_its_log_line(tmp_path):
+    s = settings(tmp_path)
+    procs = ls.Procs(s)
+    rec = procs.start('nova-pretend', [
+        sys.executable, '-c',
+        'import sys; print("INFO starting"); '
+        'sys.stderr.write("CRITICAL nova [-] Unhandled error: '
+        'ConfigFileValueError: bad value\\n"); sys.exit(1)'])
+    with pytest.raises(ls.StackError) as exc:
+        ls.wait_for('nova-pretend', lambda: False, 30, proc=rec)
+    msg = str(exc.value)
+    assert msg.startswith('nova-pretend did not start: its process exited')
+    assert 'CRITICAL nova [-] Unhandled error: ConfigFileValueError' in msg
+    assert s.log('nova-pretend') in msg
+    # and a service that never answers
+    rec = procs.start('slow', [sys.executable, '-c',
+                               'import time; time.sleep(30)'])
+    with pytest.raises(ls.StackError) as exc:
+        ls.wait_for('slow', lambda: False, 1, proc=rec)
+    assert 'no answer within 1s' in str(exc.value)
+    procs.stop_all(timeout=5)
+
+
+def test_down_stops_only_what_it_started(tmp_path):
+    s = settings(tmp_path)
+    procs = ls.Procs(s)
+    ours = procs.start('ours', [sys.executable, '-c',
+                                'import time; time.sleep(60)'])
+    other = subprocess.Popen([sys.executable, '-c',
+                              'import time; time.sleep(60)'])
+    try:
+        # a recorded pid now used by another process is not ours any more
+        fake = dict(ours, name='reused', start_time=ours['start_time'] - 1)
+        procs.records.append(fake)
+        procs.save()
+        assert not ls._alive(fake)
+        stopped = ls.Procs(s).stop_all(timeout=10)
+        assert [r['name'] for r in stopped] == ['ours']
+        assert not ls._alive(ours)
+        assert other.poll() is None
+        with open(s.procs_file) as f:
+            assert json.load(f) == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_second_up_reports_already_running(tmp_path, capsys):
+    s = settings(tmp_path)
+    procs = ls.Procs(s)
+    procs.start('keystone', [sys.executable, '-c',
+                             'import time; time.sleep(60)'])
+    try:
+        assert ls.Stack(s).up() == 0
+        assert 'already running' in capsys.readouterr().out
+    finally:
+        ls.Procs(s).stop_all(timeout=10)
+    # a dead process: up refuses and says which one
+    procs = ls.Procs(s)
+    rec = procs.start('nova-api', [sys.executable, '-c', 'pass'])
+    deadline = time.monotonic() + 10
+    while ls._alive(rec) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with pytest.raises(ls.StackError) as exc:
+        ls.Stack(s).up()
+    assert 'nova-api' in str(exc.value) and 'down' in str(exc.value)
+    ls.Stack(s).down()
+
+
+def _call(path, method='GET'):
+    out = {}
+
+    def start_response(status, headers):
+        out['status'] = status
+
+    body = b''.join(netstub.application(
+        {'REQUEST_METHOD': method, 'PATH_INFO': path, 'QUERY_STRING': '',
+         'HTTP_X_PROJECT_ID': 'p1', 'wsgi.input': io.BytesIO()},
+        start_response))
+    return out['status'], json.loads(body)
+
+
+def test_network_standin_answers_like_an_empty_neutron():
+    status, body = _call('/v2.0/ports')
+    assert status.startswith('200') and body == {'ports': []}
+    status, body = _call('/v2.0/security-groups.json')
+    assert [g['name'] for g in body['security_groups']] == ['default']
+    status, body = _call('/v2.0/floatingips')
+    assert body == {'floatingips': []}
+    status, _ = _call('/v2.0/ports/1234')
+    assert status.startswith('404')
+    status, body = _call('/v2.0/ports', method='POST')
+    assert status.startswith('501') and 'not Neutron' in json.dumps(body)
