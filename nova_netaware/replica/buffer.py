@@ -53,8 +53,10 @@ class DurableBuffer:
             self._db.execute('PRAGMA synchronous=%s' % synchronous)
             self._db.execute('PRAGMA cache_size=-8192')  # 8 MiB, bounded
             self._db.execute(
+                # rowid order is append order: a new rowid is always above
+                # every row present (no AUTOINCREMENT bookkeeping needed)
                 'CREATE TABLE IF NOT EXISTS pkt ('
-                ' seq INTEGER PRIMARY KEY AUTOINCREMENT,'
+                ' seq INTEGER PRIMARY KEY,'
                 ' ts REAL NOT NULL,'
                 ' data BLOB NOT NULL)')
             row = self._db.execute(
