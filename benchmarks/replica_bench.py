@@ -19,10 +19,11 @@ Measures in one run, on one test bed (see nova_netaware.replica.lab):
    CLOCK_MONOTONIC stamps carried in the replies), compared with the floor
    state size / link bandwidth + one RTT.
 
-Rates are "saturated": a burst larger than the agent can take at once is
-sent as fast as possible and held by the kernel queue; the rate is the burst
-size over the time from the first queued packet until the last one is done
-(read from /proc/<pid>/net/netfilter/nfnetlink_queue and the agent status).
+Rates are "saturated": the listener (agent or reference) is stopped while a
+burst is sent, so the kernel queue holds the whole burst; the rate is the
+burst size over the time from resuming the listener until the last packet is
+done (read from /proc/<pid>/net/netfilter/nfnetlink_queue and, for the
+agent, until the buffer holds the burst durably).
 
 Nothing is hard-coded: every figure printed is measured in this run. Exit
 status 0 only if every target is met.
@@ -128,27 +129,41 @@ def nfq_counters(pid, qnum):
 
 
 def saturated_rate(pid, qnum, start_traffic, n, done=None, timeout=120):
-    """Rate at which the listener of queue ``qnum`` (in the namespace of
-    ``pid``) takes ``n`` packets: first queued -> all processed (and, if
-    given, ``done()`` true)."""
+    """Rate at which the listener of queue ``qnum`` (process ``pid``, whose
+    namespace holds the queue) takes ``n`` packets. The listener is stopped
+    (SIGSTOP) while the burst is sent, so the kernel queue holds all ``n``
+    packets; the clock runs from SIGCONT until every packet is processed
+    (and ``done()``, e.g. committed): the listener's own rate, not the
+    sender's."""
     base = nfq_counters(pid, qnum)[3]
-    proc = start_traffic()
-    t_first = None
-    end = time.monotonic() + timeout
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        proc = start_traffic()
+        end = time.monotonic() + timeout
+        while True:
+            total, qdrop, udrop, idseq = nfq_counters(pid, qnum)
+            if idseq - base >= n and proc.poll() is not None:
+                break
+            if time.monotonic() > end:
+                raise RuntimeError('timed out queueing: %d of %d packets'
+                                   % (idseq - base, n))
+            time.sleep(0.005)
+        queued = total
+    finally:
+        t0 = time.perf_counter()
+        os.kill(pid, signal.SIGCONT)
     while True:
         total, qdrop, udrop, idseq = nfq_counters(pid, qnum)
         now = time.perf_counter()
-        seen = idseq - base
-        if t_first is None and seen > 0:
-            t_first = now
-        if seen >= n and total == 0 and (done is None or done()):
+        if total == 0 and (done is None or done()):
             break
         if time.monotonic() > end:
-            raise RuntimeError('timed out: %d of %d packets seen, %d queued'
-                               % (seen, n, total))
-        time.sleep(0.002)
-    proc.wait(60)
-    return n / (now - t_first), qdrop, udrop
+            raise RuntimeError('timed out: %d packets still queued' % total)
+        time.sleep(0.001)
+    if queued < n:
+        raise RuntimeError('only %d of %d packets were held in the kernel '
+                           'queue (raise nfqueue_max_len)' % (queued, n))
+    return n / (now - t0), qdrop, udrop
 
 
 def blast(lab, x, cid, n):
