@@ -108,6 +108,7 @@ class Agent:
         self.buffer = buffer_mod.DurableBuffer(
             os.path.join(c.state_dir, 'buffer-%s.sqlite' % c.service_name),
             c.buffer_max_packets, c.buffer_max_bytes, c.buffer_synchronous)
+        self.buffer.start_checkpointer()
         self.state_driver = drivers.load(
             'nova_netaware.replica.state_drivers', c.state_driver, conf)
         self.cloud = drivers.load(
