@@ -11,7 +11,8 @@ Measures in one run, on one test bed (see nova_netaware.replica.lab):
 2. the reference: plain NFQUEUE pass-through (accept only, no buffer);
 3. durable buffering rate (SQLite WAL, group commit; synchronous NORMAL on
    B and FULL on A) and replay rate;
-4. end to end: clients in both clouds send --packets numbered requests
+4. end to end: clients in both clouds (--clients-per-cloud each) send
+   --packets numbered requests
    while --switchovers switchovers happen; every request must be served
    exactly once, in order per client, with every reply received; the
    downtime of each switchover is the gap between the last request served
@@ -208,15 +209,15 @@ def buffering_rate(lab, x, cid, n):
 
 
 # ------------------------------------------------------------------ e2e
-def end_to_end(lab, packets, switchovers, rate_per_cloud):
-    per_client = packets // 4
-    seconds = per_client / (rate_per_cloud / 2)
+def end_to_end(lab, packets, switchovers, rate_per_cloud, per_cloud=1):
+    per_client = packets // (2 * per_cloud)
+    seconds = per_client / (rate_per_cloud / per_cloud)
     clients = []
     for x in 'ab':
-        for i in (1, 2):
+        for i in range(1, per_cloud + 1):
             clients.append(lab.start_client(
-                x, 'e2e-%s%d' % (x, i), per_client, rate_per_cloud / 2,
-                timeout=seconds + 60))
+                x, 'e2e-%s%d' % (x, i), per_client,
+                rate_per_cloud / per_cloud, timeout=seconds + 60))
     # all clients sending before the first switchover, and the last
     # in-traffic switchover well before they stop
     interval = seconds / (switchovers + 1.5)
@@ -271,6 +272,7 @@ def main():
     ap.add_argument('--state-bytes', type=int, default=64 << 10)
     ap.add_argument('--burst', type=int, default=50_000)
     ap.add_argument('--rate-per-cloud', type=float, default=5000.0)
+    ap.add_argument('--clients-per-cloud', type=int, default=1)
     ap.add_argument('--nice', type=int, default=-10,
                     help='nice value of the agents and guests (a hypervisor '
                          'gives its replica agent and VMs CPU priority); '
@@ -278,10 +280,11 @@ def main():
     ap.add_argument('--json', help='also write the figures to this file')
     a = ap.parse_args()
     if a.packets < 4 or a.switchovers < 2 or a.burst < 1 or \
-            a.burst > 65000 or a.state_bytes < 0 or a.rate_per_cloud <= 0:
+            a.burst > 65000 or a.state_bytes < 0 or a.rate_per_cloud <= 0 \
+            or a.clients_per_cloud < 1:
         ap.error('need --packets >= 4, --switchovers >= 2, 1 <= --burst <= '
                  '65000 (kernel queue cap), --state-bytes >= 0, '
-                 '--rate-per-cloud > 0')
+                 '--rate-per-cloud > 0, --clients-per-cloud >= 1')
     if os.geteuid() != 0:
         sys.exit('replica_bench: needs root (network namespaces, NFQUEUE)')
     work = tempfile.mkdtemp(prefix='nnr-bench-')
@@ -340,7 +343,8 @@ def main():
         log('end to end: %d packets, %d switchovers' % (a.packets,
                                                          a.switchovers))
         res, sw, active, old_steps = end_to_end(
-            lab, a.packets, a.switchovers, a.rate_per_cloud)
+            lab, a.packets, a.switchovers, a.rate_per_cloud,
+            a.clients_per_cloud)
         osteps = {}
         for s_ in old_steps:
             for k, v in s_.items():
@@ -373,9 +377,10 @@ def main():
                    e2e_switchovers=len(sw), e2e_state_bytes=state_size,
                    downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
                    floor_s=floor)
+        n_cl = 2 * a.clients_per_cloud
         out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
                          and not bad_state and sent == a.packets - a.packets
-                         % 4 and st['total'] >= sent)
+                         % n_cl and st['total'] >= sent)
     finally:
         lab.destroy()
     report(out, a)
@@ -438,7 +443,8 @@ def report(o, a):
         'zero loss/dup/reorder over %d packets, %d switchovers' % (
             a.packets, a.switchovers):
             o['e2e_ok'] and o['e2e_switchovers'] - 1 >= a.switchovers and
-            o['e2e_sent'] >= a.packets - 3 and o['burst_exactly_once'],
+            o['e2e_sent'] >= a.packets - 2 * a.clients_per_cloud + 1 and
+            o['burst_exactly_once'],
         'durable buffering >= 30000 pkt/s':
             o['buffer_pps_normal'] >= 30000,
         'downtime <= 2 x floor + 20 ms (max)': dmax <= target_dt,
