@@ -226,12 +226,21 @@ def why(log, max_lines=4000):
              if line.strip() and not _GUNICORN_NOISE.search(line)]
     if not lines:
         return '(log %s is empty)' % log
-    # the exception line ending the last traceback is the most telling
+    # oslo.log: a CRITICAL record is what killed the service
+    for line in reversed(lines):
+        if re.search(r' CRITICAL \S+ \[', line):
+            return line.strip()
+    # a plain Python traceback: its closing exception line
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].startswith('Traceback'):
             for line in lines[i + 1:]:
                 if re.match(r'^[A-Za-z_.]+(Error|Exception|Exit)\b.*', line):
                     return line.strip()
+    # oslo.log ERROR records (the first line of a record has its context
+    # "[-]" or "[req-..."; traceback continuation lines do not)
+    for line in reversed(lines):
+        if re.search(r' (ERROR|CRITICAL) \S+ \[', line):
+            return line.strip()
     for line in reversed(lines):
         if re.search(r'\b(CRITICAL|ERROR)\b', line):
             return line.strip()
@@ -658,70 +667,96 @@ class Stack(object):
         say('configuration (nova.conf plugin lines by nova_netaware.deploy)')
         write_configs(s)
 
-        say('database schemas (keystone, nova, placement, glance)')
-        setups = [
-            ('keystone', lambda: setup_keystone(s)),
-            ('nova', lambda: setup_nova_db(s)),
-            ('placement', lambda: run(
+        say('database schemas (keystone, nova, placement, glance), each '
+            'service started as soon as its schema is ready')
+        setups = {
+            'keystone': lambda: setup_keystone(s),
+            'nova': lambda: setup_nova_db(s),
+            'placement': lambda: run(
                 [s.bin('placement-manage'), '--config-file',
                  os.path.join(s.etc, 'placement', 'placement.conf'),
-                 'db', 'sync'], s.log('placement-setup'))),
-            ('glance', lambda: run(
+                 'db', 'sync'], s.log('placement-setup')),
+            'glance': lambda: run(
                 [s.bin('glance-manage'), '--config-file',
                  os.path.join(s.etc, 'glance', 'glance-api.conf'),
-                 'db_sync'], s.log('glance-setup'))),
-        ]
-        import concurrent.futures
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            futures = {pool.submit(fn): name for name, fn in setups}
+                 'db_sync'], s.log('glance-setup')),
+        }
+        apis = {'network-standin': gunicorn(
+            s, procs, 'network-standin', 'network_standin()',
+            s.ports['network'], {})}
+        daemons = {}
+        ready = set()
+
+        def start(name):
+            if name == 'keystone':
+                apis['keystone'] = gunicorn(
+                    s, procs, 'keystone', 'keystone()', s.ports['keystone'],
+                    {'OS_KEYSTONE_CONFIG_DIR': os.path.join(s.etc,
+                                                            'keystone')})
+            elif name == 'placement':
+                apis['placement'] = gunicorn(
+                    s, procs, 'placement', 'placement()',
+                    s.ports['placement'],
+                    {'OS_PLACEMENT_CONFIG_DIR': os.path.join(s.etc,
+                                                             'placement')})
+            elif name == 'glance':
+                apis['glance'] = gunicorn(
+                    s, procs, 'glance', 'glance()', s.ports['glance'],
+                    {'OS_GLANCE_CONFIG_DIR': os.path.join(s.etc, 'glance')})
+            elif name == 'nova':
+                apis['nova-api'] = gunicorn(
+                    s, procs, 'nova-api', 'nova()', s.ports['nova-api'],
+                    {'OS_NOVA_CONFIG_DIR': os.path.join(s.etc, 'nova')})
+            if name in ('nova', 'register'):
+                ready.add(name)
+            if ready == {'nova', 'register'}:
+                # they talk to placement with keystone credentials at start
+                for binary in ('nova-conductor', 'nova-scheduler'):
+                    daemons[binary] = procs.start(binary, _nova(
+                        s, binary, '--log-file', s.log(binary)))
+                say('nova-conductor and nova-scheduler started')
+            elif name != 'register':
+                say('%s schema ready: started' % name)
+
+        def register():
+            # while the other schemas are still syncing
+            wait_for('keystone', lambda: http_status(s.auth_url) == 200,
+                     timeout, proc=apis['keystone'])
+            try:
+                register_services(s)
+            except Exception as exc:
+                with open(s.log('keystone-setup'), 'a') as f:
+                    f.write('ERROR registering services: %r\n' % (exc,))
+                raise StackError('%r; log: %s; why: %s' % (
+                    exc, s.log('keystone'), why(s.log('keystone'))))
+
+        import concurrent.futures as cf
+        with cf.ThreadPoolExecutor(4) as pool:
+            futures = {pool.submit(fn): name for name, fn in setups.items()}
+            pending = set(futures)
             errors = []
-            for fut in concurrent.futures.as_completed(futures):
-                try:
-                    fut.result()
-                except StackError as exc:
-                    errors.append('%s set-up failed: %s'
-                                  % (futures[fut], exc))
+            while pending:
+                done, pending = cf.wait(pending,
+                                        return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    name = futures[fut]
+                    try:
+                        fut.result()
+                    except StackError as exc:
+                        errors.append('%s set-up failed: %s' % (name, exc))
+                        continue
+                    if name == 'register':
+                        say('keystone answers; service users and endpoints '
+                            'registered')
+                    start(name)
+                    if name == 'keystone':
+                        reg = pool.submit(register)
+                        futures[reg] = 'register'
+                        pending.add(reg)
             if errors:
                 raise StackError('\n'.join(errors))
-
-        say('keystone')
-        env = {'OS_KEYSTONE_CONFIG_DIR': os.path.join(s.etc, 'keystone')}
-        ks = gunicorn(s, procs, 'keystone', 'keystone()', s.ports['keystone'],
-                      env)
-        wait_for('keystone', lambda: http_status(s.auth_url) == 200,
-                 timeout, proc=ks)
-        log = s.log('keystone-setup')
-        try:
-            register_services(s)
-        except Exception as exc:
-            with open(log, 'a') as f:
-                f.write('ERROR registering services: %r\n' % (exc,))
-            fail('keystone (service registration)', s.log('keystone'),
-                 repr(exc))
-
-        say('placement, glance, network stand-in, nova-api, nova-conductor, '
-            'nova-scheduler')
-        apis = {
-            'placement': gunicorn(s, procs, 'placement', 'placement()',
-                                  s.ports['placement'], {
-                                      'OS_PLACEMENT_CONFIG_DIR':
-                                      os.path.join(s.etc, 'placement')}),
-            'glance': gunicorn(s, procs, 'glance', 'glance()',
-                               s.ports['glance'], {
-                                   'OS_GLANCE_CONFIG_DIR':
-                                   os.path.join(s.etc, 'glance')}),
-            'network-standin': gunicorn(s, procs, 'network-standin',
-                                        'network_standin()',
-                                        s.ports['network'], {}),
-            'nova-api': gunicorn(s, procs, 'nova-api', 'nova()',
-                                 s.ports['nova-api'], {
-                                     'OS_NOVA_CONFIG_DIR':
-                                     os.path.join(s.etc, 'nova')}),
-        }
-        conductor = procs.start('nova-conductor', _nova(
-            s, 'nova-conductor', '--log-file', s.log('nova-conductor')))
-        scheduler = procs.start('nova-scheduler', _nova(
-            s, 'nova-scheduler', '--log-file', s.log('nova-scheduler')))
+        conductor = daemons['nova-conductor']
+        scheduler = daemons['nova-scheduler']
         checks = {
             'placement': s.url('placement', '/'),
             'glance': s.url('glance', '/versions'),
