@@ -140,6 +140,8 @@ def timed(fn, hosts, reps, before=None):
 
 
 def peak_mb(fn, hosts):
+    from nova_netaware.scheduler import hoststates
+    hoststates.refresh(hosts)
     spec = new_spec()
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -158,6 +160,7 @@ def main():
     peers = [10, 200, 500]
     if args.quick:
         sizes, peers = [1000, 10000], [10, 200]
+    from nova_netaware.scheduler import hoststates
     from nova_netaware.scheduler import runtime
 
     nova_default, ours = pipelines()
@@ -172,6 +175,7 @@ def main():
             for p in peers:
                 hosts, real_n = setup(kind, n, p, tmp)
                 reps = 5 if n <= 10000 else 3
+                hoststates.refresh(hosts)
                 ours(hosts, new_spec())          # load files, warm caches
                 nova_default(hosts, new_spec())
                 t_nova, w_nova = timed(nova_default, hosts, reps)

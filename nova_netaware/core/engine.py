@@ -186,16 +186,47 @@ class Engine(object):
             hi[pi] += i_
         out_tot, in_tot = sum(ho.values()), sum(hi.values())
 
+        # This server's traffic per peer switch, and the shortest-path DAGs
+        # towards the peer switches and towards the source switch, built
+        # once and used by every walk below.
+        peer_hosts = sorted(set(ho) | set(hi))
+        s_out = collections.defaultdict(float)
+        s_in = collections.defaultdict(float)
+        for p in peer_hosts:
+            t = int(topo.host_switch[p])
+            s_out[t] += ho.get(p, 0.0)
+            s_in[t] += hi.get(p, 0.0)
+        targets = np.array(sorted(s_out), dtype=np.int64)
+        dag = fab.dag(targets) if len(targets) and fab.m else None
+        src_sw = int(topo.host_switch[src]) if src is not None else None
+        dag_src = (fab.dag(np.array([src_sw])) if src is not None and fab.m
+                   else None)
+
         # Loads without this server's own traffic.
         base = self.base_loads(traffic, placement)
         work = base
         if src is not None and (ho or hi):
-            mine = loads_mod.route_flows(fab, [(src, p, r) for p, r in
-                                               ho.items()] +
-                                         [(p, src, r) for p, r in hi.items()])
-            work = loads_mod.Loads(np.maximum(base.up - mine.up, 0.0),
-                                   np.maximum(base.down - mine.down, 0.0),
-                                   np.maximum(base.links - mine.links, 0.0))
+            up, down = base.up.copy(), base.down.copy()
+            for p, r in ho.items():
+                if p != src:
+                    up[src] -= r
+                    down[p] -= r
+            for p, r in hi.items():
+                if p != src:
+                    up[p] -= r
+                    down[src] -= r
+            links = base.links.copy()
+            if dag is not None:
+                d_out = np.zeros((fab.n, len(targets)))
+                d_in = np.zeros((fab.n, 1))
+                for j, t in enumerate(targets):
+                    if t != src_sw:
+                        d_out[src_sw, j] = s_out[t]
+                        d_in[t, 0] = s_in[t]
+                links -= dag.route(d_out) + dag_src.route(d_in)
+            work = loads_mod.Loads(np.maximum(up, 0.0),
+                                   np.maximum(down, 0.0),
+                                   np.maximum(links, 0.0))
 
         v = _View()
         v.hosts, v.known = ev.hosts, known
@@ -225,7 +256,6 @@ class Engine(object):
 
         # Peer uplinks with this server's traffic back on them (congestion
         # term); a candidate that is the peer's own host takes it off.
-        peer_hosts = sorted(set(ho) | set(hi))
         pu = np.full(2, -np.inf)
         pu_host = [-1, -1]
         # Only the directions the server's traffic uses count: a peer's
@@ -256,8 +286,6 @@ class Engine(object):
         # The check leaves out links that already carry this traffic today
         # (on a shortest path from the source switch): moving does not add
         # to them. The congestion term counts every link used.
-        s_out = collections.defaultdict(float)
-        s_in = collections.defaultdict(float)
         s_cnt = collections.defaultdict(int)
         s_lat = collections.defaultdict(float)
         # per switch: peer host with the largest host latency, and the
@@ -266,8 +294,6 @@ class Engine(object):
         s_lat2 = collections.defaultdict(lambda: -np.inf)
         for p in peer_hosts:
             t = int(topo.host_switch[p])
-            s_out[t] += hov[p]
-            s_in[t] += hiv[p]
             s_cnt[t] += 1
             hl = float(topo.host_lat[p])
             if t not in s_lat_host or hl > s_lat[t]:
@@ -276,27 +302,28 @@ class Engine(object):
                 s_lat[t], s_lat_host[t] = hl, p
             else:
                 s_lat2[t] = max(s_lat2[t], hl)
-        targets = np.array(sorted(s_cnt), dtype=np.int64)
-        if len(targets):
+        if dag is not None:
             r_out = np.array([s_out[t] for t in targets])
             r_in = np.array([s_in[t] for t in targets])
-            lk = work.links[:, None]
-            # a direction without traffic to / from that peer switch
-            # uses no link: -inf leaves it out of the maxima
-            val_out = np.where(r_out > 0, (lk + r_out) / fab.cap[:, None],
-                               -np.inf)
-            val_in = np.where(r_in > 0, (lk + r_in) / fab.cap[:, None],
-                              -np.inf)[fab.rev]
-            u_sw = np.maximum(fab.path_max(val_out, targets),
-                              fab.path_max(val_in, targets))
+            lk = work.links
+
+            def values(e, c):
+                # a direction without traffic to / from that peer switch
+                # uses no link: -inf leaves it out of the maxima
+                vo = np.where(r_out[c] > 0, (lk[e] + r_out[c]) / fab.cap[e],
+                              -np.inf)
+                re = fab.rev[e]
+                vi = np.where(r_in[c] > 0, (lk[re] + r_in[c]) / fab.cap[re],
+                              -np.inf)
+                if src_sw is None:
+                    return np.stack([vo, vi], axis=1)
+                used = dag.on_paths_from(src_sw, e, c)
+                return np.stack([vo, vi, np.where(used, -np.inf, vo),
+                                 np.where(used, -np.inf, vi)], axis=1)
+            w = dag.path_max(values)
+            u_sw = w[:, :, :2].max(axis=2)
+            c_sw = w[:, :, 2:].max(axis=2) if src_sw is not None else u_sw
             fabric_max = np.maximum(u_sw.max(axis=1), 0.0)[sw_c]
-            if src is not None:
-                used = fab.on_paths_from(int(topo.host_switch[src]), targets)
-                c_sw = np.maximum(
-                    fab.path_max(np.where(used, -np.inf, val_out), targets),
-                    fab.path_max(np.where(used, -np.inf, val_in), targets))
-            else:
-                c_sw = u_sw
             fabric_check = np.maximum(c_sw.max(axis=1), 0.0)[sw_c]
         else:
             u_sw = c_sw = None
@@ -356,9 +383,11 @@ class Engine(object):
         hops_src = np.zeros(len(candidates))
         volume_mb = np.zeros(len(candidates))
         if src is not None and server.is_move and server.memory_mb > 0:
-            src_sw = int(topo.host_switch[src])
             head = ceil * fab.cap - work.links
-            w = fab.path_max((-head)[fab.rev], np.array([src_sw]))[:, 0]
+            if dag_src is not None:
+                w = dag_src.path_max(lambda e, c: -head[fab.rev[e]])[:, 0]
+            else:
+                w = np.full(fab.n, -np.inf)
             b_fab = np.where(np.isneginf(w), np.inf, -w)[sw_c]
             b = np.minimum.reduce([
                 np.full(len(candidates), ceil * topo.host_cap[src]

@@ -8,13 +8,11 @@ may take any shortest path, as per-flow ECMP hashing does, so every link on
 any shortest path counts.
 
 Both walks run level by level over the shortest-path DAG towards each
-destination, for all destinations of a request at once, with numpy arrays of
-shape (directed links x destinations). Nothing here knows about Nova.
+destination, for all destinations of a request at once, on sparse (link,
+destination) entries (:class:`Dag`). Nothing here knows about Nova.
 """
 
 import numpy as np
-from scipy.sparse import csr_matrix
-
 from nova_netaware.core.topology import UNREACHABLE
 
 
@@ -37,25 +35,10 @@ class Fabric(object):
         # index of the reverse direction of each link
         self.rev = np.array([pos[(int(v), int(u))] for u, v in zip(
             self.eu, self.ev)], dtype=np.int64)
-        if m:
-            self.nodes, self.starts = np.unique(self.eu, return_index=True)
-        else:
-            self.nodes = self.starts = np.zeros(0, dtype=np.int64)
-        # scatter matrix: switch v <- link e (v = head of e)
-        self.into = csr_matrix((np.ones(m), (self.ev, np.arange(m))),
-                               shape=(n, m))
 
-    def _dag(self, targets):
-        """Levels of each link on the shortest-path DAG towards targets.
-
-        Returns ``lvl`` (links x targets): the hop distance of the link's tail
-        to the target when the link lies on a shortest path to it, else 0.
-        """
-        dist = self.topo.dist
-        du = dist[self.eu][:, targets]
-        dv = dist[self.ev][:, targets]
-        on = (dv == du - 1) & (du < UNREACHABLE)
-        return np.where(on, du, 0)
+    def dag(self, targets):
+        """The shortest-path DAG towards *targets* (see :class:`Dag`)."""
+        return Dag(self, np.asarray(targets, dtype=np.int64))
 
     def route(self, demand, targets):
         """Fluid ECMP loads of a demand matrix.
@@ -64,21 +47,9 @@ class Fabric(object):
             switch to each target switch.
         :returns: load per directed link (Mbit/s), in this Fabric's order.
         """
-        load = np.zeros(self.m)
         if not self.m or not len(targets):
-            return load
-        lvl = self._dag(targets)
-        on = lvl > 0
-        nh = np.add.reduceat(on.astype(np.float64), self.starts, axis=0)
-        nhs = np.ones((self.n, len(targets)))
-        nhs[self.nodes] = np.maximum(nh, 1.0)
-        x = np.array(demand, dtype=np.float64)
-        for level in range(int(lvl.max()), 0, -1):
-            mask = lvl == level
-            share = np.where(mask, (x / nhs)[self.eu], 0.0)
-            load += share.sum(axis=1)
-            x = x + self.into @ share
-        return load
+            return np.zeros(self.m)
+        return self.dag(targets).route(demand)
 
     def on_paths_from(self, source, targets):
         """Mask (links x targets): link on a shortest path source -> target.
@@ -87,9 +58,10 @@ class Fabric(object):
         paths target -> source.
         """
         dist = self.topo.dist
+        targets = np.asarray(targets, dtype=np.int64)
         dst = dist[source, targets][None, :]
         return ((dist[source, self.eu][:, None] + 1 +
-                 dist[self.ev][:, targets]) == dst) & (dst < UNREACHABLE)
+                 dist[:, targets][self.ev]) == dst) & (dst < UNREACHABLE)
 
     def path_max(self, values, targets):
         """Largest link value on any shortest path from each switch.
@@ -102,15 +74,95 @@ class Fabric(object):
             exists.
         """
         k = len(targets)
-        w = np.full((self.n, k), -np.inf)
         if not self.m or not k:
-            return w
+            return np.full((self.n, k), -np.inf)
         vals = np.broadcast_to(np.asarray(values, dtype=np.float64).reshape(
             self.m, -1), (self.m, k))
-        lvl = self._dag(targets)
-        for level in range(1, int(lvl.max()) + 1):
-            mask = lvl == level
-            cand = np.where(mask, np.maximum(vals, w[self.ev]), -np.inf)
-            red = np.maximum.reduceat(cand, self.starts, axis=0)
-            w[self.nodes] = np.maximum(w[self.nodes], red)
-        return w
+        return self.dag(targets).path_max(lambda e, c: vals[e, c])
+
+
+class Dag(object):
+    """Links on shortest paths towards each target, as sparse entries.
+
+    An entry ``(e, c)`` says that link *e* lies on a shortest path towards
+    ``targets[c]``; entries are grouped by the distance of the link's tail
+    to the target (its level), so that walks need no (links x targets)
+    dense arrays beyond construction. Build one per request and reuse it.
+    """
+
+    def __init__(self, fabric, targets):
+        self.fabric = fabric
+        self.targets = targets
+        self.k = k = len(targets)
+        n = fabric.n
+        dist_t = fabric.topo.dist[:, targets]          # switches x targets
+        self.dist_t = dist_t
+        dt = np.ascontiguousarray(dist_t.T)            # targets x switches
+        du = dt[:, fabric.eu]
+        on = (dt[:, fabric.ev] == du - 1) & (du < UNREACHABLE)
+        # nonzero walks (target, link) in order; links are sorted by tail
+        # switch, so entries come sorted by cell = target * n + tail
+        c, e = np.nonzero(on)
+        lv = du[c, e]
+        del du, on
+        self.e, self.c = e, c
+        self.cell_tail = c * n + fabric.eu[e]
+        self.cell_head = c * n + fabric.ev[e]
+        top = int(lv.max()) if len(lv) else 0
+        self.levels = []
+        for level in range(1, top + 1):
+            idx = np.flatnonzero(lv == level)
+            cells = self.cell_tail[idx]
+            first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+            self.levels.append((idx, cells[first], first))
+        self.nh = np.bincount(self.cell_tail, minlength=n * k)
+
+    def route(self, demand):
+        """Fluid ECMP loads (per link) of ``demand`` (switches x targets)."""
+        fab, k, n = self.fabric, self.k, self.fabric.n
+        x = np.ascontiguousarray(
+            np.asarray(demand, dtype=np.float64).reshape(n, k).T).reshape(-1)
+        load = np.zeros(fab.m)
+        nh = np.maximum(self.nh, 1)
+        for idx, _, _ in reversed(self.levels):
+            tail = self.cell_tail[idx]
+            share = x[tail] / nh[tail]
+            load += np.bincount(self.e[idx], share, minlength=fab.m)
+            x += np.bincount(self.cell_head[idx], share, minlength=n * k)
+        return load
+
+    def path_max(self, values):
+        """Largest value of a link on any shortest path towards each target.
+
+        :param values: ``values(e, c)`` gives the value of link ``e`` for
+            target column ``c`` (arrays of entries); it may return an array
+            of shape (entries, K) to walk K value sets at once.
+        :returns: array (switches x targets[, K]), ``-inf`` at the target
+            itself and where no path exists.
+        """
+        fab, k, n = self.fabric, self.k, self.fabric.n
+        w = None
+        for idx, cells, first in self.levels:
+            val = np.asarray(values(self.e[idx], self.c[idx]),
+                             dtype=np.float64)
+            if w is None:
+                w = np.full((k * n,) + val.shape[1:], -np.inf)
+            cand = np.maximum(val, w[self.cell_head[idx]])
+            red = np.maximum.reduceat(cand, first, axis=0)
+            w[cells] = np.maximum(w[cells], red)
+        if w is None:
+            probe = np.asarray(values(np.zeros(0, dtype=np.int64),
+                                      np.zeros(0, dtype=np.int64)))
+            w = np.full((k * n,) + probe.shape[1:], -np.inf)
+        w = w.reshape((k, n) + w.shape[1:])
+        return np.swapaxes(w, 0, 1)
+
+    def on_paths_from(self, source, e, c):
+        """For entries (e, c): is link e on a shortest path source ->
+        targets[c]? (The same answer holds for the reverse link on the
+        path targets[c] -> source.)"""
+        dist = self.fabric.topo.dist
+        dst = self.dist_t[source, c]
+        return ((dist[source, self.fabric.eu[e]] + 1 +
+                 self.dist_t[self.fabric.ev[e], c]) == dst) & \
+            (dst < UNREACHABLE)
