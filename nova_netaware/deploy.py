@@ -256,31 +256,10 @@ def leaf_spine_for_hosts(hosts, hosts_per_leaf=2, spines=2, uplink_gbps=25,
 
 def _leaf_spine(spines, leaves, hosts_per_leaf, uplink_gbps, fabric_gbps,
                 latency_us):
-    try:
-        from nova_netaware.core.topology import leaf_spine
-    except ImportError:
-        leaf_spine = None
-    if leaf_spine is not None:
-        return leaf_spine(spines, leaves, hosts_per_leaf,
-                          uplink_gbps=uplink_gbps, fabric_gbps=fabric_gbps,
-                          latency_us=latency_us)
-    # TEMPORARY until nova_netaware.core.topology lands: the same plain
-    # dict in the documented format.
-    topo = {'switches': [], 'links': [], 'hosts': []}
-    for s in range(spines):
-        topo['switches'].append({'name': 'spine-%d' % (s + 1)})
-    for leaf in range(leaves):
-        lname = 'leaf-%d' % (leaf + 1)
-        topo['switches'].append({'name': lname})
-        for s in range(spines):
-            topo['links'].append({'a': lname, 'b': 'spine-%d' % (s + 1),
-                                  'gbps': fabric_gbps,
-                                  'latency_us': latency_us})
-        for h in range(hosts_per_leaf):
-            topo['hosts'].append({'name': 'host-%d-%d' % (leaf + 1, h + 1),
-                                  'switch': lname,
-                                  'uplink_gbps': uplink_gbps})
-    return topo
+    from nova_netaware.core.topology import leaf_spine
+    return leaf_spine(spines, leaves, hosts_per_leaf,
+                      uplink_gbps=uplink_gbps, fabric_gbps=fabric_gbps,
+                      latency_us=latency_us)
 
 
 def write_topology(path, topo):

@@ -1,8 +1,10 @@
 """The launcher's own commands on the running stack."""
 
+import os
 import subprocess
 
-from tests.e2e.conftest import LAUNCHER
+LAUNCHER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'devstack', 'local-stack')
 
 
 def launcher(stack, *args):
