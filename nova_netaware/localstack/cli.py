@@ -1,6 +1,7 @@
 """``local-stack``: up | down | status | logs | env | demo."""
 
 import argparse
+import os
 import sys
 
 from nova_netaware.localstack import stack
@@ -33,6 +34,12 @@ def main(argv=None):
                        'migrate a chatty server and explain where it went')
     p.add_argument('--computes', type=int)
     args = parser.parse_args(argv)
+    # mariadbd, rabbitmq-server, start-stop-daemon live in sbin
+    path = os.environ.get('PATH', '').split(os.pathsep)
+    for d in ('/usr/sbin', '/sbin'):
+        if d not in path:
+            path.append(d)
+    os.environ['PATH'] = os.pathsep.join(path)
     try:
         settings = stack.Settings(args.state_dir,
                                   computes=getattr(args, 'computes', None))

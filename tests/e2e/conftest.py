@@ -76,8 +76,9 @@ class Stack(object):
 
 @pytest.fixture(scope='session')
 def stack():
-    if not (shutil.which('mariadbd') or os.path.exists('/usr/sbin/mariadbd')) \
-            or not shutil.which('rabbitmq-server'):
+    sbin = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
+    if not shutil.which('mariadbd', path=sbin) \
+            or not shutil.which('rabbitmq-server', path=sbin):
         if os.environ.get('CI'):
             pytest.fail('MariaDB or RabbitMQ is not installed')
         pytest.skip('MariaDB or RabbitMQ is not installed')
