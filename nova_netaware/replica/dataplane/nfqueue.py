@@ -111,6 +111,7 @@ class NfqueueDataPlane(dp.DataPlane):
         self.counters = collections.Counter()
         self._passed = 0
         self._batch_verdicts = True
+        self._plock = threading.RLock()
         self._nlseq = 0
         self._last_overflow_log = 0.0
         self._rule_lock = threading.Lock()
@@ -184,7 +185,7 @@ class NfqueueDataPlane(dp.DataPlane):
         if self._thread is None:
             return
         try:
-            self._call(self._flush, timeout=10)
+            self._call(self._locked_flush, timeout=10)
         except dp.DataPlaneError:
             pass
         self._stop = True
@@ -218,19 +219,26 @@ class NfqueueDataPlane(dp.DataPlane):
             raise box['e']
         return box.get('r')
 
+    # fence and activate run in the caller's thread under the packet lock:
+    # the callback holds it for each packet, so a mode change falls between
+    # two packets, without a round trip through the data plane thread
     def fence(self):
-        def go():
+        with self._plock:
             self.mode = dp.BUFFER
-        self._call(go)
         self._set_rule_mode_async(dp.BUFFER)
 
     def activate(self):
-        r = self._call(self._replay, timeout=3600)
+        with self._plock:
+            r = self._replay()
         self._set_rule_mode_async(dp.PASS)
         return r
 
+    def _locked_flush(self):
+        with self._plock:
+            self._flush()
+
     def flush(self):
-        self._call(self._flush)
+        self._locked_flush()
 
     # ---------------------------------------------------------- thread
     def _run_cmds(self):
@@ -255,16 +263,15 @@ class NfqueueDataPlane(dp.DataPlane):
             self._run_cmds()
             if nfs in r:
                 try:
-                    # C receive loop until the queue is empty; commands
-                    # are also run between two packets by the callback
+                    # C receive loop until the queue is empty
                     self._nfq.run(block=False)
                 except OSError as e:
                     LOG.error('NFQUEUE receive failed: %s', e)
                     time.sleep(0.01)
             if self._pending and (time.time() - self._pending[0][0]
                                   >= self.interval):
-                self._flush()
-        self._flush()
+                self._locked_flush()
+        self._locked_flush()
 
     def _make_callback(self):
         """The per-packet callback, with everything it touches bound to
@@ -273,30 +280,30 @@ class NfqueueDataPlane(dp.DataPlane):
         pending_pkts = self._pending_pkts
         add, add_pkt = pending.append, pending_pkts.append
         buf = self.buffer
-        cmds = self._cmds
         now = time.time
         batch, interval = self.batch, self.interval
         PASS = dp.PASS
+        lock = self._plock
 
         def on_packet(pkt):
-            if cmds:
-                self._run_cmds()  # between the previous packet and this one
-            if self.mode == PASS:
-                pkt.accept()
-                self._passed += 1
-                return
-            data = pkt.get_payload()
-            n = len(data)
-            if (buf.count + len(pending) >= buf.max_packets or
-                    buf.nbytes + self._pending_bytes + n > buf.max_bytes):
-                self._overflow(pkt, data)
-                return
-            t = now()
-            add((t, data))
-            add_pkt(pkt)
-            self._pending_bytes += n
-            if len(pending) >= batch or t - pending[0][0] >= interval:
-                self._flush()
+            with lock:  # mode changes and replay fall between two packets
+                if self.mode == PASS:
+                    pkt.accept()
+                    self._passed += 1
+                    return
+                data = pkt.get_payload()
+                n = len(data)
+                if (buf.count + len(pending) >= buf.max_packets or
+                        buf.nbytes + self._pending_bytes + n >
+                        buf.max_bytes):
+                    self._overflow(pkt, data)
+                    return
+                t = now()
+                add((t, data))
+                add_pkt(pkt)
+                self._pending_bytes += n
+                if len(pending) >= batch or t - pending[0][0] >= interval:
+                    self._flush()
         return on_packet
 
     def _flush(self):

@@ -53,7 +53,9 @@ class LocalCloudDriver(CloudDriver):
             os.kill(pid, sig)
         except ProcessLookupError:
             raise DriverError('copy %s (pid %d) is gone' % (copy, pid))
-        deadline = time.monotonic() + self.WAIT
+        now = time.monotonic()
+        deadline = now + self.WAIT
+        spin_until = now + 0.002  # the first 2 ms: yield, do not sleep
         while True:
             st = proc_state(pid)
             if (st in 'Tt') == want_stopped and st != 'Z':
@@ -63,7 +65,10 @@ class LocalCloudDriver(CloudDriver):
             if time.monotonic() > deadline:
                 raise DriverError('copy %s (pid %d) still in state %s'
                                   % (copy, pid, st))
-            time.sleep(0.0002)
+            if time.monotonic() < spin_until:
+                os.sched_yield()
+            else:
+                time.sleep(0.0002)
 
     def pause(self, copy):
         self._signal_and_wait(copy, signal.SIGSTOP, True)
