@@ -143,14 +143,21 @@ def test_plan_follows_selection_order_and_limit(limit):
 
 
 def test_later_steps_see_earlier_moves():
-    # c and d both want to join x on compute-3, which only fits one more
-    # 1-vCPU server: the second is sent elsewhere on leaf-2.
+    # c and d both want to join x on compute-3, which can take only one
+    # more 1-vCPU server within the 90% CPU threshold (17 -> 18 of 20):
+    # the second is sent elsewhere on leaf-2.
     eng = engine()
     placement = {'c': 'compute-1', 'd': 'compute-1', 'x': 'compute-3'}
     tm = traffic(('x', 'c', 4600), ('x', 'd', 4200))
     usage = idle()
-    usage['compute-3'] = advisor.HostUsage(4, 3, 65536, 8192)
+    usage['compute-3'] = advisor.HostUsage(20, 17, 65536, 8192)
     servers = {u: Server(u, memory_mb=1024, vcpus=1) for u in placement}
-    p = advisor.plan(eng, tm, placement, servers, usage)
+    p = advisor.plan(eng, tm, placement, servers, usage, max_migrations=2)
     assert [(s.server, s.destination) for s in p.moves] == [
         ('c', 'compute-3'), ('d', 'compute-4')]
+    # with room for both, both join x: the diversion came from the first
+    # move's use of compute-3
+    usage['compute-3'] = advisor.HostUsage(20, 10, 65536, 8192)
+    p2 = advisor.plan(eng, tm, placement, servers, usage, max_migrations=2)
+    assert [(s.server, s.destination) for s in p2.moves] == [
+        ('c', 'compute-3'), ('d', 'compute-3')]
