@@ -452,6 +452,8 @@ def report(o, a):
     print()
     for k, v in targets.items():
         print('%-62s %s' % (k, 'MET' if v else 'NOT MET'))
+    print('downtime samples over the target: %d of %d' % (
+        sum(1 for g in gaps if g > target_dt), len(gaps)))
     if o.get('downtime_agent_s'):
         print('agent-reported downtimes: median %.2f ms, max %.2f ms' % (
             statistics.median(o['downtime_agent_s']) * 1e3,
