@@ -42,10 +42,19 @@ class State:
         self.epoch = 0
         self.pad = os.urandom(pad_bytes) if pad_bytes else b''
 
+    def doc(self):
+        return json.dumps({'total': self.total, 'clients': self.clients,
+                           'epoch': self.epoch}, sort_keys=True).encode()
+
     def serialize(self):
-        doc = json.dumps({'total': self.total, 'clients': self.clients,
-                          'epoch': self.epoch}, sort_keys=True).encode()
-        return doc + b'\0' + self.pad
+        return self.doc() + b'\0' + self.pad
+
+    def digest(self):
+        """SHA-256 of serialize(), without building it."""
+        h = hashlib.sha256(self.doc())
+        h.update(b'\0')
+        h.update(self.pad)
+        return h.hexdigest()
 
     @classmethod
     def load(cls, blob):
@@ -140,11 +149,15 @@ class Guest:
             # was let through is already in the socket (delivery on the veth
             # is synchronous), so one drain gives a consistent cut
             self.drain()
-            blob = self.state.serialize()
-            hdr = {'ok': True, 'size': len(blob),
-                   'sha256': hashlib.sha256(blob).hexdigest(),
+            doc = self.state.doc()
+            h = hashlib.sha256(doc)
+            h.update(b'\0')
+            h.update(self.state.pad)
+            hdr = {'ok': True, 'size': len(doc) + 1 + len(self.state.pad),
+                   'sha256': h.hexdigest(),
                    'last_served_ns': self.last_served_ns}
-            conn.sendall(json.dumps(hdr).encode() + b'\n' + blob)
+            conn.sendall(json.dumps(hdr).encode() + b'\n' + doc + b'\0')
+            conn.sendall(self.state.pad)
         elif op == 'import':
             size = int(req.get('size', -1))
             epoch = int(req.get('epoch', 0))
@@ -162,7 +175,7 @@ class Guest:
             # the checksum proves what was loaded: it is computed from the
             # live state object re-serialized, and a mismatch is refused
             # before the state is adopted
-            h = hashlib.sha256(st.serialize()).hexdigest()
+            h = st.digest()
             if h != req.get('sha256'):
                 return self._err(conn, 'checksum mismatch: loaded state %s, '
                                        'expected %s' % (h, req.get('sha256')))

@@ -46,14 +46,16 @@ class AuthError(PeerError):
 
 
 def _recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if not k:
             raise PeerError('connection closed after %d of %d bytes'
-                            % (len(buf), n))
-        buf += chunk
-    return bytes(buf)
+                            % (got, n))
+        got += k
+    return bytes(buf) if n < 65536 else buf  # large bodies: no extra copy
 
 
 class Codec:
@@ -76,6 +78,11 @@ class Codec:
         self.rejected = collections.Counter()
 
     def encode(self, mtype, fields=None, body=b'', reply_to=None):
+        return b''.join(self.encode_parts(mtype, fields, body, reply_to)[0])
+
+    def encode_parts(self, mtype, fields=None, body=b'', reply_to=None):
+        """The frame as (prefix, header, body) without copying the body,
+        and the nonce."""
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -88,7 +95,8 @@ class Codec:
         lens = struct.pack('!II', len(hb), len(body))
         mac = hmac.new(self._key, lens + hb, hashlib.sha256)
         mac.update(body)
-        return _HDR.pack(MAGIC, len(hb), len(body), mac.digest()) + hb + body
+        prefix = _HDR.pack(MAGIC, len(hb), len(body), mac.digest())
+        return (prefix, hb, body), hdr['nonce']
 
     def read_frame(self, sock):
         """Read one raw frame: (lens, mac, header bytes, body)."""
@@ -212,13 +220,13 @@ class PeerServer:
 
 def call(codec, host, port, mtype, fields=None, body=b'', timeout=3.0):
     """Send one authenticated request and return the verified reply."""
-    frame = codec.encode(mtype, fields, body)
-    nonce = json.loads(frame[_HDR.size:_HDR.size + struct.unpack(
-        '!I', frame[4:8])[0]])['nonce']
+    (prefix, hb, body), nonce = codec.encode_parts(mtype, fields, body)
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.sendall(frame)
+            s.sendall(prefix + hb)
+            if body:
+                s.sendall(body)
             reply = codec.read_frame(s)
     except OSError as e:
         raise PeerError('peer %s:%s unreachable: %s' % (host, port, e))

@@ -24,7 +24,9 @@ class GuestEndpointStateDriver(StateDriver):
             with socket.create_connection(self.addr,
                                           timeout=self.timeout) as s:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                s.sendall(json.dumps(req).encode() + b'\n' + body)
+                s.sendall(json.dumps(req).encode() + b'\n')
+                if body:
+                    s.sendall(body)
                 f = s.makefile('rb')
                 line = f.readline(65536)
                 if not line:
