@@ -107,7 +107,6 @@ class Explain(_Base, command.Lister):
 
     def take_action(self, parsed_args):
         cloud = self._cloud()
-        c = self._conf(parsed_args)
         try:
             srv = cloud.find_server(parsed_args.server)
         except CloudError as e:

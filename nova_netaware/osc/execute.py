@@ -10,7 +10,7 @@ the run with a description of the state the cloud is left in.
 import dataclasses
 import sys
 import time
-from typing import List, Optional
+from typing import Optional
 
 from nova_netaware.osc.cloud import CloudError
 

@@ -16,9 +16,8 @@ import sys
 import tempfile
 import time
 
-import requests
-
 import pytest
+import requests
 from oslo_config import cfg
 from stevedore import driver
 
@@ -281,9 +280,9 @@ def test_ip_labels_resolved_through_ports_cached(exporter, prometheus,
         tm = src.get()
         assert neutron.calls == 2
         assert tm.rates[(C, A)] == 7.0
-        clock.t += 11                  # 10.0.0.9 still unknown, but the
-        src.get()                      # map is fresh enough... refresh is
-        assert neutron.calls == 3      # allowed once per TTL
+        clock.t += 11                  # 10.0.0.9 (a router port) is still
+        src.get()                      # unknown: one refresh per cache TTL
+        assert neutron.calls == 3
         exporter.set([('10.0.0.1', '10.0.0.2', 300)])
         wait_rates(prometheus, {('10.0.0.1', '10.0.0.2'): 300.0})
         clock.t += 11                  # all IPs known: no port listing
