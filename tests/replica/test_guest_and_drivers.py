@@ -32,19 +32,24 @@ def guest(tmp_path):
                           '--host', '127.0.0.1', '--port', str(port),
                           '--control-port', str(ctl), '--pad-bytes', '1000',
                           '--pid-file', pid_file], stdout=subprocess.PIPE)
-    assert p.stdout.readline() == b'guest ready\n'
-    conf = cfg.ConfigOpts()
-    conf_mod.register_opts(conf)
-    conf.set_override('agent_id', 't', 'replica')
-    conf.set_override('guest_endpoint_host', '127.0.0.1', 'replica')
-    conf.set_override('guest_endpoint_port', ctl, 'replica')
-    conf.set_override('local_pid_file', pid_file, 'replica')
-    conf.set_override('state_timeout', 1.0, 'replica')
-    conf([], default_config_files=[])
-    yield p, port, conf
-    os.kill(p.pid, signal.SIGCONT)
-    p.kill()
-    p.wait()
+    try:  # the guest is killed even if the set-up below fails
+        assert p.stdout.readline() == b'guest ready\n'
+        conf = cfg.ConfigOpts()
+        conf_mod.register_opts(conf)
+        conf.set_override('agent_id', 't', 'replica')
+        conf.set_override('guest_endpoint_host', '127.0.0.1', 'replica')
+        conf.set_override('guest_endpoint_port', ctl, 'replica')
+        conf.set_override('local_pid_file', pid_file, 'replica')
+        conf.set_override('state_timeout', 1.0, 'replica')
+        conf([], default_config_files=[])
+        yield p, port, conf
+    finally:
+        try:
+            os.kill(p.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        p.kill()
+        p.wait()
 
 
 def _request(port, client, seq):
