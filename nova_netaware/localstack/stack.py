@@ -111,6 +111,17 @@ def say(msg):
 
 # -- processes ----------------------------------------------------------------
 
+def _env(extra=None):
+    """Environment of the stack's processes: this checkout's nova_netaware
+    first on the path (nova-scheduler loads the plugin from it), no OS_*
+    client variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (PKG_ROOT, os.environ.get('PYTHONPATH')) if p)
+    env.update(extra or {})
+    return env
+
+
 def _proc_start_time(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -148,9 +159,7 @@ class Procs(object):
 
     def start(self, name, argv, env=None):
         log = self.s.log(name)
-        full_env = dict(os.environ)
-        full_env.pop('OS_CLOUD', None)
-        full_env.update(env or {})
+        full_env = _env(env)
         with open(log, 'ab') as out:
             out.write(('\n==== %s: starting %s\n' % (
                 time.strftime('%Y-%m-%d %H:%M:%S'), ' '.join(argv))).encode())
@@ -259,9 +268,7 @@ def fail(service, log, what):
 
 def run(argv, log, timeout=300, env=None, check=True, input=None):
     """Run a set-up command, its output appended to ``log``."""
-    full_env = dict(os.environ)
-    full_env.pop('OS_CLOUD', None)
-    full_env.update(env or {})
+    full_env = _env(env)
     with open(log, 'ab') as out:
         out.write(('\n==== %s: starting %s\n' % (
             time.strftime('%Y-%m-%d %H:%M:%S'), ' '.join(argv))).encode())
@@ -521,8 +528,6 @@ def gunicorn(s, procs, name, factory, port, env):
             '-b', '127.0.0.1:%d' % port, '--access-logfile', '-',
             '--error-logfile', '-', '--name', name,
             'nova_netaware.localstack.wsgi:%s' % factory]
-    env = dict(env, PYTHONPATH=PKG_ROOT + os.pathsep
-               + os.environ.get('PYTHONPATH', ''))
     return procs.start(name, argv, env=env)
 
 
