@@ -77,14 +77,38 @@ class Cloud(object):
     def servers(self):
         """All servers of all projects, ``{id: ServerInfo}``."""
         try:
-            return {s.id: _server_info(s) for s in self.conn.compute.servers(
-                details=True, all_projects=True)}
+            out = {}
+            for s in self.conn.compute.servers(details=True,
+                                               all_projects=True):
+                out[s.id] = self._with_flavor(s, _server_info(s))
+            return out
         except sdk_exc.SDKException as e:
             raise CloudError('cannot list servers: %s' % e)
 
+    def _with_flavor(self, s, info):
+        """Before microversion 2.47 a server names its flavor only: read
+        it (once per flavor)."""
+        if info.ram_mb or not getattr(s, 'flavor', None):
+            return info
+        fid = getattr(s.flavor, 'id', None) or (
+            s.flavor.get('id') if isinstance(s.flavor, dict) else None)
+        if not fid:
+            return info
+        cache = self.__dict__.setdefault('_flavors', {})
+        if fid not in cache:
+            try:
+                f = self.conn.compute.get_flavor(fid)
+                cache[fid] = (f.ram, f.vcpus, dict(f.extra_specs or {}))
+            except sdk_exc.SDKException:
+                cache[fid] = None
+        if cache[fid]:
+            info.ram_mb, info.vcpus, info.extra_specs = cache[fid]
+        return info
+
     def server(self, server_id):
         try:
-            return _server_info(self.conn.compute.get_server(server_id))
+            s = self.conn.compute.get_server(server_id)
+            return self._with_flavor(s, _server_info(s))
         except sdk_exc.NotFoundException:
             raise CloudError('No server with ID %s' % server_id)
         except sdk_exc.SDKException as e:

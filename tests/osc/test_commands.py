@@ -158,6 +158,21 @@ class TestRebalance(ScenarioMixin, base.OscTestCase):
                       "exists.", err)
         self.assertEqual(self.START, self.where())
 
+        # 5. A failure in the middle of the plan: d is paused, so its move
+        # cannot start; a's move, before it, is done and reported.
+        self.write_conf()
+        self.flags(max_link_utilization=0.9, group='netaware')
+        self.api.post_server_action(self.d['id'], {'pause': None})
+        self._wait_for_state_change(self.d, 'PAUSED')
+        rc, out, err = self.osc('netaware', 'rebalance', '--execute',
+                                '--poll-interval', '0.2')
+        self.assertEqual(1, rc)
+        self.assertIn('Stopped at the first failure. 1 move(s) completed '
+                      'before the failure: a h1 -> h3. Failed: server d is '
+                      'PAUSED (task None), not ACTIVE; nothing done for it. '
+                      'd is PAUSED on h6.', err)
+        self.assertEqual(dict(self.START, a='h3'), self.where())
+
 
 class TestExplainAndTopology(ScenarioMixin, base.OscTestCase):
 
