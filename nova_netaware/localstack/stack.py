@@ -540,10 +540,16 @@ def setup_keystone(s):
     conf = ['--config-file', os.path.join(s.etc, 'keystone', 'keystone.conf')]
     log = s.log('keystone-setup')
     km = s.bin('keystone-manage')
-    run([km] + conf + ['db_sync'], log)
-    for what in ('fernet_setup', 'credential_setup'):
-        run([km] + conf + [what, '--keystone-user', 'root',
-                           '--keystone-group', 'root'], log)
+    import concurrent.futures as cf
+    with cf.ThreadPoolExecutor(3) as pool:
+        # the key repositories do not need the database: all three at once
+        jobs = [pool.submit(run, [km] + conf + ['db_sync'], log)]
+        for what in ('fernet_setup', 'credential_setup'):
+            jobs.append(pool.submit(run, [km] + conf + [
+                what, '--keystone-user', 'root', '--keystone-group', 'root'],
+                log))
+        for job in jobs:
+            job.result()
     run([km] + conf + ['bootstrap', '--bootstrap-password', PASSWORD,
                        '--bootstrap-admin-url', s.url('keystone'),
                        '--bootstrap-public-url', s.url('keystone'),
