@@ -484,6 +484,8 @@ def write_configs(s):
         'oslo_concurrency': {'lock_path': os.path.join(nova_dir, 'lock')},
         'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
         'compute': {'cpu_allocation_ratio': '16.0'},
+        # demo and test workloads share the admin project
+        'quota': {'instances': '-1', 'cores': '-1', 'ram': '-1'},
         'os_vif_ovs': {'ovsdb_connection': 'tcp:127.0.0.1:6640'},
         'notifications': {'notification_format': 'unversioned'},
         'oslo_messaging_notifications': {'driver': 'noop'},

@@ -134,50 +134,61 @@ class SchedulerLog(object):
 def world(stack):
     """Flavor, image, servers on chosen hosts, and the traffic file."""
     flavor = 'na-e2e-%s' % RUN
-    stack.osc('flavor', 'create', '--ram', '512', '--vcpus', '1', '--disk',
-              '1', flavor, '-f', 'json')
-    image_file = os.path.join(os.path.dirname(stack.traffic_file),
-                              'e2e-image.raw')
-    with open(image_file, 'wb') as f:
-        f.write(b'\0' * 65536)
     image = 'na-e2e-%s' % RUN
-    stack.osc('image', 'create', '--disk-format', 'raw',
-              '--container-format', 'bare', '--file', image_file, image,
-              '-f', 'json')
-    layout = {'B1': CMP[2], 'B2': CMP[0], 'C': CMP[1], 'P1': CMP[3],
-              'P2': CMP[0], 'N': CMP[0]}
-    # "openstack server create --host" for each, several at once
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        futures = {name: pool.submit(
-            stack.osc, 'server', 'create', '--flavor', flavor, '--image',
-            image, '--nic', 'none', '--host', host, '%s-%s' % (name, RUN),
-            '-f', 'json') for name, host in layout.items()}
-        ids = {name: fut.result()['id'] for name, fut in futures.items()}
-    for name, server_id in ids.items():
-        server = wait_status(stack, server_id, {'ACTIVE'})
-        assert server.compute_host == layout[name], name
-    write_traffic(stack, [
-        {'src': ids['B1'], 'dst': ids['B2'], 'mbps': 20000},
-        {'src': ids['C'], 'dst': ids['P1'], 'mbps': 2000},
-        {'src': ids['P1'], 'dst': ids['C'], 'mbps': 2000},
-        {'src': ids['C'], 'dst': ids['P2'], 'mbps': 1000},
-        {'src': ids['P2'], 'dst': ids['C'], 'mbps': 500},
-        {'src': ids['N'], 'dst': ids['B2'], 'mbps': 30000},
-        {'src': ids['B2'], 'dst': ids['N'], 'mbps': 30000},
-    ])
-    yield ids
-    write_traffic(stack, [])
-    conn = stack.conn
-    for server_id in ids.values():
-        conn.compute.delete_server(server_id, ignore_missing=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and any(
-            conn.compute.find_server(i) for i in ids.values()):
-        time.sleep(1)
-    conn.image.delete_image(conn.image.find_image(image),
-                            ignore_missing=True)
-    conn.compute.delete_flavor(conn.compute.find_flavor(flavor),
-                               ignore_missing=True)
+    ids = {}
+    try:
+        stack.osc('flavor', 'create', '--ram', '512', '--vcpus', '1',
+                  '--disk', '1', flavor, '-f', 'json')
+        image_file = os.path.join(os.path.dirname(stack.traffic_file),
+                                  'e2e-image.raw')
+        with open(image_file, 'wb') as f:
+            f.write(b'\0' * 65536)
+        stack.osc('image', 'create', '--disk-format', 'raw',
+                  '--container-format', 'bare', '--file', image_file, image,
+                  '-f', 'json')
+        layout = {'B1': CMP[2], 'B2': CMP[0], 'C': CMP[1], 'P1': CMP[3],
+                  'P2': CMP[0], 'N': CMP[0]}
+        # "openstack server create --host" for each, several at once
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            futures = {name: pool.submit(
+                stack.osc, 'server', 'create', '--flavor', flavor, '--image',
+                image, '--nic', 'none', '--host', host, '%s-%s' % (name, RUN),
+                '-f', 'json') for name, host in layout.items()}
+            for name, fut in futures.items():
+                try:
+                    ids[name] = fut.result()['id']
+                except AssertionError:
+                    pass
+            for fut in futures.values():
+                fut.result()   # raise the first failure
+        for name, server_id in ids.items():
+            server = wait_status(stack, server_id, {'ACTIVE'})
+            assert server.compute_host == layout[name], name
+        write_traffic(stack, [
+            {'src': ids['B1'], 'dst': ids['B2'], 'mbps': 20000},
+            {'src': ids['C'], 'dst': ids['P1'], 'mbps': 2000},
+            {'src': ids['P1'], 'dst': ids['C'], 'mbps': 2000},
+            {'src': ids['C'], 'dst': ids['P2'], 'mbps': 1000},
+            {'src': ids['P2'], 'dst': ids['C'], 'mbps': 500},
+            {'src': ids['N'], 'dst': ids['B2'], 'mbps': 30000},
+            {'src': ids['B2'], 'dst': ids['N'], 'mbps': 30000},
+        ])
+        yield ids
+    finally:
+        write_traffic(stack, [])
+        conn = stack.conn
+        for server_id in ids.values():
+            conn.compute.delete_server(server_id, ignore_missing=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and any(
+                conn.compute.find_server(i) for i in ids.values()):
+            time.sleep(1)
+        found = conn.image.find_image(image)
+        if found:
+            conn.image.delete_image(found, ignore_missing=True)
+        found = conn.compute.find_flavor(flavor)
+        if found:
+            conn.compute.delete_flavor(found, ignore_missing=True)
 
 
 def check_scheduler_log(log, server_id, exp, chosen):
@@ -231,6 +242,7 @@ def test_live_migrate_lands_on_lowest_mif_host(stack, world):
 
 
 def test_no_passing_host_fails_with_no_valid_host(stack, world):
+    """Cold and live migration of N: no host passes the filter."""
     n = world['N']
     exp = expected(stack, n)
     assert exp['winner'] is None and exp['ranking'] == [], exp
@@ -261,3 +273,14 @@ def test_no_passing_host_fails_with_no_valid_host(stack, world):
     refusals = log.refusals(n)
     assert set(refusals) == set(exp['refused']), log.text()[-3000:]
     assert 'MigrationImpactWeigher ranking' not in log.text()
+
+    # live migration: the API answers 400 NoValidHost at once
+    log = SchedulerLog(stack.scheduler_log)
+    res = stack.osc('server', 'migrate', '--live-migration', '--wait', n,
+                    check=False, timeout=300)
+    assert res.returncode != 0, res.stdout
+    assert 'No valid host' in res.stderr, res.stderr
+    log.request = request_id(stack, n, 'live-migration')
+    assert set(log.refusals(n)) == set(exp['refused']), log.text()[-3000:]
+    server = wait_status(stack, n, {'ACTIVE'})
+    assert server.compute_host == exp['source']
