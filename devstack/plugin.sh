@@ -67,9 +67,11 @@ function configure_nova_netaware {
 
 function start_nova_netaware_replica_agent {
     if is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
-        if command -v "$NETAWARE_REPLICA_AGENT_BIN" > /dev/null; then
+        if [[ ! -r "$NETAWARE_REPLICA_AGENT_CONF" ]]; then
+            echo "nova-netaware: no $NETAWARE_REPLICA_AGENT_CONF (see etc/replica-agent.conf.sample); not starting $NETAWARE_REPLICA_AGENT_SERVICE"
+        elif command -v "$NETAWARE_REPLICA_AGENT_BIN" > /dev/null; then
             run_process "$NETAWARE_REPLICA_AGENT_SERVICE" \
-                "$(command -v "$NETAWARE_REPLICA_AGENT_BIN") --config-file $NETAWARE_REPLICA_AGENT_CONF"
+                "$(command -v "$NETAWARE_REPLICA_AGENT_BIN") --config-file $NETAWARE_REPLICA_AGENT_CONF run"
         else
             echo "nova-netaware: $NETAWARE_REPLICA_AGENT_BIN is not installed; not starting $NETAWARE_REPLICA_AGENT_SERVICE"
         fi
