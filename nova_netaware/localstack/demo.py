@@ -34,6 +34,8 @@ WORKLOAD = {
                '1 Gbit/s to db (0.5 back)'),
     'cache': (3, 'peer of app'),
     'db': (0, 'peer of app'),
+    'monitor': (3, 'quiet; makes cache\'s host as full as db\'s, so that '
+                   'Nova\'s spreading weighers prefer backup-src\'s host'),
 }
 
 
@@ -188,8 +190,13 @@ def run(st):
     refused = [r for r in predicted['hosts'] if not r['passed']]
     for r in refused:
         print('  refused %s: %s' % (r['host'], '; '.join(r['reasons'])))
+    nova_choice = predicted['nova_default_choice']
     print('Nova\'s default weighers alone (no network filter or weigher) '
-          'would have sent it to %s.' % predicted['nova_default_choice'])
+          'would have sent it to %s%s.' % (nova_choice, ' as well'
+                                           if nova_choice == dest else
+                                           '' if nova_choice not in
+                                           [r['host'] for r in refused] else
+                                           ', a host our filter refuses'))
     if totals:
         print('On this request, among the hosts our filter passed, '
               'nova-scheduler scored (from its log):')
