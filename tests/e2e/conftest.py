@@ -110,9 +110,14 @@ def _timings():
     yield
     TIMINGS['e2e session (s)'] = round(time.monotonic() - t0, 1)
     if 'stack up (s)' in TIMINGS or len(TIMINGS) > 1:
-        line = ', '.join('%s: %s' % kv for kv in TIMINGS.items())
-        print('\n[e2e timings] %s' % line)
         path = os.path.join(ROOT, 'local-stack-state')
         if os.path.isdir(path):
             with open(os.path.join(path, 'e2e-timings.json'), 'w') as f:
                 json.dump(TIMINGS, f)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Stack start time and e2e time in every run's output (CI logs)."""
+    if TIMINGS:
+        terminalreporter.write_line('e2e timings: %s' % ', '.join(
+            '%s: %s' % kv for kv in TIMINGS.items()))
