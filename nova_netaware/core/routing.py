@@ -90,32 +90,62 @@ class Dag(object):
     dense arrays beyond construction. Build one per request and reuse it.
     """
 
+    #: entries handled at once: bounds the temporaries of a walk
+    CHUNK = 1 << 20
+
     def __init__(self, fabric, targets):
         self.fabric = fabric
         self.targets = targets
         self.k = k = len(targets)
-        n = fabric.n
+        n, m = fabric.n, fabric.m
         dist_t = fabric.topo.dist[:, targets]          # switches x targets
         self.dist_t = dist_t
         dt = np.ascontiguousarray(dist_t.T)            # targets x switches
-        du = dt[:, fabric.eu]
-        on = (dt[:, fabric.ev] == du - 1) & (du < UNREACHABLE)
-        # nonzero walks (target, link) in order; links are sorted by tail
-        # switch, so entries come sorted by cell = target * n + tail
-        c, e = np.nonzero(on)
-        lv = du[c, e]
-        del du, on
-        self.e, self.c = e, c
-        self.cell_tail = c * n + fabric.eu[e]
-        self.cell_head = c * n + fabric.ev[e]
-        top = int(lv.max()) if len(lv) else 0
+        idx_t = np.int32 if n * max(k, 1) < 2 ** 31 else np.int64
+        # Entries, target block by target block (bounded temporaries).
+        # nonzero walks (target, link) in order and links are sorted by
+        # tail switch, so entries come sorted by cell = target * n + tail.
+        es, cs, lvs = [], [], []
+        step = max(1, (4 << 20) // max(m, 1))
+        for b0 in range(0, k, step):
+            du = dt[b0:b0 + step][:, fabric.eu]
+            on = (dt[b0:b0 + step][:, fabric.ev] == du - 1) & \
+                (du < UNREACHABLE)
+            cb, eb = np.nonzero(on)
+            lvs.append(du[cb, eb].astype(np.int16))
+            es.append(eb.astype(idx_t))
+            cs.append((cb + b0).astype(idx_t))
+        lv = np.concatenate(lvs) if lvs else np.zeros(0, np.int16)
+        # Group by level (stable: cells stay sorted within a level).
+        order = np.argsort(lv, kind='stable')
+        lv = lv[order]
+        self.e = np.concatenate(es)[order] if es else np.zeros(0, idx_t)
+        self.c = np.concatenate(cs)[order] if cs else np.zeros(0, idx_t)
+        del es, cs, lvs, order
+        self.cell_tail = (self.c * n + fabric.eu[self.e]).astype(idx_t)
+        self.cell_head = (self.c * n + fabric.ev[self.e]).astype(idx_t)
+        top = int(lv[-1]) if len(lv) else 0
+        bounds = np.searchsorted(lv, np.arange(1, top + 2))
+        # per level: [lo, hi) and the first entry of each cell (relative)
         self.levels = []
-        for level in range(1, top + 1):
-            idx = np.flatnonzero(lv == level)
-            cells = self.cell_tail[idx]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            cells = self.cell_tail[lo:hi]
             first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
-            self.levels.append((idx, cells[first], first))
+            self.levels.append((int(lo), int(hi), first))
         self.nh = np.bincount(self.cell_tail, minlength=n * k)
+
+    def _chunks(self, lo, hi, first):
+        """Split [lo, hi) into pieces of about CHUNK entries, on cell
+        boundaries: yields (lo, hi, first entries relative to lo)."""
+        g = 0
+        while g < len(first):
+            start = first[g]
+            g_end = int(np.searchsorted(first, start + self.CHUNK,
+                                        side='left'))
+            g_end = max(g_end, g + 1)
+            end = first[g_end] if g_end < len(first) else hi - lo
+            yield lo + start, lo + end, first[g:g_end] - start
+            g = g_end
 
     def route(self, demand):
         """Fluid ECMP loads (per link) of ``demand`` (switches x targets)."""
@@ -124,11 +154,14 @@ class Dag(object):
             np.asarray(demand, dtype=np.float64).reshape(n, k).T).reshape(-1)
         load = np.zeros(fab.m)
         nh = np.maximum(self.nh, 1)
-        for idx, _, _ in reversed(self.levels):
-            tail = self.cell_tail[idx]
-            share = x[tail] / nh[tail]
-            load += np.bincount(self.e[idx], share, minlength=fab.m)
-            x += np.bincount(self.cell_head[idx], share, minlength=n * k)
+        for lo, hi, _ in reversed(self.levels):
+            for a in range(lo, hi, self.CHUNK):
+                b = min(hi, a + self.CHUNK)
+                tail = self.cell_tail[a:b]
+                share = x[tail] / nh[tail]
+                load += np.bincount(self.e[a:b], share, minlength=fab.m)
+                x += np.bincount(self.cell_head[a:b], share,
+                                 minlength=n * k)
         return load
 
     def path_max(self, values):
@@ -141,19 +174,17 @@ class Dag(object):
             itself and where no path exists.
         """
         fab, k, n = self.fabric, self.k, self.fabric.n
-        w = None
-        for idx, cells, first in self.levels:
-            val = np.asarray(values(self.e[idx], self.c[idx]),
-                             dtype=np.float64)
-            if w is None:
-                w = np.full((k * n,) + val.shape[1:], -np.inf)
-            cand = np.maximum(val, w[self.cell_head[idx]])
-            red = np.maximum.reduceat(cand, first, axis=0)
-            w[cells] = np.maximum(w[cells], red)
-        if w is None:
-            probe = np.asarray(values(np.zeros(0, dtype=np.int64),
-                                      np.zeros(0, dtype=np.int64)))
-            w = np.full((k * n,) + probe.shape[1:], -np.inf)
+        probe = np.asarray(values(np.zeros(0, dtype=np.int64),
+                                  np.zeros(0, dtype=np.int64)))
+        w = np.full((k * n,) + probe.shape[1:], -np.inf)
+        for lo, hi, first in self.levels:
+            for a, b, rel in self._chunks(lo, hi, first):
+                val = np.asarray(values(self.e[a:b], self.c[a:b]),
+                                 dtype=np.float64)
+                cand = np.maximum(val, w[self.cell_head[a:b]])
+                red = np.maximum.reduceat(cand, rel, axis=0)
+                cells = self.cell_tail[a:b][rel]
+                w[cells] = np.maximum(w[cells], red)
         w = w.reshape((k, n) + w.shape[1:])
         return np.swapaxes(w, 0, 1)
 
