@@ -135,7 +135,7 @@ class Engine(object):
         # The cache holds the matrix itself: an ``id()`` alone can be
         # reused by a new matrix once the old one is freed.
         key = (traffic.version,
-               tuple(placement.get(s) for s in traffic.servers))
+               tuple(map(placement.get, traffic.server_list)))
         if traffic is not self._base_traffic or key != self._base_key:
             self._base = loads_mod.route_flows(
                 self.fabric, loads_mod.placement_flows(
@@ -305,21 +305,25 @@ class Engine(object):
         if dag is not None:
             r_out = np.array([s_out[t] for t in targets])
             r_in = np.array([s_in[t] for t in targets])
-            lk = work.links
+            lk_cap = work.links / fab.cap
+            inv_cap = 1.0 / fab.cap
+            # a direction without traffic to / from that peer switch uses
+            # no link: -inf (times a positive 1/capacity) leaves it out of
+            # the maxima
+            r_out_v = np.where(r_out > 0, r_out, -np.inf)
+            r_in_v = np.where(r_in > 0, r_in, -np.inf)
+            kk = 2 if src_sw is None else 4
 
             def values(e, c):
-                # a direction without traffic to / from that peer switch
-                # uses no link: -inf leaves it out of the maxima
-                vo = np.where(r_out[c] > 0, (lk[e] + r_out[c]) / fab.cap[e],
-                              -np.inf)
+                out = np.empty((len(e), kk))
                 re = fab.rev[e]
-                vi = np.where(r_in[c] > 0, (lk[re] + r_in[c]) / fab.cap[re],
-                              -np.inf)
-                if src_sw is None:
-                    return np.stack([vo, vi], axis=1)
-                used = dag.on_paths_from(src_sw, e, c)
-                return np.stack([vo, vi, np.where(used, -np.inf, vo),
-                                 np.where(used, -np.inf, vi)], axis=1)
+                out[:, 0] = lk_cap[e] + r_out_v[c] * inv_cap[e]
+                out[:, 1] = lk_cap[re] + r_in_v[c] * inv_cap[re]
+                if kk == 4:
+                    used = dag.on_paths_from(src_sw, e, c)
+                    out[:, 2:] = np.where(used[:, None], -np.inf,
+                                          out[:, :2])
+                return out
             w = dag.path_max(values)
             u_sw = w[:, :, :2].max(axis=2)
             c_sw = w[:, :, 2:].max(axis=2) if src_sw is not None else u_sw

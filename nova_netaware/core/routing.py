@@ -194,6 +194,6 @@ class Dag(object):
         path targets[c] -> source.)"""
         dist = self.fabric.topo.dist
         dst = self.dist_t[source, c]
-        return ((dist[source, self.fabric.eu[e]] + 1 +
+        return ((dist[source][self.fabric.eu[e]] + 1 +
                  self.dist_t[self.fabric.ev[e], c]) == dst) & \
             (dst < UNREACHABLE)

@@ -55,6 +55,8 @@ class TrafficMatrix(object):
             peers[src].setdefault(dst, [0.0, 0.0])[0] += r
             peers[dst].setdefault(src, [0.0, 0.0])[1] += r
         self._peers = dict(peers)
+        #: the servers in a fixed order (placement signatures use it)
+        self.server_list = list(self._peers)
 
     @classmethod
     def from_file(cls, path, version=None):
