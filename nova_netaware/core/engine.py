@@ -128,20 +128,65 @@ class Engine(object):
         self.fabric = Fabric(topology)
         self._base_traffic = None
         self._base_key = None
+        self._base_hosts = None
         self._base = None
 
     # -- base loads, cached per (traffic, placement) ---------------------
+    #: a placement that differs in at most this share of the servers is
+    #: updated incrementally (re-routing only their flows)
+    INCREMENTAL_SHARE = 0.01
+
+    def invalidate(self):
+        """Forget the cached loads (the next request recomputes them)."""
+        self._base_traffic = self._base_hosts = self._base = None
+
     def base_loads(self, traffic, placement):
-        # The cache holds the matrix itself: an ``id()`` alone can be
-        # reused by a new matrix once the old one is freed.
-        key = (traffic.version,
-               tuple(map(placement.get, traffic.server_list)))
-        if traffic is not self._base_traffic or key != self._base_key:
-            self._base = loads_mod.route_flows(
-                self.fabric, loads_mod.placement_flows(
-                    self.topo, traffic, placement))
-            self._base_traffic = traffic
-            self._base_key = key
+        """Loads of the whole traffic matrix for *placement*.
+
+        Cached for the traffic matrix (the cache holds the matrix itself:
+        an ``id()`` alone can be reused by a new matrix once the old one is
+        freed) and placement. When only a few servers moved since the
+        cached placement — the usual case after a migration — only their
+        flows are re-routed.
+        """
+        servers = traffic.server_list
+        hosts = tuple(map(placement.get, servers))
+        same_traffic = (traffic is self._base_traffic and
+                        traffic.version == self._base_key)
+        if same_traffic and hosts == self._base_hosts:
+            return self._base
+        if same_traffic:
+            changed = [s for s, a, b in zip(servers, self._base_hosts, hosts)
+                       if a != b]
+            if len(changed) <= max(16, len(servers) *
+                                   self.INCREMENTAL_SHARE):
+                pairs = set()
+                for s in changed:
+                    for p in traffic.peers(s):
+                        for pair in ((s, p), (p, s)):
+                            if pair in traffic.rates:
+                                pairs.add(pair)
+                old_pl = dict(zip(servers, self._base_hosts))
+                sub = traffic.subset(pairs)
+                old = loads_mod.route_flows(self.fabric, loads_mod.
+                                            placement_flows(self.topo, sub,
+                                                            old_pl))
+                new = loads_mod.route_flows(self.fabric, loads_mod.
+                                            placement_flows(self.topo, sub,
+                                                            placement))
+                b = self._base
+                self._base = loads_mod.Loads(
+                    np.maximum(b.up - old.up + new.up, 0.0),
+                    np.maximum(b.down - old.down + new.down, 0.0),
+                    np.maximum(b.links - old.links + new.links, 0.0))
+                self._base_hosts = hosts
+                return self._base
+        self._base = loads_mod.route_flows(
+            self.fabric, loads_mod.placement_flows(
+                self.topo, traffic, placement))
+        self._base_traffic = traffic
+        self._base_key = traffic.version
+        self._base_hosts = hosts
         return self._base
 
     # -- one request -------------------------------------------------------

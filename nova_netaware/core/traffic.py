@@ -58,6 +58,12 @@ class TrafficMatrix(object):
         #: the servers in a fixed order (placement signatures use it)
         self.server_list = list(self._peers)
 
+    def subset(self, pairs):
+        """A matrix with only the flows of *pairs* ((src, dst) tuples)."""
+        sub = TrafficMatrix({'flows': []}, source=self.source)
+        sub.rates = {pair: self.rates[pair] for pair in pairs}
+        return sub
+
     @classmethod
     def from_file(cls, path, version=None):
         try:
