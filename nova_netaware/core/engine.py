@@ -357,21 +357,24 @@ class Engine(object):
             # the maxima
             r_out_v = np.where(r_out > 0, r_out, -np.inf)
             r_in_v = np.where(r_in > 0, r_in, -np.inf)
-            kk = 2 if src_sw is None else 4
+            kk = 1 if src_sw is None else 2
 
             def values(e, c):
+                # the busier direction of the link for this peer switch:
+                # column 0 for the congestion term, column 1 (links that
+                # already carry this traffic left out) for the check
                 out = np.empty((len(e), kk))
                 re = fab.rev[e]
-                out[:, 0] = lk_cap[e] + r_out_v[c] * inv_cap[e]
-                out[:, 1] = lk_cap[re] + r_in_v[c] * inv_cap[re]
-                if kk == 4:
+                np.maximum(lk_cap[e] + r_out_v[c] * inv_cap[e],
+                           lk_cap[re] + r_in_v[c] * inv_cap[re],
+                           out=out[:, 0])
+                if kk == 2:
                     used = dag.on_paths_from(src_sw, e, c)
-                    out[:, 2:] = np.where(used[:, None], -np.inf,
-                                          out[:, :2])
+                    out[:, 1] = np.where(used, -np.inf, out[:, 0])
                 return out
             w = dag.path_max(values)
-            u_sw = w[:, :, :2].max(axis=2)
-            c_sw = w[:, :, 2:].max(axis=2) if src_sw is not None else u_sw
+            u_sw = w[:, :, 0]
+            c_sw = w[:, :, 1] if src_sw is not None else u_sw
             fabric_max = np.maximum(u_sw.max(axis=1), 0.0)[sw_c]
             fabric_check = np.maximum(c_sw.max(axis=1), 0.0)[sw_c]
         else:
