@@ -56,7 +56,6 @@ def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
     H = len(topo.host_names)
     hs = topo.host_switch
     sws = sorted(set(int(s) for s in hs))
-    swpos = {s: i for i, s in enumerate(sws)}
     S = len(sws)
     hops = np.array([[topo.host_hops(a, b) for b in range(H)]
                      for a in range(H)], dtype=np.float64)

@@ -23,7 +23,6 @@ class Fabric(object):
         self.topo = topo
         n = len(topo.switch_names)
         order = np.argsort(topo.edge_u, kind='stable')
-        self.order = order
         self.eu = topo.edge_u[order]
         self.ev = topo.edge_v[order]
         self.cap = topo.edge_cap[order]
@@ -173,7 +172,7 @@ class Dag(object):
         :returns: array (switches x targets[, K]), ``-inf`` at the target
             itself and where no path exists.
         """
-        fab, k, n = self.fabric, self.k, self.fabric.n
+        k, n = self.k, self.fabric.n
         probe = np.asarray(values(np.zeros(0, dtype=np.int64),
                                   np.zeros(0, dtype=np.int64)))
         w = np.full((k * n,) + probe.shape[1:], -np.inf)

@@ -12,6 +12,7 @@ filter it acts on moves only unless ``apply_to_boots`` is set, and gives
 neutral weights (all equal) when its data cannot be used.
 """
 
+import numpy as np
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -42,19 +43,22 @@ class MigrationImpactWeigher(weights.BaseHostWeigher):
             if result is None:
                 return [0.0] * len(hosts)
             ev, pos = result
-            raw = [-float(ev.mif[pos[h.host]]) for h in hosts]
-            ranking = sorted(zip(raw, (h.host for h in hosts)), reverse=True)
+            mif = ev.mif[[pos[h.host] for h in hosts]]
+            raw = (-mif).tolist()
+            # Log the 20 best only: no full sort on the per-request path.
+            top = np.argsort(mif, kind='stable')[:20] if len(mif) <= 20 \
+                else np.argpartition(mif, 19)[:20]
+            top = top[np.argsort(mif[top], kind='stable')]
+            w = CONF.netaware
             LOG.info('MigrationImpactWeigher ranking for server %s (host: '
                      'MIF = comm + migration + congestion terms): %s',
                      spec_obj.instance_uuid, ', '.join(
                          '%s: %.4f = %.4f + %.4f + %.4f' % (
-                             h, -w, ev.comm_n[pos[h]] *
-                             CONF.netaware.communication_weight,
-                             ev.migration_n[pos[h]] *
-                             CONF.netaware.migration_weight,
-                             ev.congestion[pos[h]] *
-                             CONF.netaware.congestion_weight)
-                         for w, h in ranking[:20]))
+                             h, mif[j],
+                             ev.comm_n[pos[h]] * w.communication_weight,
+                             ev.migration_n[pos[h]] * w.migration_weight,
+                             ev.congestion[pos[h]] * w.congestion_weight)
+                         for j, h in ((j, hosts[j].host) for j in top)))
             return raw
         except Exception:
             if runtime.log_once(logging.ERROR,
