@@ -258,19 +258,24 @@ def analyse(rows, extras, t1):
         'migrations travel %.0f GiB x hop against %.0f for the optimum '
         'placement. With the migration term off the advisor is within '
         '%.3f of its own optimum on average; the rest comes from placing '
-        'servers one at a time (a group of peers that moves together is '
-        'placed jointly by the ILP). A refinement sweep (re-placing each '
-        'moved server against the final placement) was tried and gained '
-        'less than 0.2%%, so it is not in the advisor.' % (
+        'servers one at a time, as the issue prescribes and as Nova does '
+        'when `--execute` runs the plan: two moved servers that want the '
+        'same host with room for one, or two peers that move together, '
+        'are placed jointly only by the ILP. A refinement sweep '
+        '(re-placing each moved server against the final placement) '
+        'gained less than 0.2%%; `benchmarks/dq_order_search.py` searches '
+        'the execution order of the same moves (each still the weigher\'s '
+        'choice) and shows how much of the gap is ordering.' % (
             miss_txt or 'none', gh_a, gh_o, sens_mean),
-        '* **The advisor uses its whole budget**: %d migrations where %d '
-        'relieve the hot spots; the rest lower the network cost or the '
-        'busiest link (its documented rule moves a server whenever either '
-        'improves, however little). They move %.0f GiB against %.0f GiB '
-        'for Nova relieving the same hot spots. The row *nova-default '
-        '(relief)* isolates the destination choice without those extra '
-        'moves.' % (moves, relief, tot('advisor', 'gib'),
-                    tot('nova-default (relief)', 'gib')),
+        '* **Moves beyond relief**: %d migrations, %d of them while their '
+        'hot spot still existed; each of the others '
+        'lowers the busiest link while a link is congested, or the '
+        'network cost by at least `min_gain` (10%%) of the moved '
+        'server\'s own traffic cost. They move %.0f GiB against %.0f GiB for Nova '
+        'relieving the same hot spots. The row *nova-default (relief)* '
+        'isolates the destination choice without those extra moves.' % (
+            moves, relief, tot('advisor', 'gib'),
+            tot('nova-default (relief)', 'gib')),
         '* **Nova\'s default weighers** spread: they send a server to the '
         'emptiest host, usually another rack or pod, which multiplies the '
         'cost of rack-local applications. On a leaf-spine a server is at '
@@ -511,7 +516,8 @@ they pass 90%% (the advisor's overload threshold).
 * **advisor**: `nova_netaware.core.advisor.plan()` as shipped, default
   `[netaware]` parameters, at most *budget* migrations: hot spots (CPU or
   RAM > 90%%, links > 80%%), servers in descending incoming traffic, each
-  placed by the engine's filter and MIF.
+  placed by the engine's filter and MIF; a move that relieves no hot spot
+  must gain `min_gain` (10%%) of the server's own traffic cost.
 * **nova-default**: the same servers, in the same order, sent where Nova's
   own weighers send a migration: `nova.scheduler.weights.all_weighers`
   (Nova's default `weight_classes` and multipliers: %(weighers)s) run by

@@ -16,6 +16,14 @@
    moves. A host is a candidate only if it stays within the CPU and RAM
    thresholds with the server added: moving a hot spot to another host
    does not relieve it, and the next run would select it again.
+4. **Worth it.** A move *relieves* when its source host is still
+   overloaded, or when a link is still congested and the move lowers the
+   busiest link's utilisation. Any other move is an *improvement* and is
+   planned only if it lowers the network cost by at least ``min_gain``
+   times the server's own traffic cost before the move
+   (``sum over its flows of rate x hops``); a migration copies the server's
+   memory, so a gain of a few per cent does not pay for it. ``min_gain=0``
+   plans every improvement, however small.
 
 Quality measures, each defined once here:
 
@@ -165,13 +173,33 @@ def _overloaded_with(u, srv, cpu_threshold, ram_threshold):
     return cpu > cpu_threshold or ram > ram_threshold
 
 
+def server_cost(topo, traffic, placement, uuid):
+    """``sum over the flows of *uuid* of rate x hops`` (its share of
+    :func:`network_cost`)."""
+    ia = topo.host_index.get(placement.get(uuid))
+    if ia is None:
+        return 0.0
+    total = 0.0
+    for p, (out_mbps, in_mbps) in traffic.peers(uuid).items():
+        ib = topo.host_index.get(placement.get(p))
+        if ib is not None:
+            total += (out_mbps + in_mbps) * topo.host_hops(ia, ib)
+    return total
+
+
 def plan(eng, traffic, placement, servers, usage, params=None,
          max_migrations=5, cpu_threshold=0.9, ram_threshold=0.9,
-         link_threshold=0.8):
+         link_threshold=0.8, min_gain=0.1, selection=None):
     """Build a rebalance plan (nothing is changed).
 
     :param servers: ``{uuid: Server}`` (memory and vCPUs from the flavor)
     :param usage: ``{host: HostUsage}`` for every compute host
+    :param min_gain: an improvement move (one that relieves no hot spot)
+        must lower the network cost by this fraction of the server's own
+        traffic cost (rule 4 of the module docstring)
+    :param selection: ``[(server, incoming, why)]`` to place in this order
+        instead of :func:`select`'s (for experiments; the commands always
+        use :func:`select`)
     """
     params = params or core_engine.Params()
     placement = dict(placement)
@@ -187,8 +215,9 @@ def plan(eng, traffic, placement, servers, usage, params=None,
                             topo.switch_names[eng.fabric.ev[k]])
                  for k in hot_fab]
     steps = []
-    for uuid, incoming, why in select(eng, traffic, placement, over,
-                                      hot_up, hot_fab):
+    if selection is None:
+        selection = select(eng, traffic, placement, over, hot_up, hot_fab)
+    for uuid, incoming, why in selection:
         if len([s for s in steps if s.destination]) >= max_migrations:
             break
         src = placement.get(uuid)
@@ -217,16 +246,21 @@ def plan(eng, traffic, placement, servers, usage, params=None,
         i = ev.hosts.index(best)
         moved = dict(placement)
         moved[uuid] = best
-        src_over = src in over
-        if (not src_over and network_cost(topo, traffic, moved) >=
-                network_cost(topo, traffic, placement) and
-                max_utilisation(eng, traffic, moved) >=
-                max_utilisation(eng, traffic, placement)):
-            steps.append(Step(uuid, src, None, incoming, why,
-                              mif=float(ev.mif[i]),
-                              note='best host %s does not improve cost or '
-                                   'utilisation' % best))
-            continue
+        if src not in over:
+            util_now = max_utilisation(eng, traffic, placement)
+            relieves = (util_now > link_threshold and
+                        max_utilisation(eng, traffic, moved) < util_now)
+            own = server_cost(topo, traffic, placement, uuid)
+            gain = own - server_cost(topo, traffic, moved, uuid)
+            if not relieves and (gain <= 0 or gain < min_gain * own):
+                steps.append(Step(
+                    uuid, src, None, incoming, why, mif=float(ev.mif[i]),
+                    note='hot spot relieved; best host %s would lower the '
+                         'network cost by %.0f Mbit/s x hop (%.0f%% of the '
+                         'server\'s %.0f), below the minimum gain of %.0f%%'
+                         % (best, gain, 100.0 * gain / own if own else 0.0,
+                            own, 100.0 * min_gain)))
+                continue
         placement = moved
         for h, sign in ((src, -1), (best, 1)):
             if h in usage:

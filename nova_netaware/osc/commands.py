@@ -80,6 +80,13 @@ def _threshold_args(parser):
     parser.add_argument('--max-migrations', type=int, default=5,
                         metavar='<N>',
                         help='Plan at most N migrations (default 5).')
+    parser.add_argument('--min-gain', type=float, default=0.1,
+                        metavar='<fraction>',
+                        help='A move that relieves no hot spot is planned '
+                             'only if it lowers the network cost by at '
+                             'least this fraction of the server\'s own '
+                             'traffic cost (default 0.1; 0 plans every '
+                             'improvement).')
     return parser
 
 
@@ -92,7 +99,8 @@ def _plan(snap, parsed_args):
         snap.params, max_migrations=parsed_args.max_migrations,
         cpu_threshold=parsed_args.cpu_threshold,
         ram_threshold=parsed_args.ram_threshold,
-        link_threshold=parsed_args.link_threshold)
+        link_threshold=parsed_args.link_threshold,
+        min_gain=parsed_args.min_gain)
 
 
 class Explain(_Base, command.Lister):

@@ -10,6 +10,7 @@ import pytest
 
 from nova_netaware.core import advisor
 from nova_netaware.core.engine import Engine
+from nova_netaware.core.engine import Params
 from nova_netaware.core.engine import Server
 from nova_netaware.core.topology import leaf_spine
 from nova_netaware.core.topology import Topology
@@ -161,3 +162,58 @@ def test_later_steps_see_earlier_moves():
     p2 = advisor.plan(eng, tm, placement, servers, usage, max_migrations=2)
     assert [(s.server, s.destination) for s in p2.moves] == [
         ('c', 'compute-3'), ('d', 'compute-3')]
+
+
+def _gain_case():
+    # compute-1 is overloaded (15 of 16 vCPUs); a (highest incoming)
+    # leaves for its peer x on compute-3 and relieves it (14/16 < 0.9).
+    # b is then an improvement move: its own cost is 100 x 4 hops = 400;
+    # on compute-3 it would be 95 x 4 = 380 (p stays on compute-1): a
+    # gain of 20, 5% of 400.
+    eng = engine()
+    placement = {'a': 'compute-1', 'b': 'compute-1', 'p': 'compute-1',
+                 'x': 'compute-3', 'q': 'compute-3'}
+    tm = traffic(('x', 'a', 1000), ('q', 'b', 100), ('p', 'b', 95))
+    usage = idle()
+    usage['compute-1'] = advisor.HostUsage(16, 15, 65536, 8192)
+    servers = {u: Server(u, memory_mb=1024, vcpus=1) for u in placement}
+    return eng, tm, placement, usage, servers
+
+
+@pytest.mark.parametrize('min_gain,b_moves', [(0.1, False), (0.06, False),
+                                              (0.04, True), (0.0, True)])
+def test_improvement_move_needs_min_gain(min_gain, b_moves):
+    eng, tm, placement, usage, servers = _gain_case()
+    params = Params(migration_weight=0.0)     # winner = lowest comm cost
+    p = advisor.plan(eng, tm, placement, servers, usage, params,
+                     max_migrations=5, min_gain=min_gain)
+    assert p.overloaded_hosts == ['compute-1']
+    moves = [(s.server, s.destination) for s in p.moves]
+    assert moves[0] == ('a', 'compute-3')           # relief: always
+    assert (('b', 'compute-3') in moves) == b_moves
+    if not b_moves:
+        note = [s.note for s in p.steps if s.server == 'b'][0]
+        assert 'lower the network cost by 20 Mbit/s x hop (5% of the ' \
+               'server\'s 400)' in note
+        assert 'minimum gain of %.0f%%' % (100 * min_gain) in note
+
+
+def test_relief_move_ignores_min_gain():
+    # the same b, but compute-1 stays overloaded after a leaves (16 of 16
+    # used): b's move relieves the host and is planned despite its 5%.
+    eng, tm, placement, usage, servers = _gain_case()
+    usage['compute-1'] = advisor.HostUsage(16, 16, 65536, 8192)
+    p = advisor.plan(eng, tm, placement, servers, usage,
+                     Params(migration_weight=0.0), min_gain=0.5)
+    assert [(s.server, s.destination) for s in p.moves][:2] == [
+        ('a', 'compute-3'), ('b', 'compute-3')]
+
+
+def test_server_cost_is_its_share_of_network_cost():
+    eng, tm, placement, _, _ = _gain_case()
+    assert advisor.server_cost(eng.topo, tm, placement, 'b') == 400.0
+    assert advisor.server_cost(eng.topo, tm, placement, 'a') == 4000.0
+    # every flow has two ends: the shares sum to twice the total
+    total = sum(advisor.server_cost(eng.topo, tm, placement, s)
+                for s in placement)
+    assert total == 2 * advisor.network_cost(eng.topo, tm, placement)
