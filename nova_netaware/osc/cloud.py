@@ -2,20 +2,26 @@
 the cloud goes through :class:`Cloud`, in plain data.
 
 Reads: servers with their hosts (``all_projects``), flavors embedded in the
-server (microversion >= 2.47), hypervisors with CPU/RAM use, compute
-services, aggregates and migrations. Writes: cold migrate, confirm, live
-migrate, always *without* a target host, so that Nova's scheduler (with the
-nova-netaware filter and weigher) chooses.
+server (microversion >= 2.47), hypervisors with CPU/RAM use, the VCPU and
+MEMORY_MB inventories and usages of their resource providers in Placement,
+compute services, aggregates and migrations. Writes: cold migrate, confirm,
+live migrate, always *without* a target host, so that Nova's scheduler (with
+the nova-netaware filter and weigher) chooses.
 """
 
 import dataclasses
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 
 # Hypervisor CPU/RAM fields are dropped from the API at 2.88; 2.87 still
 # has them (Nova 34 keeps older microversions).
 HYPERVISOR_MICROVERSION = '2.87'
+# Everything read from Placement exists since its first microversion.
+PLACEMENT_MICROVERSION = '1.0'
+# The resource classes whose capacity the advisor checks.
+CAPACITY_CLASSES = ('VCPU', 'MEMORY_MB')
 
 
 class CloudError(Exception):
@@ -44,6 +50,23 @@ class HypervisorInfo:
     memory_mb_used: float
     state: str = 'up'
     status: str = 'enabled'
+    # (compute node UUID = hypervisor ID, hypervisor_hostname) of each node
+    nodes: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Inventory:
+    """One resource class of one resource provider, as Placement has it."""
+    total: float = 0.0
+    reserved: float = 0.0
+    allocation_ratio: float = 1.0
+    used: float = 0.0                  # sum of the allocations against it
+
+    def capacity(self, ratio=None):
+        """What Nova may allocate: ``(total - reserved) x allocation
+        ratio``, Placement's ratio unless *ratio* is given."""
+        r = self.allocation_ratio if ratio is None else ratio
+        return max(self.total - self.reserved, 0.0) * r
 
 
 @dataclasses.dataclass
@@ -149,15 +172,77 @@ class Cloud(object):
                 memory_mb=float(hv.get('memory_mb') or 0),
                 memory_mb_used=float(hv.get('memory_mb_used') or 0),
                 state=hv.get('state') or 'up',
-                status=hv.get('status') or 'enabled')
+                status=hv.get('status') or 'enabled',
+                nodes=[(str(hv.get('id')), hv.get('hypervisor_hostname'))])
             if host in out:      # several nodes on one host (ironic-like)
                 o = out[host]
                 for f in ('vcpus', 'vcpus_used', 'memory_mb',
                           'memory_mb_used'):
                     setattr(o, f, getattr(o, f) + getattr(info, f))
+                o.nodes += info.nodes
             else:
                 out[host] = info
         return out
+
+    def placement_usage(self, hosts):
+        """``{compute host: {resource class: [Inventory, one per node]}}``
+        for VCPU and MEMORY_MB, read from Placement: what Nova schedules
+        against. *hosts* is :meth:`hypervisors`'s result: it maps each
+        compute node to its service host. A node's resource provider has
+        the compute node's UUID (the hypervisor ID) and is named after its
+        hypervisor_hostname; the UUID is tried first. A host with a node
+        that has no resource provider is left out (the caller decides what
+        to do about it). Raises :class:`CloudError` when Placement cannot be
+        read (no endpoint, forbidden, down)."""
+        rps = self._placement_get('/resource_providers',
+                                  'list resource providers')
+        uuids = {rp['uuid'] for rp in rps.get('resource_providers', [])}
+        by_name = {rp['name']: rp['uuid']
+                   for rp in rps.get('resource_providers', [])}
+        out = {}
+        for host, hv in hosts.items():
+            per_class = {rc: [] for rc in CAPACITY_CLASSES}
+            for node_id, nodename in hv.nodes:
+                rp = node_id if node_id in uuids else by_name.get(nodename)
+                if rp is None:
+                    break
+                inv = self._placement_get(
+                    '/resource_providers/%s/inventories' % rp,
+                    'read the inventories of %s' % nodename)
+                use = self._placement_get(
+                    '/resource_providers/%s/usages' % rp,
+                    'read the usages of %s' % nodename)
+                for rc in CAPACITY_CLASSES:
+                    i = (inv.get('inventories') or {}).get(rc) or {}
+                    per_class[rc].append(Inventory(
+                        total=float(i.get('total') or 0),
+                        reserved=float(i.get('reserved') or 0),
+                        allocation_ratio=float(
+                            i.get('allocation_ratio') or 1.0),
+                        used=float((use.get('usages') or {}).get(rc) or 0)))
+            else:
+                if hv.nodes:
+                    out[host] = per_class
+        return out
+
+    def _placement_get(self, url, what):
+        """GET a Placement URL through openstacksdk (the raw proxy call
+        works whether or not the proxy has a method for it)."""
+        try:
+            resp = self.conn.placement.get(
+                url, microversion=PLACEMENT_MICROVERSION)
+            sdk_exc.raise_from_response(resp)
+            return resp.json()
+        except sdk_exc.HttpException as e:
+            hint = ''
+            if e.status_code in (401, 403):
+                hint = ' (reading Placement needs an admin or reader role)'
+            raise CloudError('Placement refused to %s: HTTP %s: %s%s' % (
+                what, e.status_code, _placement_detail(e), hint))
+        except (sdk_exc.SDKException, ks_exc.ClientException,
+                ValueError) as e:
+            # no placement endpoint in the catalog, cannot connect, not JSON
+            raise CloudError('cannot reach Placement to %s: %s' % (what, e))
 
     def aggregates(self):
         """``[(name, [hosts], metadata)]``."""
@@ -198,6 +283,16 @@ class Cloud(object):
         except sdk_exc.SDKException as e:
             raise CloudError('Nova refused to confirm the migration of %s: '
                              '%s' % (server_id, _http_message(e)))
+
+
+def _placement_detail(e):
+    """Placement's own words (``{"errors": [{"detail": ...}]}``), else the
+    SDK's."""
+    try:
+        errors = e.response.json()['errors']
+        return ' '.join(' '.join(x['detail'].split()) for x in errors)
+    except Exception:
+        return getattr(e, 'details', None) or str(e)
 
 
 def _http_message(e):

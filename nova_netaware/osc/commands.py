@@ -33,15 +33,20 @@ class _Base(object):
     def _data_parser(self, parser):
         data.add_arguments(parser)
         parser.add_argument(
-            '--cpu-allocation-ratio', type=float, default=1.0,
+            '--cpu-allocation-ratio', type=float, default=None,
             metavar='<ratio>',
-            help='Allocatable vCPUs = hypervisor vCPUs x ratio (match '
-                 'Nova\'s cpu_allocation_ratio). Default 1.0.')
+            help='Override the VCPU allocation ratio. Default: read from '
+                 'Placement, as Nova schedules: allocatable vCPUs = '
+                 '(total - reserved) x ratio of each compute node\'s '
+                 'inventory. If Placement cannot be read (a warning says '
+                 'so), hypervisor vCPUs x this ratio, 1.0 if not given.')
         parser.add_argument(
-            '--ram-allocation-ratio', type=float, default=1.0,
+            '--ram-allocation-ratio', type=float, default=None,
             metavar='<ratio>',
-            help='Allocatable RAM = hypervisor RAM x ratio (match Nova\'s '
-                 'ram_allocation_ratio). Default 1.0.')
+            help='Override the MEMORY_MB allocation ratio. Default: read '
+                 'from Placement: allocatable RAM = (total - reserved) x '
+                 'ratio. If Placement cannot be read (a warning says so), '
+                 'hypervisor RAM x this ratio, 1.0 if not given.')
         return parser
 
     def _cloud(self):
@@ -57,11 +62,14 @@ class _Base(object):
     def _snapshot(self, parsed_args):
         c = self._conf(parsed_args)
         try:
-            return data.snapshot(self._cloud(), c,
+            snap = data.snapshot(self._cloud(), c,
                                  parsed_args.cpu_allocation_ratio,
                                  parsed_args.ram_allocation_ratio)
         except (data.DataProblem, CloudError) as e:
             raise exceptions.CommandError(str(e))
+        for note in snap.notes:      # e.g. capacity not from Placement
+            self.app.stderr.write('warning: %s\n' % note)
+        return snap
 
 
 def _threshold_args(parser):

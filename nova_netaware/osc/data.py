@@ -12,7 +12,7 @@ Nothing here computes a decision: :mod:`nova_netaware.core` does.
 import dataclasses
 import os
 import types
-from typing import Dict
+from typing import Dict, List
 
 from oslo_config import cfg
 from stevedore import driver
@@ -23,6 +23,7 @@ from nova_netaware.core import engine as core_engine
 from nova_netaware.core.topology import Topology
 from nova_netaware.core.topology import TopologyError
 from nova_netaware.core.traffic import TrafficError
+from nova_netaware.osc.cloud import CloudError
 
 SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
 DEFAULT_CONFIG_FILES = ('/etc/nova/nova.conf',)
@@ -131,6 +132,8 @@ class Snapshot:
     hypervisors: Dict[str, object]       # host -> cloud.HypervisorInfo
     aggregates: list
     usage: Dict[str, advisor.HostUsage]
+    # Warnings the commands print (stderr), e.g. the Placement fallback.
+    notes: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def placement(self):
@@ -164,19 +167,68 @@ class Snapshot:
         return out
 
 
-def snapshot(cloud, c, cpu_allocation_ratio=1.0, ram_allocation_ratio=1.0):
+def host_usage(cloud, hvs, cpu_allocation_ratio=None,
+               ram_allocation_ratio=None):
+    """``({host: HostUsage}, [notes])`` for the hosts in *hvs*.
+
+    Policy: capacity is what Nova schedules against, from Placement: per
+    compute node ``(total - reserved) x allocation ratio`` of VCPU and
+    MEMORY_MB, use = the allocations against them, summed over a host's
+    nodes. A ratio given here overrides Placement's. When Placement cannot
+    be read, or has no resource provider for a host, that host falls back
+    to the hypervisor's total x ratio (1.0 unless given) and its use, and a
+    note says so: never silently."""
+    fb_cpu = 1.0 if cpu_allocation_ratio is None else cpu_allocation_ratio
+    fb_ram = 1.0 if ram_allocation_ratio is None else ram_allocation_ratio
+    fallback = ('CPU/RAM capacity falls back to Nova\'s hypervisor data x '
+                'allocation ratio (CPU %g, RAM %g%s), which ignores '
+                'Placement\'s allocation ratios and reserved amounts' % (
+                    fb_cpu, fb_ram,
+                    '; pass --cpu-allocation-ratio/--ram-allocation-ratio '
+                    'to match Nova\'s' if None in (cpu_allocation_ratio,
+                                                  ram_allocation_ratio)
+                    else ''))
+    notes = []
+    try:
+        placement = cloud.placement_usage(hvs)
+    except CloudError as e:
+        placement = None
+        notes.append('%s; %s' % (e, fallback))
+    if placement is not None:
+        missing = sorted(set(hvs) - set(placement))
+        if missing:
+            notes.append(
+                'Placement has no resource provider for compute host(s) '
+                '%s; for them, %s' % (', '.join(missing), fallback))
+    usage = {}
+    for h, hv in hvs.items():
+        inv = (placement or {}).get(h)
+        if inv is None:
+            usage[h] = advisor.HostUsage(
+                hv.vcpus * fb_cpu, hv.vcpus_used, hv.memory_mb * fb_ram,
+                hv.memory_mb_used)
+            continue
+        cpu, ram = inv['VCPU'], inv['MEMORY_MB']
+        usage[h] = advisor.HostUsage(
+            sum(i.capacity(cpu_allocation_ratio) for i in cpu),
+            sum(i.used for i in cpu),
+            sum(i.capacity(ram_allocation_ratio) for i in ram),
+            sum(i.used for i in ram))
+    return usage, notes
+
+
+def snapshot(cloud, c, cpu_allocation_ratio=None, ram_allocation_ratio=None):
     """Read topology, traffic and the live cloud (topology first: a broken
-    file fails before any cloud call)."""
+    file fails before any cloud call). CPU/RAM capacity: :func:`host_usage`
+    (Placement; ratios given override Placement's)."""
     eng = load_engine(c)
     traffic = load_traffic(c)
     hvs = cloud.hypervisors()
     servers = cloud.servers()
     aggs = cloud.aggregates()
-    usage = {h: advisor.HostUsage(hv.vcpus * cpu_allocation_ratio,
-                                  hv.vcpus_used,
-                                  hv.memory_mb * ram_allocation_ratio,
-                                  hv.memory_mb_used)
-             for h, hv in hvs.items()
-             if hv.state == 'up' and hv.status == 'enabled'}
+    up = {h: hv for h, hv in hvs.items()
+          if hv.state == 'up' and hv.status == 'enabled'}
+    usage, notes = host_usage(cloud, up, cpu_allocation_ratio,
+                              ram_allocation_ratio)
     return Snapshot(c, eng, traffic, core_engine.Params.from_conf(c.netaware),
-                    servers, hvs, aggs, usage)
+                    servers, hvs, aggs, usage, notes)

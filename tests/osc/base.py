@@ -6,7 +6,10 @@ filter and weigher, six fake computes on a leaf-spine) is driven by the
 whole OpenStackClient shell, which loads our plugin through its
 ``openstack.cli.extension`` entry point, exactly as an operator runs it.
 See /work/shared/NOTES.md for the recipe (auth none + endpoint, admin
-context, root logger reset by OSC).
+context, root logger reset by OSC). Placement is the harness's real
+Placement fixture, reached by the shell through
+``OS_PLACEMENT_ENDPOINT_OVERRIDE`` (openstacksdk's per-service endpoint
+override, as in a clouds.yaml) with the token in :attr:`placement_token`.
 """
 
 from tests.functional import base  # noqa: I100 - eventlet patch first
@@ -29,9 +32,22 @@ ADMIN_HEADERS = {'X-Auth-User': 'admin', 'X-User-Id': 'admin',
 
 class OscTestCase(base.NetawareTestCase):
 
+    # Placement's noauth middleware takes the token as the user; 'admin' is
+    # an admin (test harness only; a real cloud has keystone tokens). Any
+    # other token is a user without roles, whom Placement refuses (403).
+    placement_token = 'admin'
+
     def setUp(self):
         super().setUp()
         self.base_url = self.api_fixture.base_url
+        # With auth none every service would resolve to Nova's URL: point
+        # openstacksdk's placement proxy at the Placement fixture instead.
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_PLACEMENT_ENDPOINT_OVERRIDE',
+            self.placement.fixture.endpoint))
+        self.useFixture(fixtures.MonkeyPatch(
+            'keystoneauth1.noauth.NoAuth.get_token',
+            lambda plugin, session, **kw: self.placement_token))
         self.conf_path = os.path.join(self.tmp, 'nova.conf')
         self.write_conf()
         # The OSC shell cannot send Nova's test identity headers: requests
@@ -75,6 +91,14 @@ class OscTestCase(base.NetawareTestCase):
                 '2'] + list(argv)
         if conf:
             args += ['--config-file', self.conf_path]
+        # An operator's every ``openstack`` command is a new process. In one
+        # process OSC keeps a plugin's client at class level (osc_lib
+        # ClientCache on its ClientManager) and would reuse an earlier
+        # test's connection, with that test's Placement endpoint: drop it.
+        from osc_lib import clientmanager
+        cache = vars(clientmanager.ClientManager).get('netaware')
+        if cache is not None:
+            cache._handle = None
         out, err = io.StringIO(), io.StringIO()
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
@@ -90,6 +114,18 @@ class OscTestCase(base.NetawareTestCase):
                 root.addHandler(h)
             root.setLevel(level)
         return rc, out.getvalue(), err.getvalue()
+
+    def set_inventory(self, host, resource_class, **fields):
+        """Change fields (total, reserved, allocation_ratio) of a compute
+        node's inventory in Placement, as an operator would."""
+        rp = self._get_provider_uuid_by_host(host)
+        resp = self.placement.get(
+            '/resource_providers/%s/inventories/%s' % (rp, resource_class))
+        body = dict(resp.body, **fields)
+        resp = self.placement.put(
+            '/resource_providers/%s/inventories/%s' % (rp, resource_class),
+            body)
+        self.assertEqual(200, resp.status, resp.body)
 
     def placement_now(self):
         return {s['id']: s['OS-EXT-SRV-ATTR:host'] for s in
