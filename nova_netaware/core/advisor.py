@@ -43,7 +43,8 @@ from nova_netaware.core import loads as loads_mod
 
 @dataclasses.dataclass
 class HostUsage:
-    """Allocatable capacity and use of a host (Nova hypervisor data)."""
+    """Allocatable capacity and use of a host (from Placement, as Nova
+    schedules: ``(total - reserved) x allocation ratio`` and usages)."""
     vcpus: float
     vcpus_used: float
     memory_mb: float

@@ -19,6 +19,7 @@ topology, traffic file, placement and [netaware] options (``expected``).
 """
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import re
@@ -130,25 +131,23 @@ class SchedulerLog(object):
                 for part in m.group(1).split(', ')]
 
 
-@pytest.fixture(scope='module')
-def world(stack):
-    """Flavor, image, servers on chosen hosts, and the traffic file."""
-    flavor = 'na-e2e-%s' % RUN
-    image = 'na-e2e-%s' % RUN
+@contextlib.contextmanager
+def booted(stack, layout, tag):
+    """A flavor, an image and servers ``{name: host}`` booted with
+    ``openstack server create --host``; yields ``{name: id}`` and deletes
+    them all afterwards."""
+    flavor = image = 'na-%s-%s' % (tag, RUN)
     ids = {}
     try:
         stack.osc('flavor', 'create', '--ram', '512', '--vcpus', '1',
                   '--disk', '1', flavor, '-f', 'json')
         image_file = os.path.join(os.path.dirname(stack.traffic_file),
-                                  'e2e-image.raw')
+                                  '%s-image.raw' % tag)
         with open(image_file, 'wb') as f:
             f.write(b'\0' * 65536)
         stack.osc('image', 'create', '--disk-format', 'raw',
                   '--container-format', 'bare', '--file', image_file, image,
                   '-f', 'json')
-        layout = {'B1': CMP[2], 'B2': CMP[0], 'C': CMP[1], 'P1': CMP[3],
-                  'P2': CMP[0], 'N': CMP[0]}
-        # "openstack server create --host" for each, several at once
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             futures = {name: pool.submit(
                 stack.osc, 'server', 'create', '--flavor', flavor, '--image',
@@ -164,18 +163,8 @@ def world(stack):
         for name, server_id in ids.items():
             server = wait_status(stack, server_id, {'ACTIVE'})
             assert server.compute_host == layout[name], name
-        write_traffic(stack, [
-            {'src': ids['B1'], 'dst': ids['B2'], 'mbps': 20000},
-            {'src': ids['C'], 'dst': ids['P1'], 'mbps': 2000},
-            {'src': ids['P1'], 'dst': ids['C'], 'mbps': 2000},
-            {'src': ids['C'], 'dst': ids['P2'], 'mbps': 1000},
-            {'src': ids['P2'], 'dst': ids['C'], 'mbps': 500},
-            {'src': ids['N'], 'dst': ids['B2'], 'mbps': 30000},
-            {'src': ids['B2'], 'dst': ids['N'], 'mbps': 30000},
-        ])
         yield ids
     finally:
-        write_traffic(stack, [])
         conn = stack.conn
         for server_id in ids.values():
             conn.compute.delete_server(server_id, ignore_missing=True)
@@ -189,6 +178,27 @@ def world(stack):
         found = conn.compute.find_flavor(flavor)
         if found:
             conn.compute.delete_flavor(found, ignore_missing=True)
+
+
+@pytest.fixture(scope='module')
+def world(stack):
+    """Servers on chosen hosts, and the traffic file."""
+    layout = {'B1': CMP[2], 'B2': CMP[0], 'C': CMP[1], 'P1': CMP[3],
+              'P2': CMP[0], 'N': CMP[0]}
+    with booted(stack, layout, 'e2e') as ids:
+        try:
+            write_traffic(stack, [
+                {'src': ids['B1'], 'dst': ids['B2'], 'mbps': 20000},
+                {'src': ids['C'], 'dst': ids['P1'], 'mbps': 2000},
+                {'src': ids['P1'], 'dst': ids['C'], 'mbps': 2000},
+                {'src': ids['C'], 'dst': ids['P2'], 'mbps': 1000},
+                {'src': ids['P2'], 'dst': ids['C'], 'mbps': 500},
+                {'src': ids['N'], 'dst': ids['B2'], 'mbps': 30000},
+                {'src': ids['B2'], 'dst': ids['N'], 'mbps': 30000},
+            ])
+            yield ids
+        finally:
+            write_traffic(stack, [])
 
 
 def check_scheduler_log(log, server_id, exp, chosen):
