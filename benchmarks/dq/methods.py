@@ -192,9 +192,9 @@ def _spec(srv):
         image=o.ImageMeta.from_dict({}))
 
 
-def nova_default(sc, order, params, label='nova-default'):
-    """Move *order*'s servers where Nova's default weighers send them."""
-    nv = _nova()
+def _place_each(sc, order, label, choose):
+    """Move *order*'s servers one at a time to ``choose(srv, src, usage,
+    placement)`` (``None``: stays), updating usage and placement."""
     usage = _copy_usage(sc.usage)
     placement = dict(sc.placement)
     moves = []
@@ -202,28 +202,35 @@ def nova_default(sc, order, params, label='nova-default'):
     for uuid in order:
         srv = sc.servers[uuid]
         src = placement[uuid]
-        states = _host_states(sc, usage, placement, src)
-        cands = [st for h, st in states.items() if _fits(usage[h], srv)]
-        if not cands:
+        best = choose(uuid, srv, src, usage, placement)
+        if best is None:
             continue
-        best = nv['handler'].get_weighed_objects(
-            nv['weighers'], cands, _spec(srv))[0].obj.host
         _apply(usage, srv, src, best)
         placement[uuid] = best
         moves.append((uuid, src, best))
     return Decision(label, moves, time.perf_counter() - t)
 
 
+def nova_default(sc, order, params, label='nova-default'):
+    """Move *order*'s servers where Nova's default weighers send them."""
+    nv = _nova()
+
+    def choose(uuid, srv, src, usage, placement):
+        states = _host_states(sc, usage, placement, src)
+        cands = [st for h, st in states.items() if _fits(usage[h], srv)]
+        if not cands:
+            return None
+        return nv['handler'].get_weighed_objects(
+            nv['weighers'], cands, _spec(srv))[0].obj.host
+
+    return _place_each(sc, order, label, choose)
+
+
 def netoverhead(sc, order, params):
     """Unweighted hop count to peers (NetworkOverhead-style)."""
     topo = sc.topo
-    usage = _copy_usage(sc.usage)
-    placement = dict(sc.placement)
-    moves = []
-    t = time.perf_counter()
-    for uuid in order:
-        srv = sc.servers[uuid]
-        src = placement[uuid]
+
+    def choose(uuid, srv, src, usage, placement):
         peers = [topo.host_index[placement[p]]
                  for p in sc.traffic.peers(uuid)]
         best, key = None, None
@@ -237,12 +244,9 @@ def netoverhead(sc, order, params):
                  -(u.memory_mb - u.memory_mb_used), -(u.vcpus - u.vcpus_used))
             if key is None or k < key:
                 best, key = h, k
-        if best is None:
-            continue
-        _apply(usage, srv, src, best)
-        placement[uuid] = best
-        moves.append((uuid, src, best))
-    return Decision('netoverhead', moves, time.perf_counter() - t)
+        return best
+
+    return _place_each(sc, order, 'netoverhead', choose)
 
 
 def sandpiper(sc, budget, params, cpu_threshold=0.9, ram_threshold=0.9):

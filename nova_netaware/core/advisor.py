@@ -216,6 +216,7 @@ def plan(eng, traffic, placement, servers, usage, params=None,
                             topo.switch_names[eng.fabric.ev[k]])
                  for k in hot_fab]
     steps = []
+    util = util0            # of the current placement; None = not known
     if selection is None:
         selection = select(eng, traffic, placement, over, hot_up, hot_fab)
     for uuid, incoming, why in selection:
@@ -247,10 +248,13 @@ def plan(eng, traffic, placement, servers, usage, params=None,
         i = ev.hosts.index(best)
         moved = dict(placement)
         moved[uuid] = best
+        util_moved = None
         if src not in over:
-            util_now = max_utilisation(eng, traffic, placement)
-            relieves = (util_now > link_threshold and
-                        max_utilisation(eng, traffic, moved) < util_now)
+            if util is None:
+                util = max_utilisation(eng, traffic, placement)
+            if util > link_threshold:
+                util_moved = max_utilisation(eng, traffic, moved)
+            relieves = util_moved is not None and util_moved < util
             own = server_cost(topo, traffic, placement, uuid)
             gain = own - server_cost(topo, traffic, moved, uuid)
             if not relieves and (gain <= 0 or gain < min_gain * own):
@@ -263,6 +267,7 @@ def plan(eng, traffic, placement, servers, usage, params=None,
                             own, 100.0 * min_gain)))
                 continue
         placement = moved
+        util = util_moved
         for h, sign in ((src, -1), (best, 1)):
             if h in usage:
                 usage[h].vcpus_used += sign * srv.vcpus
@@ -275,6 +280,7 @@ def plan(eng, traffic, placement, servers, usage, params=None,
                           if src in topo.host_index else 0.0))
         over = [h for h in over if usage[h].cpu() > cpu_threshold or
                 usage[h].ram() > ram_threshold]
+    if util is None:
+        util = max_utilisation(eng, traffic, placement)
     return Plan(steps, cost0, network_cost(topo, traffic, placement), util0,
-                max_utilisation(eng, traffic, placement), over0, hot_up +
-                fab_names, placement)
+                util, over0, hot_up + fab_names, placement)
