@@ -1,4 +1,4 @@
-"""Datacenter topology: validation, generators and precomputed distances.
+"""Datacenter topology: validation and precomputed distances.
 
 A topology is plain data (a ``dict``, as read from YAML or JSON)::
 
@@ -15,24 +15,30 @@ the graph on every request:
 * the directed fabric link arrays ``edge_u``, ``edge_v``, ``edge_cap``;
 * per host: switch index, uplink capacity and uplink latency.
 
-The host-to-host distance is defined in exactly one place,
-:meth:`Topology.host_hops`. The graph itself is available as a
-:class:`networkx.Graph` through :meth:`Topology.graph` for tools that want it.
+Host-to-host hops are defined here only: :func:`remote_host_hops` (two
+different hosts, by their switches) and :meth:`Topology.hops_from` /
+:meth:`Topology.host_hops` (by host). The MIF and the distance constraint
+call them. The graph itself is available as a :class:`networkx.Graph`
+through :meth:`Topology.graph` for tools that want it.
+
+Generators live in :mod:`.generators` and file reading in :mod:`.readwrite`;
+``leaf_spine``, ``fat_tree`` and ``load_data_file`` are re-exported here.
 """
 
-import json
 import os
 
 import networkx as nx
 import numpy as np
-import yaml
 from scipy.sparse import csgraph
 from scipy.sparse import csr_matrix
 
+from nova_netaware.core.exceptions import TopologyError
+from nova_netaware.core.generators import fat_tree  # noqa: F401
+from nova_netaware.core.generators import leaf_spine  # noqa: F401
+from nova_netaware.core.readwrite import load_data_file
 
-class TopologyError(ValueError):
-    """The topology data is malformed; the message names the bad entry."""
-
+__all__ = ['Topology', 'TopologyError', 'UNREACHABLE', 'UPLINK_HOPS',
+           'remote_host_hops', 'fat_tree', 'leaf_spine', 'load_data_file']
 
 UNREACHABLE = np.iinfo(np.int32).max // 4
 #: Hops the two host uplinks add between different hosts: the distance
@@ -40,20 +46,15 @@ UNREACHABLE = np.iinfo(np.int32).max // 4
 UPLINK_HOPS = 2
 
 
-def load_data_file(path):
-    """Read a YAML or JSON file into plain data, with clear errors."""
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise TopologyError('cannot read %s: %s' % (path, e.strerror or e))
-    try:
-        if path.endswith('.json'):
-            return json.loads(raw)
-        return yaml.safe_load(raw)
-    except (ValueError, yaml.YAMLError) as e:
-        raise TopologyError('%s is not valid %s: %s' % (
-            path, 'JSON' if path.endswith('.json') else 'YAML', e))
+def remote_host_hops(dist, switch_a, switch_b):
+    """Hops between two *different* hosts behind ``switch_a`` and ``switch_b``.
+
+    ``UPLINK_HOPS + dist[switch_a, switch_b]``: the two host uplinks plus the
+    shortest switch path. The switch arguments index the hop matrix *dist*
+    as numpy does (indices, index arrays or ``slice(None)`` for every
+    switch). Two servers on the same host are 0 hops apart.
+    """
+    return UPLINK_HOPS + dist[switch_a, switch_b]
 
 
 def _positive(value, what):
@@ -66,46 +67,69 @@ def _positive(value, what):
     return v
 
 
+def _latency(value, fmt, *args):
+    """A latency in microseconds: a number >= 0 (NaN refused); else a
+    :class:`TopologyError` with the message ``fmt % args``."""
+    try:
+        v = float(value)
+        if not v >= 0:                      # also refuses NaN
+            raise ValueError()
+    except (TypeError, ValueError):
+        raise TopologyError(fmt % args)
+    return v
+
+
+def _sections(data, source):
+    """The switches, links and hosts lists of *data*, checked."""
+    if not isinstance(data, dict):
+        raise TopologyError('%s: the topology must be a mapping with '
+                            'switches, links and hosts' % source)
+    unknown = set(data) - {'switches', 'links', 'hosts'}
+    if unknown:
+        raise TopologyError('%s: unknown top-level keys %s' % (
+            source, ', '.join(sorted(unknown))))
+    switches = data.get('switches') or []
+    links = data.get('links') or []
+    hosts = data.get('hosts') or []
+    for key, val in (('switches', switches), ('links', links),
+                     ('hosts', hosts)):
+        if not isinstance(val, list):
+            raise TopologyError('%s: "%s" must be a list' % (source, key))
+    if not hosts:
+        raise TopologyError('%s: no hosts' % source)
+    return switches, links, hosts
+
+
 class Topology(object):
     """Validated topology with precomputed distance matrices."""
 
     def __init__(self, data, default_link_latency_us=1.0, source='<data>'):
         self.source = source
-        if not isinstance(data, dict):
-            raise TopologyError('%s: the topology must be a mapping with '
-                                'switches, links and hosts' % source)
-        unknown = set(data) - {'switches', 'links', 'hosts'}
-        if unknown:
-            raise TopologyError('%s: unknown top-level keys %s' % (
-                source, ', '.join(sorted(unknown))))
-        switches = data.get('switches') or []
-        links = data.get('links') or []
-        hosts = data.get('hosts') or []
-        for key, val in (('switches', switches), ('links', links),
-                         ('hosts', hosts)):
-            if not isinstance(val, list):
-                raise TopologyError('%s: "%s" must be a list' % (source, key))
-        if not hosts:
-            raise TopologyError('%s: no hosts' % source)
+        switches, links, hosts = _sections(data, source)
+        self._read_switches(switches)
+        eu, ev = self._read_links(links, default_link_latency_us)
+        self._read_hosts(hosts)
+        self._distances(eu, ev)
 
+    def _read_switches(self, switches):
         self.switch_names = []
         self.switch_index = {}
         for i, sw in enumerate(switches):
             if not isinstance(sw, dict) or not sw.get('name'):
                 raise TopologyError('%s: switches[%d] needs a name: %r' % (
-                    source, i, sw))
+                    self.source, i, sw))
             name = str(sw['name'])
             if name in self.switch_index:
                 raise TopologyError('%s: switches[%d]: duplicate switch %r'
-                                    % (source, i, name))
+                                    % (self.source, i, name))
             self.switch_index[name] = len(self.switch_names)
             self.switch_names.append(name)
-        n = len(self.switch_names)
 
+    def _read_links(self, links, default_link_latency_us):
         eu, ev, cap, lat = [], [], [], []
         seen = set()
         for i, link in enumerate(links):
-            where = '%s: links[%d]' % (source, i)
+            where = '%s: links[%d]' % (self.source, i)
             if not isinstance(link, dict):
                 raise TopologyError('%s must be a mapping: %r' % (where, link))
             a, b = link.get('a'), link.get('b')
@@ -119,14 +143,10 @@ class Topology(object):
                 raise TopologyError('%s: duplicate link %s-%s' % (where, a, b))
             seen.add((min(ia, ib), max(ia, ib)))
             gbps = _positive(link.get('gbps'), where + '.gbps')
-            latency = link.get('latency_us', default_link_latency_us)
-            try:
-                latency = float(latency)
-                if not latency >= 0:        # also refuses NaN
-                    raise ValueError()
-            except (TypeError, ValueError):
-                raise TopologyError('%s.latency_us must be a number >= 0, got'
-                                    ' %r' % (where, link.get('latency_us')))
+            latency = _latency(
+                link.get('latency_us', default_link_latency_us),
+                '%s.latency_us must be a number >= 0, got %r',
+                where, link.get('latency_us'))
             # Full duplex: one directed edge each way, same capacity.
             eu += [ia, ib]
             ev += [ib, ia]
@@ -136,14 +156,14 @@ class Topology(object):
         self.edge_v = np.array(ev, dtype=np.int64)
         self.edge_cap = np.array(cap, dtype=np.float64)     # Mbit/s
         self.edge_lat = np.array(lat, dtype=np.float64)
-        self.edge_index = {(int(u), int(v)): k
-                           for k, (u, v) in enumerate(zip(eu, ev))}
+        return eu, ev
 
+    def _read_hosts(self, hosts):
         self.host_names = []
         self.host_index = {}
         hsw, hcap, hlat = [], [], []
         for i, host in enumerate(hosts):
-            where = '%s: hosts[%d]' % (source, i)
+            where = '%s: hosts[%d]' % (self.source, i)
             if not isinstance(host, dict) or not host.get('name'):
                 raise TopologyError('%s needs a name: %r' % (where, host))
             name = str(host['name'])
@@ -159,15 +179,10 @@ class Topology(object):
             hcap.append(_positive(host.get('uplink_gbps'),
                                   '%s (%s).uplink_gbps' % (where, name))
                         * 1000.0)
-            try:
-                hl = float(host.get('latency_us', 0.0))
-                if not hl >= 0:             # also refuses NaN
-                    raise ValueError()
-            except (TypeError, ValueError):
-                raise TopologyError('%s (%s).latency_us must be a number >= 0,'
-                                    ' got %r' % (where, name,
-                                                 host.get('latency_us')))
-            hlat.append(hl)
+            hlat.append(_latency(
+                host.get('latency_us', 0.0),
+                '%s (%s).latency_us must be a number >= 0, got %r',
+                where, name, host.get('latency_us')))
             hsw.append(self.switch_index[sw])
             self.host_index[name] = len(self.host_names)
             self.host_names.append(name)
@@ -175,6 +190,8 @@ class Topology(object):
         self.host_cap = np.array(hcap, dtype=np.float64)    # Mbit/s, per dir
         self.host_lat = np.array(hlat, dtype=np.float64)
 
+    def _distances(self, eu, ev):
+        n = len(self.switch_names)
         adj = csr_matrix((np.ones(len(eu)), (eu, ev)), shape=(n, n))
         d = csgraph.shortest_path(adj, method='D', unweighted=True)
         self.dist = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)
@@ -190,13 +207,13 @@ class Topology(object):
         if (sub >= UNREACHABLE).any():
             i, j = np.argwhere(sub >= UNREACHABLE)[0]
             raise TopologyError('%s: switch %s cannot reach switch %s' % (
-                source, self.switch_names[used[i]],
+                self.source, self.switch_names[used[i]],
                 self.switch_names[used[j]]))
         finite = self.dist[self.dist < UNREACHABLE]
         self.diameter = int(finite.max()) if finite.size else 0
         # Longest host-to-host distance, the reference distance of the MIF.
-        self.max_host_hops = UPLINK_HOPS + int(sub.max())
-        self.data = data
+        self.max_host_hops = int(remote_host_hops(sub, slice(None),
+                                                  slice(None)).max())
 
     @classmethod
     def from_file(cls, path, default_link_latency_us=1.0):
@@ -215,8 +232,8 @@ class Topology(object):
     def hops_from(self, a, others):
         """Vectorised :meth:`host_hops` from host *a* to host indices."""
         others = np.asarray(others)
-        d = UPLINK_HOPS + self.dist[self.host_switch[a],
-                                    self.host_switch[others]]
+        d = remote_host_hops(self.dist, self.host_switch[a],
+                             self.host_switch[others])
         return np.where(others == a, 0, d)
 
     def host_latency(self, a, b):
@@ -242,60 +259,3 @@ class Topology(object):
                        mbps=float(self.host_cap[i]),
                        latency_us=float(self.host_lat[i]))
         return g
-
-
-# -- generators (plain data, in the topology file format) -------------------
-
-def leaf_spine(spines, leaves, hosts_per_leaf, uplink_gbps=25,
-               fabric_gbps=100, host_prefix='compute-', latency_us=2):
-    """A two-tier leaf-spine: every leaf connects to every spine."""
-    switches = [{'name': 'spine-%d' % s} for s in range(1, spines + 1)]
-    switches += [{'name': 'leaf-%d' % l} for l in range(1, leaves + 1)]
-    links = [{'a': 'leaf-%d' % l, 'b': 'spine-%d' % s, 'gbps': fabric_gbps,
-              'latency_us': latency_us}
-             for l in range(1, leaves + 1) for s in range(1, spines + 1)]
-    hosts = []
-    n = 0
-    for l in range(1, leaves + 1):
-        for _ in range(hosts_per_leaf):
-            n += 1
-            hosts.append({'name': '%s%d' % (host_prefix, n),
-                          'switch': 'leaf-%d' % l,
-                          'uplink_gbps': uplink_gbps})
-    return {'switches': switches, 'links': links, 'hosts': hosts}
-
-
-def fat_tree(k, link_gbps=10, uplink_gbps=10, host_prefix='compute-',
-             hosts_per_edge=None, latency_us=1):
-    """A k-ary fat-tree (Al-Fares et al., SIGCOMM'08).
-
-    k pods, each with k/2 edge and k/2 aggregation switches; (k/2)^2 core
-    switches; k/2 hosts per edge switch, so k^3/4 hosts in all (fewer or
-    more with *hosts_per_edge*).
-    """
-    if k < 2 or k % 2:
-        raise TopologyError('fat-tree k must be an even number >= 2')
-    half = k // 2
-    hpe = half if hosts_per_edge is None else hosts_per_edge
-    switches, links, hosts = [], [], []
-    for c in range(half * half):
-        switches.append({'name': 'core-%d' % c})
-    n = 0
-    for p in range(k):
-        for i in range(half):
-            switches.append({'name': 'agg-%d-%d' % (p, i)})
-            switches.append({'name': 'edge-%d-%d' % (p, i)})
-        for i in range(half):
-            for j in range(half):
-                links.append({'a': 'edge-%d-%d' % (p, i),
-                              'b': 'agg-%d-%d' % (p, j),
-                              'gbps': link_gbps, 'latency_us': latency_us})
-                links.append({'a': 'agg-%d-%d' % (p, i),
-                              'b': 'core-%d' % (i * half + j),
-                              'gbps': link_gbps, 'latency_us': latency_us})
-            for _ in range(hpe):
-                n += 1
-                hosts.append({'name': '%s%d' % (host_prefix, n),
-                              'switch': 'edge-%d-%d' % (p, i),
-                              'uplink_gbps': uplink_gbps})
-    return {'switches': switches, 'links': links, 'hosts': hosts}

@@ -11,12 +11,10 @@ a request looks up one server's peers in O(peers).
 
 import collections
 
-from nova_netaware.core.topology import load_data_file
-from nova_netaware.core.topology import TopologyError
+from nova_netaware.core.exceptions import TrafficError
+from nova_netaware.core.readwrite import load_data_file
 
-
-class TrafficError(ValueError):
-    """The traffic data is malformed; the message names the bad entry."""
+__all__ = ['TrafficMatrix', 'TrafficError']
 
 
 class TrafficMatrix(object):
@@ -66,11 +64,8 @@ class TrafficMatrix(object):
 
     @classmethod
     def from_file(cls, path, version=None):
-        try:
-            data = load_data_file(path)
-        except TopologyError as e:
-            raise TrafficError(str(e))
-        return cls(data, source=path, version=version)
+        return cls(load_data_file(path, error=TrafficError), source=path,
+                   version=version)
 
     @property
     def servers(self):

@@ -13,6 +13,7 @@ from nova_netaware.core.engine import Candidate
 from nova_netaware.core.engine import Engine
 from nova_netaware.core.engine import Params
 from nova_netaware.core.engine import Server
+from nova_netaware.core.topology import load_data_file
 from nova_netaware.core.topology import Topology
 from nova_netaware.core.traffic import TrafficMatrix
 from nova_netaware.scheduler import runtime
@@ -256,7 +257,7 @@ class TestBadInput(PredictMixin, base.NetawareTestCase):
         self.migrate_expect_novalidhost(self.a)
 
     def test_unknown_host(self):
-        topo = Topology.from_file(self.topology_path).data
+        topo = load_data_file(self.topology_path)
         topo['hosts'] = [h for h in topo['hosts'] if h['name'] != 'h2']
         import yaml
         with open(self.topology_path, 'w') as f:
