@@ -21,70 +21,144 @@
    downtime within ``live_migration_downtime_ms`` after at most
    ``max_precopy_rounds``) and takes at most ``max_migration_time_s``.
 
-Each refusal carries the constraint's name and the numbers.
+6. **Data** (``on_missing_data = fail-closed``): every candidate of a move
+   whose source host is unknown, and every candidate missing from the
+   topology, is refused.
+
+Each refusal carries the constraint's name and the numbers. Each constraint
+is one function of the typed :class:`~.state.RequestState` that yields
+``(mask, message)`` pairs: candidates in *mask* are refused, with
+``message(i)``; :data:`CONSTRAINTS` lists them in the order their messages
+appear. A new constraint is one more such function (and its numbers, if
+new, one more field of the state).
 """
 
 import numpy as np
 
+#: tolerance of the utilisation ceilings
+_EPS = 1e-12
 
-def check(view, params):
-    """Return ``(passed, reasons)`` for the candidates of a request view.
 
-    ``reasons`` maps a candidate position to a list of messages.
-    """
-    n = len(view.hosts)
-    passed = np.ones(n, dtype=bool)
-    reasons = {}
+def capacity(state):
+    """1. Free RAM and vCPUs hold the flavor."""
+    if not state.params.check_server_capacity:
+        return
+    srv = state.server
+    if state.free_ram_mb is not None:
+        free = state.free_ram_mb
+        yield free < srv.memory_mb, lambda i: (
+            'capacity: free RAM %.0f MB < flavor %d MB' % (
+                free[i], srv.memory_mb))
+    if state.free_vcpus is not None:
+        free_cpu = state.free_vcpus
+        yield free_cpu < srv.vcpus, lambda i: (
+            'capacity: free vCPUs %.1f < flavor %d' % (
+                free_cpu[i], srv.vcpus))
 
-    def refuse(mask, fmt):
-        for i in np.flatnonzero(mask & view.known):
-            passed[i] = False
-            reasons.setdefault(int(i), []).append(fmt(int(i)))
 
-    ceil = params.max_link_utilization
-    if params.check_server_capacity:
-        if view.free_ram_mb is not None:
-            refuse(view.free_ram_mb < view.memory_mb, lambda i: (
-                'capacity: free RAM %.0f MB < flavor %d MB' % (
-                    view.free_ram_mb[i], view.memory_mb)))
-        if view.free_vcpus is not None:
-            refuse(view.free_vcpus < view.vcpus, lambda i: (
-                'capacity: free vCPUs %.1f < flavor %d' % (
-                    view.free_vcpus[i], view.vcpus)))
-    refuse(view.up_grows & (view.util_up > ceil + 1e-12), lambda i: (
+def uplink(state):
+    """2. The candidate's uplink, in each direction the move adds to."""
+    u, ceil = state.uplinks, state.params.max_link_utilization
+    yield u.up_grows & (u.util_up > ceil + _EPS), lambda i: (
         'uplink: out %.0f + %.0f Mbit/s on %.0f Mbit/s = %.1f%% > %.1f%%' % (
-            view.up_base[i], view.up_add[i], view.cap[i],
-            100 * view.util_up[i], 100 * ceil)))
-    refuse(view.down_grows & (view.util_down > ceil + 1e-12), lambda i: (
+            u.up_base[i], u.up_added[i], u.capacity[i],
+            100 * u.util_up[i], 100 * ceil))
+    yield u.down_grows & (u.util_down > ceil + _EPS), lambda i: (
         'uplink: in %.0f + %.0f Mbit/s on %.0f Mbit/s = %.1f%% > %.1f%%' % (
-            view.down_base[i], view.down_add[i], view.cap[i],
-            100 * view.util_down[i], 100 * ceil)))
-    refuse(view.util_path > ceil + 1e-12, lambda i: (
+            u.down_base[i], u.down_added[i], u.capacity[i],
+            100 * u.util_down[i], 100 * ceil))
+
+
+def path(state):
+    """3. Links on the paths to the peers whose load the move increases."""
+    util, ceil = state.paths.check_util, state.params.max_link_utilization
+    yield util > ceil + _EPS, lambda i: (
         'path: link %s at %.1f%% > %.1f%% with this server\'s traffic' % (
-            view.path_worst(i), 100 * view.util_path[i], 100 * ceil)))
-    if view.max_hops_bound:
-        refuse(view.peer_hops > view.max_hops_bound, lambda i: (
+            worst_link(state, i), 100 * util[i], 100 * ceil))
+
+
+def worst_link(state, i):
+    """Name the busiest growing link on candidate *i*'s paths."""
+    p, names = state.paths, state.topology.switch_names
+    if (p.check_by_switch is not None and
+            p.fabric_check[i] >= p.source_uplink_util[i]):
+        sw = state.switch[i]
+        j = int(np.argmax(p.check_by_switch[sw]))
+        return 'between %s and %s' % (names[sw],
+                                      names[state.peers.switches[j]])
+    return 'uplink of source host %s (peers stay there)' % state.source_name
+
+
+def distance(state):
+    """4. Hops and latency to the farthest peer (0 disables a bound)."""
+    d = state.distances
+    if d.max_hops:
+        yield d.peer_hops > d.max_hops, lambda i: (
             'distance: %d hops to a peer > max_hops %d' % (
-                view.peer_hops[i], view.max_hops_bound)))
-    if view.max_latency_bound:
-        refuse(view.peer_latency > view.max_latency_bound, lambda i: (
+                d.peer_hops[i], d.max_hops))
+    if d.max_latency_us:
+        yield d.peer_latency_us > d.max_latency_us, lambda i: (
             'distance: %.1f us to a peer > max_latency_us %.1f' % (
-                view.peer_latency[i], view.max_latency_bound)))
-    if view.mig is not None:
-        mig = view.mig
-        refuse(~mig['converges'], lambda i: (
-            'migration: does not converge, lambda = D/B = %.0f/%.0f = %.2f%s'
-            % (view.dirty_rate, max(view.bandwidth[i], 0.0), mig['lam'][i],
-               '' if mig['lam'][i] >= 1 else
-               ' (downtime %.0f ms > %d ms after %d rounds)' % (
-                   1000 * mig['downtime_s'][i],
-                   params.live_migration_downtime_ms,
-                   params.max_precopy_rounds))))
-        if params.max_migration_time_s:
-            refuse(mig['converges'] &
-                   (mig['time_s'] > params.max_migration_time_s), lambda i: (
-                       'migration: %.0f s predicted > max_migration_time_s '
-                       '%.0f (%.0f MB over %.0f Mbit/s)' % (
-                           mig['time_s'][i], params.max_migration_time_s,
-                           mig['volume'][i] / 8.388608, view.bandwidth[i])))
+                d.peer_latency_us[i], d.max_latency_us))
+
+
+def migration(state):
+    """5. The pre-copy migration converges, within the time limit."""
+    m, params = state.migration, state.params
+    pc = m.precopy
+    if pc is None:
+        return
+    yield ~pc['converges'], lambda i: (
+        'migration: does not converge, lambda = D/B = %.0f/%.0f = %.2f%s'
+        % (m.dirty_rate_mbps, max(m.bandwidth[i], 0.0), pc['lam'][i],
+           '' if pc['lam'][i] >= 1 else
+           ' (downtime %.0f ms > %d ms after %d rounds)' % (
+               1000 * pc['downtime_s'][i],
+               params.live_migration_downtime_ms,
+               params.max_precopy_rounds)))
+    if params.max_migration_time_s:
+        yield pc['converges'] & (pc['time_s'] > params.max_migration_time_s), \
+            lambda i: (
+                'migration: %.0f s predicted > max_migration_time_s '
+                '%.0f (%.0f MB over %.0f Mbit/s)' % (
+                    pc['time_s'][i], params.max_migration_time_s,
+                    m.volume_mb[i], m.bandwidth[i]))
+
+
+#: the network constraints, in the order of their messages; they judge
+#: only the candidates in the topology
+CONSTRAINTS = (capacity, uplink, path, distance, migration)
+
+
+def check(state):
+    """Return ``(passed, reasons)`` for the candidates of a request.
+
+    ``passed`` is a boolean array in candidate order; ``reasons`` maps a
+    candidate host name to its list of messages.
+    """
+    passed = np.ones(len(state.hosts), dtype=bool)
+    by_position = {}
+    for constraint in CONSTRAINTS:
+        for mask, message in constraint(state):
+            for i in np.flatnonzero(mask & state.known):
+                passed[i] = False
+                by_position.setdefault(int(i), []).append(message(int(i)))
+    reasons = {state.hosts[i]: r for i, r in by_position.items()}
+    missing_data(state, passed, reasons)
     return passed, reasons
+
+
+def missing_data(state, passed, reasons):
+    """6. With ``fail_closed``, refuse on a move whose source host is
+    unknown, and refuse candidates missing from the topology (in place)."""
+    if not state.params.fail_closed:
+        return
+    if state.server.is_move and state.source is None:
+        passed[:] = False
+        for h in state.hosts:
+            reasons.setdefault(h, []).append('data: %s' % state.source_note)
+    for i in np.flatnonzero(~state.known):
+        h = state.hosts[i]
+        passed[i] = False
+        reasons.setdefault(h, []).append(
+            'data: host %s is not in the topology' % h)

@@ -24,6 +24,11 @@ Mbit/s gives time in seconds. Everything is vectorised over ``B``.
 
 import numpy as np
 
+#: Mbit in one MiB (2**20 bytes x 8 bits / 10**6). Nova sizes memory in
+#: MiB ("MB") and rates are in Mbit/s: the model runs in Mbit and reports
+#: volumes back in MiB.
+MBIT_PER_MIB = 8.388608
+
 
 def precopy(memory, dirty_rate, bandwidth, max_downtime_s, max_rounds):
     """Evaluate the pre-copy model for each bandwidth in *bandwidth*.
