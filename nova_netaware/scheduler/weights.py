@@ -20,6 +20,7 @@ from nova.scheduler import utils
 from nova.scheduler import weights
 
 from nova_netaware import conf  # noqa: F401 - registers [netaware]
+from nova_netaware.core import impact
 from nova_netaware.scheduler import runtime
 
 LOG = logging.getLogger(__name__)
@@ -49,16 +50,16 @@ class MigrationImpactWeigher(weights.BaseHostWeigher):
             top = np.argsort(mif, kind='stable')[:20] if len(mif) <= 20 \
                 else np.argpartition(mif, 19)[:20]
             top = top[np.argsort(mif[top], kind='stable')]
-            w = CONF.netaware
+            names = [hosts[j].host for j in top]
+            terms = impact.weighted_terms(ev, CONF.netaware,
+                                          [pos[h] for h in names])
             LOG.info('MigrationImpactWeigher ranking for server %s (host: '
                      'MIF = comm + migration + congestion terms): %s',
                      spec_obj.instance_uuid, ', '.join(
                          '%s: %.4f = %.4f + %.4f + %.4f' % (
-                             h, mif[j],
-                             ev.comm_n[pos[h]] * w.communication_weight,
-                             ev.migration_n[pos[h]] * w.migration_weight,
-                             ev.congestion[pos[h]] * w.congestion_weight)
-                         for j, h in ((j, hosts[j].host) for j in top)))
+                             h, mif[j], terms[0][k], terms[1][k],
+                             terms[2][k])
+                         for k, (j, h) in enumerate(zip(top, names))))
             return raw
         except Exception:
             if runtime.log_once(logging.ERROR,
