@@ -254,3 +254,37 @@ def test_mif_function_and_zero_scales():
                                       1.0, 0.5, 2.0)
     assert list(comm_n) == [0.0, 0.0] and list(mig_n) == [0.0, 0.0]
     assert total == pytest.approx([0.2, 1.4], **TIGHT)
+
+
+# -- volume_mb and the weighted terms ------------------------------------------
+
+def test_volume_mb_is_the_precopy_volume_of_the_migration_term():
+    # the hand case above: V = 0, 10158.08, 15872, 15872 MB over hops
+    # 0, 2, 4, 4; the migration term is exactly volume_mb x hops
+    ev = evaluate(ls232(fabric_gbps=10), [], {'vm': 'compute-1'},
+                  Server('vm', memory_mb=8192, dirty_rate_mbps=4500),
+                  ['compute-1', 'compute-2', 'compute-3', 'compute-6'])
+    assert ev.volume_mb == pytest.approx([0.0, 10158.08, 15872.0, 15872.0],
+                                         **TIGHT)
+    assert list(ev.migration) == list(ev.volume_mb * [0, 2, 4, 4])
+    # not a move: nothing is copied
+    ev = evaluate(ls232(), [], {'vm': 'compute-1'},
+                  Server('vm', memory_mb=8192, is_move=False), ALL)
+    assert list(ev.volume_mb) == [0.0] * 6
+
+
+def test_weighted_terms_add_up_to_the_mif():
+    p = Params(communication_weight=0.3, migration_weight=2.0,
+               congestion_weight=3.0)
+    ev = evaluate(ls232(fabric_gbps=10), MIF_FLOWS, MIF_PL,
+                  Server('vm', memory_mb=1024, dirty_rate_mbps=0), ALL,
+                  params=p)
+    comm, mig, cong = impact.weighted_terms(ev, p)
+    assert list(comm) == list(0.3 * ev.comm_n)
+    assert list(mig) == list(2.0 * ev.migration_n)
+    assert list(cong) == list(3.0 * ev.congestion)
+    assert list(comm + mig + cong) == list(ev.mif)
+    # a subset of positions, in the order asked
+    part = impact.weighted_terms(ev, p, [4, 1])
+    assert [list(t) for t in part] == [[t[4], t[1]] for t in (comm, mig,
+                                                              cong)]

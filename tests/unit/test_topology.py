@@ -440,3 +440,47 @@ def test_dist_matrix_is_symmetric_bfs():
     # 6 remote aggs at 3, 6 remote edges at 4
     row = np.sort(t.dist[e00])
     assert list(row) == [0] + [1] * 2 + [2] * 5 + [3] * 6 + [4] * 6
+
+
+# -- one definition of hops; modules apart --------------------------------------
+
+def test_remote_host_hops_is_the_one_hop_formula():
+    from nova_netaware.core.topology import remote_host_hops
+    t = Topology(tiny())
+    # switches: spine 0, leaf-a 1, leaf-b 2
+    assert remote_host_hops(t.dist, 1, 2) == 4
+    assert remote_host_hops(t.dist, 1, 1) == 2      # other host, same leaf
+    assert remote_host_hops(t.dist, slice(None), [2]).ravel().tolist() == [
+        3, 4, 2]
+    # host hops: 0 on the host itself, else remote_host_hops of the switches
+    for a in range(3):
+        for b in range(3):
+            want = 0 if a == b else int(remote_host_hops(
+                t.dist, t.host_switch[a], t.host_switch[b]))
+            assert t.host_hops(a, b) == want
+    assert t.max_host_hops == 4
+
+
+def test_generators_and_reader_live_apart_and_are_reexported():
+    from nova_netaware.core import generators
+    from nova_netaware.core import readwrite
+    from nova_netaware.core import topology
+    assert topology.fat_tree is generators.fat_tree
+    assert topology.leaf_spine is generators.leaf_spine
+    assert topology.load_data_file is readwrite.load_data_file
+
+
+def test_data_errors_share_the_root(tmp_path):
+    from nova_netaware.core.exceptions import NetawareError
+    from nova_netaware.core.traffic import TrafficError
+    from nova_netaware.core.traffic import TrafficMatrix
+    with pytest.raises(TopologyError) as e:
+        Topology.from_file(str(tmp_path / 'nope.yaml'))
+    assert isinstance(e.value, NetawareError)
+    assert isinstance(e.value, ValueError)
+    # a traffic file that cannot be read is a traffic error, not a
+    # topology error
+    with pytest.raises(TrafficError) as e:
+        TrafficMatrix.from_file(str(tmp_path / 'nope.yaml'))
+    assert not isinstance(e.value, TopologyError)
+    assert isinstance(e.value, NetawareError)
