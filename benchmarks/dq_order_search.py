@@ -3,7 +3,7 @@
 Experiment, not shipped behaviour. For each fat-tree k=4 scenario of
 ``decision_quality.py`` the advisor plans as shipped (servers in
 descending incoming traffic). The same moved servers are then replanned
-with :func:`nova_netaware.core.advisor.plan` in other orders, each server
+with :func:`nova_netaware.advisor.plan` in other orders, each server
 still placed by the engine's filter and MIF at its turn (what Nova's
 scheduler would do if the migrations ran in that order). A hill climb moves
 one server to an earlier position while that lowers the cost of the moved
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dq import ilp  # noqa: E402
 from dq import methods  # noqa: E402
 from dq import scenarios  # noqa: E402
-from nova_netaware.core import advisor  # noqa: E402
+from nova_netaware import advisor  # noqa: E402
 from nova_netaware.core.engine import Params  # noqa: E402
 
 
@@ -34,7 +34,8 @@ def replan(sc, params, selection):
                      selection=selection)
     _, usage = methods.apply_moves(
         sc, [(s.server, s.source, s.destination) for s in p.moves])
-    hot = sum(1 for u in usage.values() if u.cpu() > 0.9 or u.ram() > 0.9)
+    hot = sum(1 for u in usage.values()
+              if advisor.overloaded(u, methods.KNOBS))
     return p, hot
 
 

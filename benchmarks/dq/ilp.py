@@ -3,7 +3,7 @@
 Problem: the servers ``M`` (those the advisor moved) must each leave their
 current host and go to one other host; every other server stays. Minimise
 the network cost ``sum over flows of rate x hops(host(src), host(dst))``
-(the quantity :func:`nova_netaware.core.advisor.network_cost` measures)
+(the quantity :func:`nova_netaware.core.cost.network_cost` measures)
 subject to every host's vCPUs and RAM (the engine's capacity constraint).
 
 Variables and linearisation (solved with :func:`scipy.optimize.milp`,
@@ -12,17 +12,21 @@ HiGHS branch and bound, relative gap 0):
 * ``x[v,h]`` binary: server ``v`` on host ``h``; ``sum_h x[v,h] = 1``,
   ``x[v, source(v)] = 0``.
 * A flow between ``v`` in ``M`` and a fixed server on host ``g`` costs
-  ``r * sum_h hops(h, g) x[v,h]``, linear.
-* A flow between two servers ``v, w`` of ``M`` costs
-  ``r * (2 + dist(sw(v), sw(w)))``, minus ``2r`` when they share a host.
+  ``r * sum_h hops(h, g) x[v,h]``, linear
+  (:func:`nova_netaware.core.cost.mover_terms`).
+* A flow between two servers ``v, w`` of ``M`` costs ``r * hops(s, t)``,
+  the hops between two different hosts on their switches ``s, t``, minus
+  what sharing a host saves (:func:`nova_netaware.core.cost.switch_hops`;
+  ``2 + dist(s, t)`` and ``2``: the two uplinks).
   With ``X[v,s] = sum_{h on switch s} x[v,h]``, continuous
   ``z[v,w,s,t] >= 0`` with ``sum_t z[v,w,s,t] = X[v,s]`` and
   ``sum_s z[v,w,s,t] = X[w,t]`` (a transportation linearisation, exact
-  for binary ``x``) gives the switch term ``sum r (2 + dist(s,t)) z``, and
-  ``0 <= y[v,w,h] <= x[v,h], x[w,h]`` with cost ``-2r y`` the same-host
-  term.
+  for binary ``x``) gives the switch term ``sum r hops(s,t) z``, and
+  ``0 <= y[v,w,h] <= x[v,h], x[w,h]`` with cost ``-r saving(h) y`` the
+  same-host term.
 * Capacity, with the advisor's rule that a host receiving servers stays
-  within the overload thresholds (90% CPU and RAM): ``sum_v vcpus_v
+  within the overload thresholds (``cpu_threshold`` and ``ram_threshold``
+  of :class:`nova_netaware.advisor.AdvisorParams`, 90%): ``sum_v vcpus_v
   x[v,h] <= min(free vCPUs, 0.9 x vCPUs - used vCPUs)`` of ``h`` without
   ``M``, and the same for RAM (the engine's own capacity check is the
   looser ``<= free``).
@@ -41,39 +45,30 @@ from scipy.optimize import Bounds
 from scipy.optimize import LinearConstraint
 from scipy.optimize import milp
 
+from nova_netaware.advisor import AdvisorParams
+from nova_netaware.core import cost
 
-def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
-          ram_threshold=0.9):
+
+def solve(sc, movers, time_limit=60.0, knobs=None):
     """Return ``(placement, objective, status message, seconds, optimal)``.
 
     ``objective`` is the network cost of the flows with at least one end in
     *movers* (the part of the total that depends on the decision).
+    *knobs*: the advisor's thresholds (default :class:`AdvisorParams`).
     """
+    knobs = knobs or AdvisorParams()
     t0 = time.perf_counter()
     topo, traffic, placement = sc.topo, sc.traffic, sc.placement
     movers = list(movers)
     mset = set(movers)
     H = len(topo.host_names)
     hs = topo.host_switch
-    sws = sorted(set(int(s) for s in hs))
+    hops = cost.hop_matrix(topo)
+    sws, swd, same_host = cost.switch_hops(topo, hops)
     S = len(sws)
-    hops = np.array([[topo.host_hops(a, b) for b in range(H)]
-                     for a in range(H)], dtype=np.float64)
     nv = len(movers)
-    vpos = {v: i for i, v in enumerate(movers)}
-
     # rates: mover-fixed linear terms, mover-mover pairs
-    lin = np.zeros((nv, H))
-    pair = {}
-    for (a, b), r in traffic.rates.items():
-        ia, ib = a in mset, b in mset
-        if ia and ib:
-            key = tuple(sorted((vpos[a], vpos[b])))
-            pair[key] = pair.get(key, 0.0) + r
-        elif ia:
-            lin[vpos[a]] += r * hops[:, topo.host_index[placement[b]]]
-        elif ib:
-            lin[vpos[b]] += r * hops[:, topo.host_index[placement[a]]]
+    lin, pair = cost.mover_terms(topo, traffic, placement, movers, hops)
     pairs = sorted(pair)
     nx = nv * H
     nz = len(pairs) * S * S
@@ -81,11 +76,10 @@ def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
     n = nx + nz + ny
     c = np.zeros(n)
     c[:nx] = lin.ravel()
-    swd = np.array([[2.0 + topo.dist[s, t] for t in sws] for s in sws])
     for k, (v, w) in enumerate(pairs):
         r = pair[(v, w)]
         c[nx + k * S * S: nx + (k + 1) * S * S] = r * swd.ravel()
-        c[nx + nz + k * H: nx + nz + (k + 1) * H] = -2.0 * r
+        c[nx + nz + k * H: nx + nz + (k + 1) * H] = -r * same_host
 
     rows, cols, vals, lo, hi = [], [], [], [], []
     row = 0
@@ -120,9 +114,9 @@ def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
         u = sc.usage[name]
         # the advisor's rule: a host that receives servers stays within
         # the thresholds; one still above them without M receives none
-        cpu_room = min(cpu_free[name], cpu_threshold * u.vcpus -
+        cpu_room = min(cpu_free[name], knobs.cpu_threshold * u.vcpus -
                        (u.vcpus - cpu_free[name]))
-        ram_room = min(ram_free[name], ram_threshold * u.memory_mb -
+        ram_room = min(ram_free[name], knobs.ram_threshold * u.memory_mb -
                        (u.memory_mb - ram_free[name]))
         if cpu_room < 0 or ram_room < 0:
             closed.add(h)
@@ -169,11 +163,6 @@ def solve(sc, movers, time_limit=60.0, cpu_threshold=0.9,
 
 
 def flows_cost(sc, placement, servers):
-    """``sum rate x hops`` over the flows with an end in *servers*."""
-    topo = sc.topo
-    total = 0.0
-    for (a, b), r in sc.traffic.rates.items():
-        if a in servers or b in servers:
-            total += r * topo.host_hops(topo.host_index[placement[a]],
-                                        topo.host_index[placement[b]])
-    return total
+    """``sum rate x hops`` over the flows of *sc* with an end in
+    *servers* (:func:`nova_netaware.core.cost.flows_cost`)."""
+    return cost.flows_cost(sc.topo, sc.traffic, placement, servers)

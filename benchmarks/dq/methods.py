@@ -6,7 +6,7 @@ the wall-clock time the method took to decide. Nothing is applied to the
 scenario itself.
 
 * ``no action`` - nothing moves.
-* ``advisor`` - :func:`nova_netaware.core.advisor.plan`, as shipped: hot
+* ``advisor`` - :func:`nova_netaware.advisor.plan`, as shipped: hot
   spots, selection by highest incoming traffic, placement through the
   engine's filter and MIF, at most ``budget`` moves.
 * ``nova-default`` - the **same servers in the same order** as the advisor
@@ -22,8 +22,8 @@ scenario itself.
   host)``, every peer counting once whatever its traffic (the Kubernetes
   scheduler-plugins NetworkOverhead score); ties go to the host with most
   free RAM, then vCPUs. Like the advisor it skips hosts the server would
-  push over the 90% CPU/RAM threshold, so the two differ only in how they
-  score hosts.
+  push over the advisor's CPU/RAM thresholds (90%), so the two differ only
+  in how they score hosts.
 * ``sandpiper`` - its own selection (Wood et al., NSDI'07): volume
   ``1/((1-cpu)(1-ram)(1-net))`` per host and per VM; take the overloaded
   host with the highest volume, move its VM with the highest
@@ -40,8 +40,11 @@ from typing import List, Tuple
 
 import numpy as np
 
-from nova_netaware.core import advisor
+from nova_netaware import advisor
+from nova_netaware.core import cost
 
+#: the advisor's thresholds, for every method that uses them
+KNOBS = advisor.AdvisorParams()
 _NOVA = {}
 
 
@@ -93,22 +96,19 @@ def relief_moves(sc, adv):
     at that point; the others are the advisor's own improvement moves.
     """
     topo, eng = sc.topo, sc.eng
-    fab = eng.fabric
-    names = {'%s-%s' % (topo.switch_names[fab.eu[k]],
-                        topo.switch_names[fab.ev[k]]): k
-             for k in range(fab.m)}
+    names = {advisor.link_name(eng, k): k for k in range(eng.fabric.m)}
     usage = _copy_usage(sc.usage)
     placement = dict(sc.placement)
     out = []
     for (s, src, dst), why in zip(adv.moves, adv.why):
         up, fb = advisor.utilisation(eng, sc.traffic, placement)
         if why.startswith('host '):
-            hot = usage[src].cpu() > 0.9 or usage[src].ram() > 0.9
+            hot = advisor.overloaded(usage[src], KNOBS)
         elif why.startswith('uplink of '):
-            hot = up[topo.host_index[src]] > 0.8
+            hot = up[topo.host_index[src]] > KNOBS.link_threshold
         else:
             link = why[len('link '):-len(' congested')]
-            hot = fb[names[link]] > 0.8
+            hot = fb[names[link]] > KNOBS.link_threshold
         if hot:
             out.append(s)
         _apply(usage, sc.servers[s], src, dst)
@@ -236,7 +236,7 @@ def netoverhead(sc, order, params):
         best, key = None, None
         for h in topo.host_names:
             if (h == src or not _fits(usage[h], srv) or
-                    advisor._overloaded_with(usage[h], srv, 0.9, 0.9)):
+                    advisor.overloaded_with(usage[h], srv, KNOBS)):
                 continue
             i = topo.host_index[h]
             u = usage[h]
@@ -249,7 +249,7 @@ def netoverhead(sc, order, params):
     return _place_each(sc, order, 'netoverhead', choose)
 
 
-def sandpiper(sc, budget, params, cpu_threshold=0.9, ram_threshold=0.9):
+def sandpiper(sc, budget, params, knobs=KNOBS):
     """Volume / volume-to-size ratio hot-spot mitigation, topology-blind."""
     topo, eng = sc.topo, sc.eng
     usage = _copy_usage(sc.usage)
@@ -266,8 +266,7 @@ def sandpiper(sc, budget, params, cpu_threshold=0.9, ram_threshold=0.9):
     while len(moves) < budget:
         up, _ = advisor.utilisation(eng, sc.traffic, placement)
         net = {h: float(up[topo.host_index[h]]) for h in topo.host_names}
-        hot = [h for h, u in usage.items()
-               if (u.cpu() > cpu_threshold or u.ram() > ram_threshold)]
+        hot = [h for h, u in usage.items() if advisor.overloaded(u, knobs)]
         hot = [h for h in hot if h not in tried]
         if not hot:
             break
@@ -323,8 +322,6 @@ def migration_volume_mib(sc, moves, params):
     for s, src, dst in moves:
         ev = sc.eng.evaluate(sc.traffic, placement, sc.servers[s],
                              [Candidate(dst)], params)
-        hops = sc.topo.host_hops(sc.topo.host_index[src],
-                                 sc.topo.host_index[dst])
-        out.append(float(ev.migration[0]) / max(hops, 1))
+        out.append(cost.migration_volume_mb(sc.topo, ev, 0, src))
         placement[s] = dst
     return np.array(out)

@@ -32,7 +32,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from nova_netaware.core import advisor
+from nova_netaware import advisor
 from nova_netaware.core.engine import Engine
 from nova_netaware.core.engine import Server
 from nova_netaware.core.topology import fat_tree
@@ -221,7 +221,14 @@ def build(topology, mix, seed, n_hot=None, median_mbps=None):
             if u is not None:
                 add_flows(app, [u])
 
-    # Hot spots: scale-out VMs land on a few hosts until they pass 90%.
+    # Hot spots: scale-out VMs land on a few hosts until they pass the
+    # advisor's overload thresholds (90%).
+    knobs = advisor.AdvisorParams()
+
+    def overloaded(h):
+        return advisor.overloaded(advisor.HostUsage(
+            HOST_VCPUS, cpu_used[h], HOST_RAM_MB, ram_used[h]), knobs)
+
     order = list(hosts)
     rng.shuffle(order)
     hot = sorted(order[:n_hot], key=hosts.index)
@@ -230,7 +237,7 @@ def build(topology, mix, seed, n_hot=None, median_mbps=None):
         local_apps = [a for a in apps if home[a] == rack[h]] or list(apps)
         pool = local_apps if mix == 'rack-local' else list(apps)
         tries = 0
-        while fill(h) <= 0.9 and tries < 100:
+        while not overloaded(h) and tries < 100:
             tries += 1
             app = pool[int(rng.integers(len(pool)))]
             tier = ['web', 'app'][int(rng.integers(2))]

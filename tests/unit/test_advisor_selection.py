@@ -1,6 +1,6 @@
 """VM selection order of the rebalance advisor, on hand-built cases.
 
-Pure core (no Nova): nova_netaware.core.advisor.hot_spots / select / plan.
+Pure core (no Nova): nova_netaware.advisor.hot_spots / select / plan.
 Topology for all cases: one spine, two leaves, two hosts per leaf::
 
     leaf-1: compute-1 compute-2      leaf-2: compute-3 compute-4
@@ -8,7 +8,7 @@ Topology for all cases: one spine, two leaves, two hosts per leaf::
 
 import pytest
 
-from nova_netaware.core import advisor
+from nova_netaware import advisor
 from nova_netaware.core.engine import Engine
 from nova_netaware.core.engine import Params
 from nova_netaware.core.engine import Server
