@@ -72,13 +72,17 @@ def main(argv=None):
     from oslo_config import cfg
 
     from nova_netaware import conf  # noqa: F401 - registers [netaware]
-    from nova_netaware import snapshot as snap_mod
+    from nova_netaware.core.exceptions import DataError
+    from nova_netaware.core.topology import TopologyError
+    from nova_netaware.loading import placement_file
 
     try:
-        snap = snap_mod.from_file(args.placement)
+        snap = placement_file.from_file(args.placement)
         server = snap.find(args.server or snap.default_server or
                            snap.servers[0].uuid)
-    except (snap_mod.SnapshotError, IndexError) as e:
+    # TopologyError: the core's error for an unreadable data file (listed
+    # until core.topology's error derives from DataError).
+    except (DataError, TopologyError, IndexError) as e:
         return _fail(str(e) or 'the snapshot has no servers')
 
     import nova.conf  # noqa: F401 - registers Nova's options
@@ -86,11 +90,10 @@ def main(argv=None):
 
     from nova.scheduler import filters as nova_filters
     from nova.scheduler import weights as nova_weights
+    from nova_netaware.cmd import sim
     from nova_netaware.core.topology import Topology
-    from nova_netaware.core.topology import TopologyError
     from nova_netaware.core.traffic import TrafficError
     from nova_netaware.core.traffic import TrafficMatrix
-    from nova_netaware.scheduler import hoststates
     from nova_netaware.scheduler import runtime
 
     CONF = cfg.CONF
@@ -112,7 +115,7 @@ def main(argv=None):
     CONF.set_override('static_traffic_file', os.path.abspath(args.traffic),
                       'netaware')
     CONF.set_override('traffic_source', 'static', 'netaware')
-    runtime.set_runtime(runtime.SnapshotRuntime(
+    runtime.set_runtime(sim.FixedPlacementRuntime(
         snap.placement, {s.uuid: s.metadata for s in snap.servers}))
 
     filt = driver.DriverManager('nova_netaware.filters', 'network_aware',
@@ -120,9 +123,9 @@ def main(argv=None):
     weigher = driver.DriverManager('nova_netaware.weighers',
                                    'migration_impact',
                                    invoke_on_load=True).driver
-    spec = hoststates.move_spec(server.uuid, server.memory_mb, server.vcpus,
+    spec = sim.move_spec(server.uuid, server.memory_mb, server.vcpus,
                                 server.extra_specs, source=server.host)
-    hosts = [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+    hosts = [sim.host_state(h, u) for h, u in snap.hosts.items()
              if h != server.host]
     passing = nova_filters.HostFilterHandler().get_filtered_objects(
         [filt], hosts, spec) or []
@@ -138,7 +141,7 @@ def main(argv=None):
     if not args.no_nova_compare:
         default = nova_weights.HostWeightHandler().get_weighed_objects(
             [cls() for cls in nova_weights.all_weighers()],
-            [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+            [sim.host_state(h, u) for h, u in snap.hosts.items()
              if h != server.host], spec)
         nova_choice = default[0].obj.host if default else None
 
