@@ -19,9 +19,9 @@ from stevedore import driver
 
 from nova_netaware.core import engine as core_engine
 from nova_netaware.core.exceptions import DataError
+from nova_netaware.core.exceptions import TopologyError
+from nova_netaware.core.exceptions import TrafficError
 from nova_netaware.core.topology import Topology
-from nova_netaware.core.topology import TopologyError
-from nova_netaware.core.traffic import TrafficError
 
 TRAFFIC_SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
 
