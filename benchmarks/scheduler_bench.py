@@ -56,7 +56,7 @@ def setup(kind, n_hosts, n_peers, tmp, seed=1):
 
     import nova.conf  # noqa: F401
     from nova_netaware.core.advisor import HostUsage
-    from nova_netaware.scheduler import hoststates
+    from nova_netaware.cmd import sim
     from nova_netaware.scheduler import runtime
 
     rng = random.Random(seed)
@@ -86,15 +86,15 @@ def setup(kind, n_hosts, n_peers, tmp, seed=1):
         yaml.safe_dump({'flows': flows}, f)
     cfg.CONF.set_override('topology_file', tpath, 'netaware')
     cfg.CONF.set_override('static_traffic_file', fpath, 'netaware')
-    runtime.set_runtime(runtime.SnapshotRuntime(placement))
+    runtime.set_runtime(sim.FixedPlacementRuntime(placement))
     usage = HostUsage(64, 8, 262144, 32768)
-    hosts = [hoststates.host_state(h, usage) for h in names[1:]]
+    hosts = [sim.host_state(h, usage) for h in names[1:]]
     return hosts, len(names)
 
 
 def new_spec():
-    from nova_netaware.scheduler import hoststates
-    return hoststates.move_spec('vm', 4096, 2, source='compute-1')
+    from nova_netaware.cmd import sim
+    return sim.move_spec('vm', 4096, 2, source='compute-1')
 
 
 def pipelines():
@@ -129,9 +129,9 @@ def pipelines():
 def timed(fn, hosts, reps, before=None):
     times = []
     out = None
-    from nova_netaware.scheduler import hoststates
+    from nova_netaware.cmd import sim
     for _ in range(reps):
-        hoststates.refresh(hosts)
+        sim.refresh(hosts)
         if before:
             before()
         spec = new_spec()
@@ -142,8 +142,8 @@ def timed(fn, hosts, reps, before=None):
 
 
 def peak_mb(fn, hosts):
-    from nova_netaware.scheduler import hoststates
-    hoststates.refresh(hosts)
+    from nova_netaware.cmd import sim
+    sim.refresh(hosts)
     spec = new_spec()
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -163,7 +163,7 @@ def main():
     peers = [10, 200, 500]
     if args.quick:
         sizes, peers = [1000, 10000], [10, 200]
-    from nova_netaware.scheduler import hoststates
+    from nova_netaware.cmd import sim
     from nova_netaware.scheduler import runtime
 
     nova_default, ours = pipelines()
@@ -179,7 +179,7 @@ def main():
             for p in peers:
                 hosts, real_n = setup(kind, n, p, tmp)
                 reps = 5 if n <= 10000 else 3
-                hoststates.refresh(hosts)
+                sim.refresh(hosts)
                 ours(hosts, new_spec())          # load files, warm caches
                 nova_default(hosts, new_spec())
                 t_nova, w_nova = timed(nova_default, hosts, reps)

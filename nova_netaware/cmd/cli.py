@@ -69,28 +69,44 @@ def main(argv=None):
     # import-time deprecation chatter is not for this command's users.
     import warnings
     warnings.simplefilter('ignore')
-    from oslo_config import cfg
 
     from nova_netaware import conf  # noqa: F401 - registers [netaware]
-    from nova_netaware import snapshot as snap_mod
+    from nova_netaware.core.exceptions import DataError
+    from nova_netaware.core.topology import TopologyError
+    from nova_netaware.loading import placement_file
 
     try:
-        snap = snap_mod.from_file(args.placement)
+        snap = placement_file.from_file(args.placement)
         server = snap.find(args.server or snap.default_server or
                            snap.servers[0].uuid)
-    except (snap_mod.SnapshotError, IndexError) as e:
+    # TopologyError: the core's error for an unreadable data file (listed
+    # until core.topology's error derives from DataError).
+    except (DataError, TopologyError, IndexError) as e:
         return _fail(str(e) or 'the snapshot has no servers')
+    problem = _configure(args, snap)
+    if problem:
+        return _fail(problem)
+    result = _decide(snap, server, not args.no_nova_compare)
+    if result is None:
+        return _fail('the plugin could not use its data (see the log)')
+    if args.format == 'json':
+        _print_json(server, *result)
+    else:
+        _print_table(server, *result)
+    return 0
 
+
+def _configure(args, snap):
+    """Nova's and the plugin's options, the files checked, and the plugin's
+    runtime on the snapshot's placement; a problem's message, or None."""
     import nova.conf  # noqa: F401 - registers Nova's options
-    from stevedore import driver
+    from oslo_config import cfg
 
-    from nova.scheduler import filters as nova_filters
-    from nova.scheduler import weights as nova_weights
+    from nova_netaware.cmd import sim
     from nova_netaware.core.topology import Topology
     from nova_netaware.core.topology import TopologyError
     from nova_netaware.core.traffic import TrafficError
     from nova_netaware.core.traffic import TrafficMatrix
-    from nova_netaware.scheduler import hoststates
     from nova_netaware.scheduler import runtime
 
     CONF = cfg.CONF
@@ -101,7 +117,7 @@ def main(argv=None):
         topo = Topology.from_file(args.topology)
         TrafficMatrix.from_file(args.traffic)
     except (TopologyError, TrafficError) as e:
-        return _fail(str(e))
+        return str(e)
     unknown = sorted(set(snap.hosts) - set(topo.host_index))
     if unknown:
         sys.stderr.write('nova-netaware: warning: hosts not in the topology '
@@ -112,17 +128,30 @@ def main(argv=None):
     CONF.set_override('static_traffic_file', os.path.abspath(args.traffic),
                       'netaware')
     CONF.set_override('traffic_source', 'static', 'netaware')
-    runtime.set_runtime(runtime.SnapshotRuntime(
+    runtime.set_runtime(sim.FixedPlacementRuntime(
         snap.placement, {s.uuid: s.metadata for s in snap.servers}))
+    return None
+
+
+def _decide(snap, server, nova_compare):
+    """Run the filter and weigher through Nova's handlers on the other
+    hosts of the snapshot: ``(evaluation, rows, winner, Nova's default
+    choice)``, or None when the plugin cannot use its data."""
+    from stevedore import driver
+
+    from nova.scheduler import filters as nova_filters
+    from nova.scheduler import weights as nova_weights
+    from nova_netaware.cmd import sim
+    from nova_netaware.scheduler import runtime
 
     filt = driver.DriverManager('nova_netaware.filters', 'network_aware',
                                 invoke_on_load=True).driver
     weigher = driver.DriverManager('nova_netaware.weighers',
                                    'migration_impact',
                                    invoke_on_load=True).driver
-    spec = hoststates.move_spec(server.uuid, server.memory_mb, server.vcpus,
-                                server.extra_specs, source=server.host)
-    hosts = [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+    spec = sim.move_spec(server.uuid, server.memory_mb, server.vcpus,
+                         server.extra_specs, source=server.host)
+    hosts = [sim.host_state(h, u) for h, u in snap.hosts.items()
              if h != server.host]
     passing = nova_filters.HostFilterHandler().get_filtered_objects(
         [filt], hosts, spec) or []
@@ -130,15 +159,15 @@ def main(argv=None):
         [weigher], passing, spec)
     result = runtime.get_runtime().evaluate(hosts, spec)
     if result is None:
-        return _fail('the plugin could not use its data (see the log)')
+        return None
     ev, pos = result
     winner = weighed[0].obj.host if weighed else None
 
     nova_choice = None
-    if not args.no_nova_compare:
+    if nova_compare:
         default = nova_weights.HostWeightHandler().get_weighed_objects(
             [cls() for cls in nova_weights.all_weighers()],
-            [hoststates.host_state(h, u) for h, u in snap.hosts.items()
+            [sim.host_state(h, u) for h, u in snap.hosts.items()
              if h != server.host], spec)
         nova_choice = default[0].obj.host if default else None
 
@@ -149,16 +178,24 @@ def main(argv=None):
         row['rank'] = ranking.get(h.host)
         rows.append(row)
     rows.sort(key=lambda r: (r['rank'] is None, r['rank'] or 0, r['host']))
-    if args.format == 'json':
-        json.dump({'server': {'uuid': server.uuid, 'name': server.name,
-                              'host': server.host},
-                   'hosts': rows, 'winner': winner,
-                   'nova_default_choice': nova_choice,
-                   'notes': ev.notes}, sys.stdout, indent=2)
-        sys.stdout.write('\n')
-        return 0
+    return ev, rows, winner, nova_choice
 
-    p = CONF.netaware
+
+def _print_json(server, ev, rows, winner, nova_choice):
+    json.dump({'server': {'uuid': server.uuid, 'name': server.name,
+                          'host': server.host},
+               'hosts': rows, 'winner': winner,
+               'nova_default_choice': nova_choice,
+               'notes': ev.notes}, sys.stdout, indent=2)
+    sys.stdout.write('\n')
+
+
+def _print_table(server, ev, rows, winner, nova_choice):
+    from oslo_config import cfg
+
+    from nova_netaware.scheduler import runtime
+
+    p = cfg.CONF.netaware
     print('Server %s (%s) on %s: %d MB, %d vCPUs, %d peers' % (
         server.name, server.uuid, server.host, server.memory_mb,
         server.vcpus, len(runtime.get_runtime().traffic().peers(
@@ -185,7 +222,6 @@ def main(argv=None):
     print('\nwinner: %s' % (winner or 'none: no host passes (NoValidHost)'))
     if nova_choice is not None:
         print('Nova\'s default weighers alone would choose: %s' % nova_choice)
-    return 0
 
 
 if __name__ == '__main__':

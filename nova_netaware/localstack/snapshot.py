@@ -1,20 +1,23 @@
-"""A placement snapshot of a live cloud, in the ``nova-netaware`` format.
+"""Export a live cloud as a placement snapshot file (``nova-netaware
+--placement`` format).
 
-``nova-netaware --placement`` explains a decision on a snapshot (see
-:mod:`nova_netaware.snapshot`). This reads one from a running cloud with
-openstacksdk: host capacity and usage from placement (allocation ratios
-applied, reserved amounts removed), and every server with its host, flavor
-and metadata from the compute API. The e2e test and ``local-stack demo``
-feed it to ``nova-netaware`` so that the command sees exactly what
-nova-scheduler sees.
+``nova-netaware --placement`` explains a decision on a placement snapshot
+(see :mod:`nova_netaware.loading.placement_file`). This writes one from a
+running cloud with openstacksdk: host capacity and usage from Placement
+(:func:`~nova_netaware.loading.capacity.capacity`), and every server with
+its host, flavor and metadata from the compute API. The e2e test and
+``local-stack demo`` feed it to ``nova-netaware`` so that the command sees
+exactly what nova-scheduler sees.
 """
 
 import yaml
 
+from nova_netaware.loading.capacity import capacity
+
 
 def _capacity(inv):
-    return (inv['total'] - inv.get('reserved', 0)) * inv.get(
-        'allocation_ratio', 1.0)
+    return capacity(inv['total'], inv.get('reserved', 0),
+                    inv.get('allocation_ratio', 1.0))
 
 
 def from_cloud(conn, hosts=None):

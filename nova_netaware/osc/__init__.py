@@ -2,7 +2,8 @@
 
 * :mod:`.plugin` – what OSC needs to load the plugin;
 * :mod:`.cloud` – the only module that talks to the cloud (openstacksdk);
-* :mod:`.data` – configuration, topology and traffic, and the snapshot the
+* :mod:`.data` – configuration, and the view of the live cloud (with the
+  topology and traffic loaded by :mod:`nova_netaware.loading`) that the
   core works on;
 * :mod:`.commands` – the cliff commands;
 * :mod:`.execute` – running a plan through Nova, with progress;

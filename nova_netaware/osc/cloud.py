@@ -15,6 +15,9 @@ from typing import Dict, List, Optional, Tuple
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 
+from nova_netaware.core.exceptions import NetawareError
+from nova_netaware.loading.capacity import capacity
+
 # Hypervisor CPU/RAM fields are dropped from the API at 2.88; 2.87 still
 # has them (Nova 34 keeps older microversions).
 HYPERVISOR_MICROVERSION = '2.87'
@@ -24,7 +27,7 @@ PLACEMENT_MICROVERSION = '1.0'
 CAPACITY_CLASSES = ('VCPU', 'MEMORY_MB')
 
 
-class CloudError(Exception):
+class CloudError(NetawareError):
     """A clear, user-facing error from the cloud."""
 
 
@@ -63,10 +66,10 @@ class Inventory:
     used: float = 0.0                  # sum of the allocations against it
 
     def capacity(self, ratio=None):
-        """What Nova may allocate: ``(total - reserved) x allocation
-        ratio``, Placement's ratio unless *ratio* is given."""
-        r = self.allocation_ratio if ratio is None else ratio
-        return max(self.total - self.reserved, 0.0) * r
+        """What Nova may allocate (:func:`~nova_netaware.loading.capacity.
+        capacity`), with Placement's ratio unless *ratio* is given."""
+        return capacity(self.total, self.reserved,
+                        self.allocation_ratio if ratio is None else ratio)
 
 
 @dataclasses.dataclass

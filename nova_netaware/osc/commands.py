@@ -15,6 +15,8 @@ from osc_lib import exceptions
 from nova_netaware.core import advisor
 from nova_netaware.core.topology import load_data_file
 from nova_netaware.core.topology import Topology
+from nova_netaware.core.exceptions import DataError
+from nova_netaware.core.exceptions import NetawareError
 from nova_netaware.core.topology import TopologyError
 from nova_netaware.osc import data
 from nova_netaware.osc import execute
@@ -56,20 +58,20 @@ class _Base(object):
         try:
             return data.load_conf(parsed_args.config_file,
                                   parsed_args.topology, parsed_args.traffic)
-        except data.DataProblem as e:
+        except DataError as e:
             raise exceptions.CommandError(str(e))
 
-    def _snapshot(self, parsed_args):
+    def _cloud_view(self, parsed_args):
         c = self._conf(parsed_args)
         try:
-            snap = data.snapshot(self._cloud(), c,
-                                 parsed_args.cpu_allocation_ratio,
-                                 parsed_args.ram_allocation_ratio)
-        except (data.DataProblem, CloudError) as e:
+            view = data.read_cloud(self._cloud(), c,
+                                   parsed_args.cpu_allocation_ratio,
+                                   parsed_args.ram_allocation_ratio)
+        except NetawareError as e:
             raise exceptions.CommandError(str(e))
-        for note in snap.notes:      # e.g. capacity not from Placement
+        for note in view.notes:      # e.g. capacity not from Placement
             self.app.stderr.write('warning: %s\n' % note)
-        return snap
+        return view
 
 
 def _threshold_args(parser):
@@ -98,13 +100,14 @@ def _threshold_args(parser):
     return parser
 
 
-def _plan(snap, parsed_args):
-    """The advisor's plan on a snapshot (core.advisor.plan, nothing else)."""
-    usage = {h: u for h, u in snap.usage.items()
-             if h in snap.engine.topo.host_index}
+def _plan(view, parsed_args):
+    """The advisor's plan on the cloud's view (core.advisor.plan, nothing
+    else)."""
+    usage = {h: u for h, u in view.usage.items()
+             if h in view.engine.topo.host_index}
     return advisor.plan(
-        snap.engine, snap.traffic, snap.placement, snap.models(), usage,
-        snap.params, max_migrations=parsed_args.max_migrations,
+        view.engine, view.traffic, view.placement, view.models(), usage,
+        view.params, max_migrations=parsed_args.max_migrations,
         cpu_threshold=parsed_args.cpu_threshold,
         ram_threshold=parsed_args.ram_threshold,
         link_threshold=parsed_args.link_threshold,
@@ -127,25 +130,25 @@ class Explain(_Base, command.Lister):
             srv = cloud.find_server(parsed_args.server)
         except CloudError as e:
             raise exceptions.CommandError(str(e))
-        snap = self._snapshot(parsed_args)
+        view = self._cloud_view(parsed_args)
         if not srv.host:
             raise exceptions.CommandError('server %s (%s) has no host (%s)'
                                           % (srv.name, srv.id, srv.status))
-        snap.servers[srv.id] = srv
+        view.servers[srv.id] = srv
         model = data.server_model(srv)
-        cands = snap.candidates(exclude={srv.host})
-        ev = snap.engine.evaluate(snap.traffic, snap.placement, model, cands,
-                                  snap.params)
+        cands = view.candidates(exclude={srv.host})
+        ev = view.engine.evaluate(view.traffic, view.placement, model, cands,
+                                  view.params)
         for note in ev.notes:
             self.app.stderr.write('note: %s\n' % note)
         rank = {p: r + 1 for r, p in enumerate(ev.ranking())}
-        p = snap.params
+        p = view.params
         cols = ('Host', 'Verdict', 'Reasons', 'Comm (Mbit/s x hop)',
                 'Comm term', 'Migration (MB x hop)', 'Migration term',
                 'Congestion', 'Congestion term', 'MIF', 'Rank',
                 'Weight multiplier')
         rows = [(srv.host, 'current host', '', '', '', '', '', '', '', '',
-                 '', snap.multiplier(srv.host))]
+                 '', view.multiplier(srv.host))]
         for i, h in enumerate(ev.hosts):
             rows.append((
                 h, 'pass' if ev.passed[i] else 'refused',
@@ -156,7 +159,7 @@ class Explain(_Base, command.Lister):
                 _fmt(p.migration_weight * ev.migration_n[i]),
                 _fmt(ev.congestion[i]),
                 _fmt(p.congestion_weight * ev.congestion[i]),
-                _fmt(ev.mif[i]), rank.get(i), snap.multiplier(h)))
+                _fmt(ev.mif[i]), rank.get(i), view.multiplier(h)))
         order = {h: k for k, h in enumerate(ev.hosts)}
         rows[1:] = sorted(rows[1:], key=lambda r: (
             r[10] is None, r[10] or 0, order[r[0]]))
@@ -201,22 +204,22 @@ class Rebalance(_Base, command.Lister):
         return 1 if self._failed else rc
 
     def take_action(self, parsed_args):
-        snap = self._snapshot(parsed_args)
-        missing = sorted(h for h in snap.hypervisors
-                         if h not in snap.engine.topo.host_index)
+        view = self._cloud_view(parsed_args)
+        missing = sorted(h for h in view.hypervisors
+                         if h not in view.engine.topo.host_index)
         if missing and parsed_args.execute:
             raise exceptions.CommandError(
                 'the topology %s lacks Nova compute host(s) %s: the '
                 'scheduler plugin cannot judge moves to or from them. Fix '
                 'the topology (see "openstack netaware topology validate") '
                 'before --execute; nothing was changed.' % (
-                    snap.conf.netaware.topology_file, ', '.join(missing)))
+                    view.conf.netaware.topology_file, ', '.join(missing)))
         if missing:
             self.app.stderr.write(
                 'warning: the topology lacks Nova compute host(s) %s; they '
                 'are left out of the plan\n' % ', '.join(missing))
-        plan = _plan(snap, parsed_args)
-        names = {s.id: s.name for s in snap.servers.values()}
+        plan = _plan(view, parsed_args)
+        names = {s.id: s.name for s in view.servers.values()}
         out = (self.app.stdout if parsed_args.formatter == 'table'
                else self.app.stderr)
         out.write(
@@ -354,15 +357,15 @@ class TopologyPlot(_Base, command.Command):
 
     def take_action(self, parsed_args):
         from nova_netaware.osc import plot
-        snap = self._snapshot(parsed_args)
-        panels = [('current placement', snap.placement)]
+        view = self._cloud_view(parsed_args)
+        panels = [('current placement', view.placement)]
         if not parsed_args.no_plan:
-            plan = _plan(snap, parsed_args)
+            plan = _plan(view, parsed_args)
             panels.append(('after the plan (%d migration%s)' % (
                 len(plan.moves), '' if len(plan.moves) == 1 else 's'),
                 plan.placement_after))
         try:
-            plot.plot(snap.engine, snap.traffic, panels, parsed_args.output)
+            plot.plot(view.engine, view.traffic, panels, parsed_args.output)
         except OSError as e:
             raise exceptions.CommandError('cannot write %s: %s'
                                           % (parsed_args.output, e))

@@ -1,37 +1,33 @@
-"""Configuration, topology, traffic and the live snapshot the core works on.
+"""Configuration, topology, traffic and the view of the live cloud that the
+core works on.
 
 The commands read the same ``[netaware]`` options as the scheduler plugin
 (``--config-file`` points at a nova.conf-like file), so the advisor and Nova
 decide from the same data. ``--topology`` and ``--traffic`` override the
-files. The traffic source is loaded through stevedore exactly as the
-scheduler does (namespace ``nova_netaware.traffic_sources``).
+files. The topology, the traffic source and the server model are loaded by
+:mod:`nova_netaware.loading`, exactly as the scheduler loads them.
 
 Nothing here computes a decision: :mod:`nova_netaware.core` does.
+Problems are :class:`~nova_netaware.core.exceptions.DataError`.
 """
 
 import dataclasses
 import os
-import types
 from typing import Dict, List
 
 from oslo_config import cfg
-from stevedore import driver
 
 from nova_netaware import conf as netaware_conf
 from nova_netaware.core import advisor
 from nova_netaware.core import engine as core_engine
-from nova_netaware.core.topology import Topology
+from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.topology import TopologyError
-from nova_netaware.core.traffic import TrafficError
+from nova_netaware.loading import data as loading
+from nova_netaware.loading import servers as server_loading
 from nova_netaware.osc.cloud import CloudError
 
-SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
 DEFAULT_CONFIG_FILES = ('/etc/nova/nova.conf',)
 CONFIG_ENV = 'NETAWARE_CONFIG_FILE'
-
-
-class DataProblem(Exception):
-    """Topology, traffic or configuration cannot be used (clear message)."""
 
 
 def add_arguments(parser):
@@ -59,7 +55,7 @@ def load_conf(config_files=None, topology=None, traffic=None):
                                    if os.path.exists(f)]
     for f in files:
         if not os.path.exists(f):
-            raise DataProblem('config file %s does not exist' % f)
+            raise DataError('config file %s does not exist' % f)
     c = cfg.ConfigOpts()
     # A new group object: oslo.config shares a registered OptGroup's option
     # table (overrides included) between ConfigOpts that register the same
@@ -70,7 +66,7 @@ def load_conf(config_files=None, topology=None, traffic=None):
         c([], project='nova', default_config_files=list(files),
           default_config_dirs=[], use_env=False)
     except cfg.Error as e:
-        raise DataProblem('cannot read config %s: %s' % (', '.join(files), e))
+        raise DataError('cannot read config %s: %s' % (', '.join(files), e))
     if topology:
         c.set_override('topology_file', topology, group='netaware')
     if traffic:
@@ -82,48 +78,34 @@ def load_conf(config_files=None, topology=None, traffic=None):
 def load_engine(c):
     path = c.netaware.topology_file
     if not path:
-        raise DataProblem('no topology: set [netaware] topology_file in the '
-                          'config file or pass --topology')
+        raise DataError('no topology: set [netaware] topology_file in the '
+                        'config file or pass --topology')
     try:
-        topo = Topology.from_file(path, c.netaware.default_link_latency_us)
+        return loading.load_engine(path, c.netaware.default_link_latency_us)
     except TopologyError as e:
-        raise DataProblem('topology %s: %s' % (path, e))
-    return core_engine.Engine(topo)
+        raise DataError('topology %s: %s' % (path, e))
 
 
 def load_traffic(c):
     name = c.netaware.traffic_source
-    try:
-        source = driver.DriverManager(SOURCE_NAMESPACE, name,
-                                      invoke_on_load=True,
-                                      invoke_args=(c,)).driver
-    except Exception as e:
-        raise DataProblem('traffic source %r cannot be loaded from namespace '
-                          '%s: %s' % (name, SOURCE_NAMESPACE, e))
-    try:
-        return source.get()
-    except (TrafficError, TopologyError) as e:
-        raise DataProblem('traffic source %r: %s' % (name, e))
-    except Exception as e:
-        raise DataProblem('traffic source %r failed: %s' % (name, e))
+    return loading.read_traffic(loading.get_traffic_source(name, c), name,
+                                name_source=True)
 
 
 def server_model(info):
-    """A core :class:`Server` from live data, with the same flavor extra
-    spec / server metadata overrides as the scheduler plugin."""
-    # Import here: the runtime module is the one place that reads them.
-    from nova_netaware.scheduler import runtime
-    spec = types.SimpleNamespace(
-        instance_uuid=info.id,
-        flavor=types.SimpleNamespace(memory_mb=info.ram_mb,
-                                     vcpus=info.vcpus,
-                                     extra_specs=info.extra_specs),
-        requested_destination={'cell': None})   # a move
-    return runtime.server_from_spec(spec, info.metadata)
+    """A core :class:`Server` from a :class:`cloud.ServerInfo`, with the
+    same flavor extra spec / server metadata overrides as the scheduler
+    plugin; what the commands judge is a move."""
+    return server_loading.server_model(
+        info.id, info.ram_mb, info.vcpus, info.extra_specs, info.metadata,
+        is_move=True)
 
 
 @dataclasses.dataclass
-class Snapshot:
+class CloudView:
+    """What the commands read from the live cloud, with the topology,
+    traffic and parameters they judge it by."""
+
     conf: object
     engine: core_engine.Engine
     traffic: object
@@ -143,17 +125,13 @@ class Snapshot:
         return {s.id: server_model(s) for s in self.servers.values()}
 
     def multiplier(self, host):
-        """Weight multiplier Nova applies to the MIF weigher on *host*:
-        aggregate metadata ``netaware_weight_multiplier`` (minimum), else
-        ``[netaware] weight_multiplier``."""
-        vals = []
-        for _, hosts, md in self.aggregates:
-            if host in hosts and 'netaware_weight_multiplier' in md:
-                try:
-                    vals.append(float(md['netaware_weight_multiplier']))
-                except ValueError:
-                    pass
-        return min(vals) if vals else self.conf.netaware.weight_multiplier
+        """Weight multiplier Nova applies to the MIF weigher on *host*
+        (:func:`~nova_netaware.loading.servers.weight_multiplier`)."""
+        key = server_loading.MULTIPLIER_KEY
+        return server_loading.weight_multiplier(
+            (md[key] for _, hosts, md in self.aggregates
+             if host in hosts and key in md),
+            self.conf.netaware.weight_multiplier)
 
     def candidates(self, exclude=()):
         """Every compute host known to Nova, with free capacity."""
@@ -217,7 +195,8 @@ def host_usage(cloud, hvs, cpu_allocation_ratio=None,
     return usage, notes
 
 
-def snapshot(cloud, c, cpu_allocation_ratio=None, ram_allocation_ratio=None):
+def read_cloud(cloud, c, cpu_allocation_ratio=None,
+               ram_allocation_ratio=None):
     """Read topology, traffic and the live cloud (topology first: a broken
     file fails before any cloud call). CPU/RAM capacity: :func:`host_usage`
     (Placement; ratios given override Placement's)."""
@@ -230,5 +209,6 @@ def snapshot(cloud, c, cpu_allocation_ratio=None, ram_allocation_ratio=None):
           if hv.state == 'up' and hv.status == 'enabled'}
     usage, notes = host_usage(cloud, up, cpu_allocation_ratio,
                               ram_allocation_ratio)
-    return Snapshot(c, eng, traffic, core_engine.Params.from_conf(c.netaware),
-                    servers, hvs, aggs, usage, notes)
+    return CloudView(c, eng, traffic,
+                     core_engine.Params.from_conf(c.netaware), servers, hvs,
+                     aggs, usage, notes)

@@ -13,12 +13,22 @@ problem once and passes every host (``on_missing_data = fail-open``, the
 default) or none (``fail-closed``). It never raises into the scheduler.
 
 Every refusal is logged with the host, the constraint and the numbers.
+
+Rebuild (decision): a rebuild keeps the server on its host; Nova asks the
+scheduler only whether that host is still fit for the new image, marking
+the request ``_nova_check_type = ['rebuild']`` and forcing the current host.
+Like Nova's filters with ``RUN_ON_REBUILD = False``, this filter then
+passes every host without evaluating: network constraints judge moves, and
+a rebuild moves nothing. Nova applies ``RUN_ON_REBUILD`` in
+``BaseHostFilter._filter_one``, which ``filter_all`` bypasses here, so
+``filter_all`` applies it itself.
 """
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from nova.scheduler import filters
+from nova.scheduler import utils as nova_utils
 
 from nova_netaware import conf  # noqa: F401 - registers [netaware]
 from nova_netaware.scheduler import runtime
@@ -28,13 +38,21 @@ CONF = cfg.CONF
 
 
 class NetworkAwareFilter(filters.BaseHostFilter):
-    """Refuse hosts that violate the server's network constraints."""
+    """Refuse hosts that violate the server's network constraints.
+
+    On a rebuild (``_nova_check_type`` 'rebuild') every host passes without
+    evaluation, as ``RUN_ON_REBUILD = False`` means in Nova (see the module
+    docstring).
+    """
 
     RUN_ON_REBUILD = False
 
     def filter_all(self, filter_obj_list, spec_obj):
         hosts = list(filter_obj_list)
         try:
+            if not self.RUN_ON_REBUILD and \
+                    nova_utils.request_is_rebuild(spec_obj):
+                return hosts
             if not hosts or not (CONF.netaware.apply_to_boots or
                                  runtime.is_move(spec_obj)):
                 return hosts

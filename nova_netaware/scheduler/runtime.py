@@ -17,23 +17,16 @@ import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
-from stevedore import driver
 
 from nova_netaware import conf  # noqa: F401 - registers [netaware]
 from nova_netaware.core import engine as core_engine
-from nova_netaware.core.topology import Topology
-from nova_netaware.datafile import DataError  # noqa: F401 - re-exported
-from nova_netaware.datafile import FileCache
-from nova_netaware.datafile import LogOnce
+from nova_netaware.core.exceptions import DataError
+from nova_netaware.loading import data as loading
+from nova_netaware.loading import servers
+from nova_netaware.utils.log import LogOnce
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
-SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
-EXTRA_KEYS = {
-    'max_hops': ('netaware:max_hops', int),
-    'max_latency_us': ('netaware:max_latency_us', float),
-    'dirty_rate_mbps': ('netaware:dirty_rate_mbps', float),
-}
 
 
 log_once = LogOnce(LOG)
@@ -43,7 +36,7 @@ class Runtime(object):
     """Data access of the plugin; :class:`NovaRuntime` is the default."""
 
     def __init__(self):
-        self._topo = FileCache(self._load_topology)
+        self._topo = loading.FileCache(self._load_topology)
         self._source = None
         self._source_name = None
         self._cache_key = None
@@ -51,9 +44,8 @@ class Runtime(object):
 
     # -- data ----------------------------------------------------------------
     def _load_topology(self, path, key):
-        topo = Topology.from_file(
-            path, CONF.netaware.default_link_latency_us)
-        return core_engine.Engine(topo)
+        return loading.load_engine(path,
+                                   CONF.netaware.default_link_latency_us)
 
     def engine(self):
         path = CONF.netaware.topology_file
@@ -64,21 +56,9 @@ class Runtime(object):
     def traffic(self):
         name = CONF.netaware.traffic_source
         if self._source is None or self._source_name != name:
-            try:
-                self._source = driver.DriverManager(
-                    SOURCE_NAMESPACE, name, invoke_on_load=True,
-                    invoke_args=(CONF,)).driver
-            except Exception as e:
-                raise DataError('traffic source %r cannot be loaded from '
-                                'namespace %s: %s' % (name, SOURCE_NAMESPACE,
-                                                      e))
+            self._source = loading.get_traffic_source(name, CONF)
             self._source_name = name
-        try:
-            return self._source.get()
-        except DataError:
-            raise
-        except Exception as e:
-            raise DataError('traffic source %r failed: %s' % (name, e))
+        return loading.read_traffic(self._source, name)
 
     def lookup(self, spec_obj, uuids):
         """Return ``({uuid: host}, server metadata)``."""
@@ -147,32 +127,15 @@ def is_move(spec_obj):
     return dest is not None and 'cell' in dest
 
 
-def _override(value, cast, key, where):
-    try:
-        return cast(value)
-    except (TypeError, ValueError):
-        log_once(logging.WARNING, 'nova-netaware: ignoring %s %s=%r: not a '
-                 'number', where, key, value)
-        return None
-
-
 def server_from_spec(spec_obj, metadata):
+    """The core Server of the request (:func:`servers.server_model` on the
+    flavor of *spec_obj* and the server's *metadata*)."""
     flavor = getattr(spec_obj, 'flavor', None)
-    kw = {}
     extra = (getattr(flavor, 'extra_specs', None) or {}) if flavor else {}
-    for field, (key, cast) in EXTRA_KEYS.items():
-        val = None
-        if key in extra:
-            val = _override(extra[key], cast, key, 'flavor extra spec')
-        if metadata and key in metadata:
-            v2 = _override(metadata[key], cast, key, 'server metadata')
-            val = v2 if v2 is not None else val
-        kw[field] = val
-    return core_engine.Server(
-        uuid=spec_obj.instance_uuid,
-        memory_mb=int(getattr(flavor, 'memory_mb', 0) or 0),
-        vcpus=int(getattr(flavor, 'vcpus', 0) or 0),
-        is_move=is_move(spec_obj), **kw)
+    return servers.server_model(
+        spec_obj.instance_uuid, getattr(flavor, 'memory_mb', 0),
+        getattr(flavor, 'vcpus', 0), extra, metadata,
+        is_move=is_move(spec_obj), log_once=log_once)
 
 
 def candidate_from_host_state(hs):
@@ -222,18 +185,6 @@ class NovaRuntime(Runtime):
         return placement, metadata
 
 
-class SnapshotRuntime(Runtime):
-    """Placement from a snapshot (the CLI and the benchmark)."""
-
-    def __init__(self, placement, metadata=None):
-        super().__init__()
-        self.placement = dict(placement)
-        self.metadata = metadata or {}
-
-    def lookup(self, spec_obj, uuids):
-        return self.placement, self.metadata.get(uuids[0], {})
-
-
 _runtime = None
 
 
@@ -245,7 +196,8 @@ def get_runtime():
 
 
 def set_runtime(runtime):
-    """Replace the data access (the CLI and the benchmark use snapshots)."""
+    """Replace the data access (the CLI and the benchmark use
+    :class:`nova_netaware.cmd.sim.FixedPlacementRuntime`)."""
     global _runtime
     _runtime = runtime
 

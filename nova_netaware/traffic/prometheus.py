@@ -39,10 +39,10 @@ import time
 import requests
 from oslo_log import log as logging
 
+from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.traffic import TrafficMatrix
-from nova_netaware.datafile import DataError
-from nova_netaware.datafile import LogOnce
 from nova_netaware.traffic import base
+from nova_netaware.utils.log import LogOnce
 
 LOG = logging.getLogger(__name__)
 

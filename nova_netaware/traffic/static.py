@@ -4,9 +4,9 @@ The file is re-read when its modification time, size or inode changes, so an
 edit takes effect on the next scheduling request without a restart.
 """
 
+from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.traffic import TrafficMatrix
-from nova_netaware.datafile import DataError
-from nova_netaware.datafile import FileCache
+from nova_netaware.loading.data import FileCache
 from nova_netaware.traffic import base
 
 

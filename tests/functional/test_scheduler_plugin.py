@@ -321,3 +321,39 @@ class TestOtherMoves(PredictMixin, base.NetawareTestCase):
         # since microversion 2.95 an evacuated server arrives stopped
         self._wait_for_state_change(a, 'SHUTOFF')
         self.assertEqual('h4', self.host_of(a))
+
+
+class TestRebuild(PredictMixin, base.NetawareTestCase):
+    """A rebuild keeps the server on its host: the filter passes it without
+    evaluating (Nova's RUN_ON_REBUILD = False), even where it would refuse
+    that host for a move."""
+
+    IMAGES = ('155d900f-4e14-4e4c-a73d-069cbf4541e6',
+              'a2459075-d96c-40d5-893e-577ff92e721c')
+
+    def test_rebuild_with_a_new_image_stays_on_a_host_a_move_refuses(self):
+        self._create_flavor(id='near', name='near', memory_mb=512, vcpu=1,
+                            disk=1, ephemeral=0,
+                            extra_spec={'netaware:max_hops': '2'})
+        d = self.boot('d', 'h1', flavor_id='near')
+        b = self.boot('b', 'h3')
+        self.write_traffic([(d, b, 10), (b, d, 10)])
+        # Judged as a move, d's own host is refused: b is 4 hops away.
+        eng = Engine(Topology.from_file(self.topology_path))
+        ev = eng.evaluate(TrafficMatrix.from_file(self.traffic_path),
+                          {d['id']: 'h1', b['id']: 'h3'},
+                          Server(d['id'], memory_mb=512, vcpus=1,
+                                 max_hops=2), [Candidate('h1')], Params())
+        self.assertFalse(ev.passed[0])
+        self.assertIn('distance: 4 hops to a peer > max_hops 2',
+                      ev.reasons['h1'][0])
+        # A new image sends the rebuild through the scheduler, with the
+        # rebuild check type and d's host forced; the request is also
+        # restricted to d's cell, so it looks like a move to the plugin.
+        image = self.api.get_server(d['id'])['image']['id']
+        new_image = [i for i in self.IMAGES if i != image][0]
+        server = self._rebuild_server(d, new_image)
+        self.assertEqual(new_image, server['image']['id'])
+        self.assertEqual('h1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertNotIn('NetworkAwareFilter refused host h1',
+                         self.log_text())

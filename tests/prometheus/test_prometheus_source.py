@@ -22,7 +22,7 @@ from oslo_config import cfg
 from stevedore import driver
 
 from nova_netaware import conf as netaware_conf
-from nova_netaware.datafile import DataError
+from nova_netaware.core.exceptions import DataError
 from nova_netaware.traffic.prometheus import PrometheusTrafficSource
 from tests.prometheus.conftest import Exporter
 from tests.prometheus.conftest import free_port

@@ -15,12 +15,12 @@ from nova_netaware.core.engine import Candidate
 from nova_netaware.core.engine import Engine
 from nova_netaware.core.engine import Params
 from nova_netaware.core.engine import Server
+from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.traffic import TrafficError
 from nova_netaware.core.traffic import TrafficMatrix
-from nova_netaware.datafile import DataError
-from nova_netaware.datafile import FileCache
-from nova_netaware.datafile import LogOnce
+from nova_netaware.loading.data import FileCache
 from nova_netaware.traffic.static import StaticTrafficSource
+from nova_netaware.utils.log import LogOnce
 
 from tests.unit._core import ls232
 
@@ -318,7 +318,10 @@ def test_core_and_data_layer_import_without_nova():
         'import nova_netaware.core.constraints\n'
         'import nova_netaware.core.impact, nova_netaware.core.engine\n'
         'import nova_netaware.core.advisor\n'
-        'import nova_netaware.datafile, nova_netaware.traffic.static\n'
+        'import nova_netaware.loading.data, nova_netaware.loading.servers\n'
+        'import nova_netaware.loading.capacity\n'
+        'import nova_netaware.loading.placement_file\n'
+        'import nova_netaware.utils.log, nova_netaware.traffic.static\n'
         'bad = sorted(m for m in sys.modules\n'
         '             if m == "nova" or m.startswith("nova."))\n'
         'print(",".join(bad))\n')

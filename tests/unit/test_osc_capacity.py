@@ -168,7 +168,7 @@ def test_placement_error_message_carries_placement_detail():
 
 
 class StandInCloud(object):
-    """The reads :func:`data.snapshot` makes (stand-in for a cloud)."""
+    """The reads :func:`data.read_cloud` makes (stand-in for a cloud)."""
 
     def __init__(self, placement_error=None):
         self.placement_error = placement_error
@@ -205,24 +205,24 @@ def conf(tmp_path):
     return data.load_conf([str(cfg)], str(topo), str(traffic))
 
 
-def test_snapshot_uses_placement(conf):
-    snap = data.snapshot(StandInCloud(), conf)
-    assert snap.notes == []
-    assert set(snap.usage) == {'compute-1'}
-    u = snap.usage['compute-1']
+def test_cloud_view_uses_placement(conf):
+    view = data.read_cloud(StandInCloud(), conf)
+    assert view.notes == []
+    assert set(view.usage) == {'compute-1'}
+    u = view.usage['compute-1']
     assert (u.vcpus, u.vcpus_used, u.memory_mb, u.memory_mb_used) == (
         40.0, 9.0, 7680.0, 512.0)
     assert u.cpu() == 9 / 40.0
 
 
-def test_snapshot_fallback_is_never_silent(conf):
-    snap = data.snapshot(StandInCloud(
+def test_cloud_view_fallback_is_never_silent(conf):
+    view = data.read_cloud(StandInCloud(
         'Placement refused to list resource providers: HTTP 403: nope'),
         conf, cpu_allocation_ratio=2.0, ram_allocation_ratio=1.0)
-    u = snap.usage['compute-1']
+    u = view.usage['compute-1']
     assert (u.vcpus, u.vcpus_used, u.memory_mb, u.memory_mb_used) == (
         20.0, 9.0, 8192.0, 1024.0)
-    assert snap.notes == [
+    assert view.notes == [
         'Placement refused to list resource providers: HTTP 403: nope; '
         'CPU/RAM capacity falls back to Nova\'s hypervisor data x '
         'allocation ratio (CPU 2, RAM 1), which ignores Placement\'s '

@@ -1,8 +1,10 @@
-"""Nova HostState and RequestSpec objects built from a snapshot.
+"""The scheduler run offline: Nova HostState and RequestSpec objects, and a
+plugin runtime, built from a placement snapshot.
 
 Used by the ``nova-netaware`` command and the benchmark to run the plugin
 (and Nova's own filters and weighers) exactly as nova-scheduler does, but on
-a snapshot instead of Nova's databases.
+a placement snapshot (:mod:`nova_netaware.loading.placement_file`) instead
+of Nova's databases. Simulation fixtures: not part of the scheduler plugin.
 """
 
 import uuid as uuidlib
@@ -11,6 +13,7 @@ from oslo_utils import timeutils
 
 from nova import objects
 from nova.scheduler import host_manager
+from nova_netaware.scheduler import runtime
 
 objects.register_all()
 CELL = objects.CellMapping(uuid='6a1d5f7e-0c1b-4b8e-9f57-6e6574617761',
@@ -65,3 +68,16 @@ def refresh(hosts):
     now = timeutils.utcnow()
     for h in hosts:
         h.service['last_seen_up'] = now
+
+
+class FixedPlacementRuntime(runtime.Runtime):
+    """The plugin's runtime with the placement given instead of read from
+    Nova (the CLI and the benchmark)."""
+
+    def __init__(self, placement, metadata=None):
+        super().__init__()
+        self.placement = dict(placement)
+        self.metadata = metadata or {}
+
+    def lookup(self, spec_obj, uuids):
+        return self.placement, self.metadata.get(uuids[0], {})

@@ -1,4 +1,4 @@
-"""Placement snapshot: hosts, servers and where they run (plain data).
+"""The placement snapshot file: hosts, servers and where they run.
 
 Format (YAML or JSON)::
 
@@ -10,20 +10,18 @@ Format (YAML or JSON)::
          vcpus: 2, extra_specs: {}, metadata: {}}
     default_server: web-1        # optional: what the CLI explains by default
 
-It is what the ``nova-netaware`` command and the benchmarks feed to the
-filter and weigher instead of Nova's databases.
+It is what the ``nova-netaware`` command (``--placement``) and the
+benchmarks feed to the filter and weigher instead of Nova's databases.
+Errors are :class:`~nova_netaware.core.exceptions.SnapshotError`; a file
+that cannot be read or parsed raises the core's reading error.
 """
 
 import dataclasses
 from typing import Dict, List
 
 from nova_netaware.core.advisor import HostUsage
+from nova_netaware.core.exceptions import SnapshotError
 from nova_netaware.core.topology import load_data_file
-from nova_netaware.core.topology import TopologyError
-
-
-class SnapshotError(ValueError):
-    pass
 
 
 @dataclasses.dataclass
@@ -38,7 +36,9 @@ class ServerRecord:
 
 
 @dataclasses.dataclass
-class Snapshot:
+class PlacementSnapshot:
+    """The content of a placement snapshot file."""
+
     hosts: Dict[str, HostUsage]
     servers: List[ServerRecord]
     default_server: str = None
@@ -102,11 +102,8 @@ def from_data(data, source='<data>'):
             int(_num(s.get('memory_mb'), where + '.memory_mb')),
             int(_num(s.get('vcpus'), where + '.vcpus')),
             dict(s.get('extra_specs') or {}), dict(s.get('metadata') or {})))
-    return Snapshot(hosts, servers, data.get('default_server'))
+    return PlacementSnapshot(hosts, servers, data.get('default_server'))
 
 
 def from_file(path):
-    try:
-        return from_data(load_data_file(path), source=path)
-    except TopologyError as e:
-        raise SnapshotError(str(e))
+    return from_data(load_data_file(path), source=path)
