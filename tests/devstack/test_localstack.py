@@ -165,6 +165,38 @@ def test_second_up_reports_already_running(tmp_path, capsys):
     ls.Stack(s).down()
 
 
+class _RecordingProcs(object):
+    """Stands in for the process table: records what would be started."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, argv, env=None):
+        self.started.append(name)
+        return {'name': name, 'argv': argv, 'env': env}
+
+
+@pytest.mark.parametrize('order', [
+    ('keystone', 'nova', 'register', 'placement', 'glance'),
+    ('placement', 'keystone', 'register', 'glance', 'nova'),
+])
+def test_nova_daemons_start_once_after_schema_and_registration(tmp_path,
+                                                               order):
+    s = settings(tmp_path)
+    procs = _RecordingProcs()
+    startup = ls._Startup(s, procs, timeout=1)
+    started = []
+    for name in order:
+        startup.start(name)
+        started.append(name)
+        daemons = [n for n in procs.started if n in ls._DAEMONS]
+        ready = {'nova', 'register'} <= set(started)
+        assert daemons == (list(ls._DAEMONS) if ready else [])
+    apis = [n for n in procs.started if n not in ls._DAEMONS]
+    assert sorted(apis) == ['glance', 'keystone', 'network-standin',
+                            'nova-api', 'placement']
+
+
 def _call(path, method='GET'):
     out = {}
 
