@@ -5,8 +5,9 @@
 # calls exit. It uses devstack's functions: setup_develop, is_service_enabled,
 # run_process, stop_process, and the ini helpers iniset / iniadd.
 #
-# The nova.conf lines are decided by nova_netaware.deploy (shared with the
-# local stack, nova_netaware.localstack): it reads $NOVA_CONF and prints the
+# The nova.conf lines are decided by nova_netaware.deploy.nova_conf (shared
+# with the local stack, nova_netaware.deploy.localstack); "python -m
+# nova_netaware.deploy edits" reads $NOVA_CONF and prints the
 # edits still needed as "set|add<TAB>section<TAB>option<TAB>value"; this
 # file applies them with iniset (set) and iniadd (add). A second run prints
 # nothing, so nothing is duplicated.

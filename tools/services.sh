@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the loopback services the tests and the local stack use, if they are
-# not running (commands from ../shared/NOTES.md). Never fails on a service
+# not running. Never fails on a service
 # that is not installed; the tests that need it say so.
 set -u
 up() { timeout 2 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }

@@ -12,15 +12,20 @@ import time
 
 import pytest
 
-from nova_netaware.localstack import netstub
-from nova_netaware.localstack import stack as ls
+from nova_netaware.deploy.exceptions import StackError
+from nova_netaware.deploy.localstack import configuration
+from nova_netaware.deploy.localstack import netstub
+from nova_netaware.deploy.localstack import processes
+from nova_netaware.deploy.localstack import settings as ls_settings
+from nova_netaware.deploy.localstack import stack as ls
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
 def settings(tmp_path):
-    s = ls.Settings(str(tmp_path / 'state'), computes=4, port_base=26000)
+    s = ls_settings.Settings(str(tmp_path / 'state'), computes=4,
+                             port_base=26000)
     os.makedirs(s.logs, exist_ok=True)
     return s
 
@@ -30,22 +35,23 @@ def test_settings_hosts_ports_and_state(tmp_path):
     assert s.hosts == ['netaware-cmp1', 'netaware-cmp2', 'netaware-cmp3',
                        'netaware-cmp4']
     assert 'compute' not in s.hosts   # the fake driver's special name
-    assert len(set(s.ports.values())) == len(ls.PORT_NAMES)
+    assert len(set(s.ports.values())) == len(ls_settings.PORT_NAMES)
     assert s.db_url('nova_api').endswith('/netaware_nova_api?charset=utf8')
-    with pytest.raises(ls.StackError):
-        ls.Settings(str(tmp_path), computes=1)
+    with pytest.raises(StackError):
+        ls_settings.Settings(str(tmp_path), computes=1)
 
 
 def test_default_state_dir_is_gitignored():
     with open(os.path.join(ROOT, '.gitignore')) as f:
         assert '/local-stack-state/' in f.read().split()
-    assert ls._default_state_dir() == os.path.join(ROOT, 'local-stack-state')
+    assert ls_settings._default_state_dir() == os.path.join(
+        ROOT, 'local-stack-state')
 
 
 def test_write_configs_uses_the_shared_deployer(tmp_path):
     s = settings(tmp_path)
-    ls.write_configs(s)
-    from nova_netaware import deploy
+    configuration.write_configs(s)
+    from nova_netaware.deploy import nova_conf as deploy
     nova_conf = os.path.join(s.etc, 'nova', 'nova.conf')
     raw = deploy.read_ini(nova_conf)
     fs = raw['filter_scheduler']
@@ -55,7 +61,8 @@ def test_write_configs_uses_the_shared_deployer(tmp_path):
         deploy.ALL_WEIGHERS + ',' + deploy.WEIGHER_PATH]
     assert raw['netaware']['topology_file'] == [s.topology_file]
     # exactly what the devstack plugin would add: nothing more to do
-    assert deploy.nova_conf_edits(raw, ls.netaware_settings(s)) == []
+    assert deploy.nova_conf_edits(
+        raw, configuration.netaware_settings(s)) == []
     assert raw['DEFAULT']['compute_driver'] == [
         'fake.FakeDriverWithoutFakeNodes']
     import yaml
@@ -81,23 +88,24 @@ def test_why_quotes_the_telling_line(tmp_path):
         'with code 3\n'
         '[2026-01-01 00:00:01 +0000] [9] [ERROR] Reason: App failed to '
         'load.\n')
-    assert ls.why(str(log)).startswith('oslo_db.exception.DBConnectionError')
+    assert processes.why(str(log)).startswith(
+        'oslo_db.exception.DBConnectionError')
     log.write_text('==== x: starting y\nINFO a\nERROR nova.x bad config\n'
                    'INFO b\n')
-    assert ls.why(str(log)) == 'ERROR nova.x bad config'
-    assert 'no log' in ls.why(str(tmp_path / 'missing.log'))
+    assert processes.why(str(log)) == 'ERROR nova.x bad config'
+    assert 'no log' in processes.why(str(tmp_path / 'missing.log'))
 
 
 def test_failed_service_is_named_with_its_log_line(tmp_path):
     s = settings(tmp_path)
-    procs = ls.Procs(s)
+    procs = processes.Procs(s)
     rec = procs.start('nova-pretend', [
         sys.executable, '-c',
         'import sys; print("INFO starting"); '
         'sys.stderr.write("CRITICAL nova [-] Unhandled error: '
         'ConfigFileValueError: bad value\\n"); sys.exit(1)'])
-    with pytest.raises(ls.StackError) as exc:
-        ls.wait_for('nova-pretend', lambda: False, 30, proc=rec)
+    with pytest.raises(StackError) as exc:
+        processes.wait_for('nova-pretend', lambda: False, 30, proc=rec)
     msg = str(exc.value)
     assert msg.startswith('nova-pretend did not start: its process exited')
     assert 'CRITICAL nova [-] Unhandled error: ConfigFileValueError' in msg
@@ -105,15 +113,15 @@ def test_failed_service_is_named_with_its_log_line(tmp_path):
     # and a service that never answers
     rec = procs.start('slow', [sys.executable, '-c',
                                'import time; time.sleep(30)'])
-    with pytest.raises(ls.StackError) as exc:
-        ls.wait_for('slow', lambda: False, 1, proc=rec)
+    with pytest.raises(StackError) as exc:
+        processes.wait_for('slow', lambda: False, 1, proc=rec)
     assert 'no answer within 1s' in str(exc.value)
     procs.stop_all(timeout=5)
 
 
 def test_down_stops_only_what_it_started(tmp_path):
     s = settings(tmp_path)
-    procs = ls.Procs(s)
+    procs = processes.Procs(s)
     ours = procs.start('ours', [sys.executable, '-c',
                                 'import time; time.sleep(60)'])
     other = subprocess.Popen([sys.executable, '-c',
@@ -123,10 +131,10 @@ def test_down_stops_only_what_it_started(tmp_path):
         fake = dict(ours, name='reused', start_time=ours['start_time'] - 1)
         procs.records.append(fake)
         procs.save()
-        assert not ls._alive(fake)
-        stopped = ls.Procs(s).stop_all(timeout=10)
+        assert not processes._alive(fake)
+        stopped = processes.Procs(s).stop_all(timeout=10)
         assert [r['name'] for r in stopped] == ['ours']
-        assert not ls._alive(ours)
+        assert not processes._alive(ours)
         assert other.poll() is None
         with open(s.procs_file) as f:
             assert json.load(f) == []
@@ -137,24 +145,56 @@ def test_down_stops_only_what_it_started(tmp_path):
 
 def test_second_up_reports_already_running(tmp_path, capsys):
     s = settings(tmp_path)
-    procs = ls.Procs(s)
+    procs = processes.Procs(s)
     procs.start('keystone', [sys.executable, '-c',
                              'import time; time.sleep(60)'])
     try:
         assert ls.Stack(s).up() == 0
         assert 'already running' in capsys.readouterr().out
     finally:
-        ls.Procs(s).stop_all(timeout=10)
+        processes.Procs(s).stop_all(timeout=10)
     # a dead process: up refuses and says which one
-    procs = ls.Procs(s)
+    procs = processes.Procs(s)
     rec = procs.start('nova-api', [sys.executable, '-c', 'pass'])
     deadline = time.monotonic() + 10
-    while ls._alive(rec) and time.monotonic() < deadline:
+    while processes._alive(rec) and time.monotonic() < deadline:
         time.sleep(0.1)
-    with pytest.raises(ls.StackError) as exc:
+    with pytest.raises(StackError) as exc:
         ls.Stack(s).up()
     assert 'nova-api' in str(exc.value) and 'down' in str(exc.value)
     ls.Stack(s).down()
+
+
+class _RecordingProcs(object):
+    """Stands in for the process table: records what would be started."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, argv, env=None):
+        self.started.append(name)
+        return {'name': name, 'argv': argv, 'env': env}
+
+
+@pytest.mark.parametrize('order', [
+    ('keystone', 'nova', 'register', 'placement', 'glance'),
+    ('placement', 'keystone', 'register', 'glance', 'nova'),
+])
+def test_nova_daemons_start_once_after_schema_and_registration(tmp_path,
+                                                               order):
+    s = settings(tmp_path)
+    procs = _RecordingProcs()
+    startup = ls._Startup(s, procs, timeout=1)
+    started = []
+    for name in order:
+        startup.start(name)
+        started.append(name)
+        daemons = [n for n in procs.started if n in ls._DAEMONS]
+        ready = {'nova', 'register'} <= set(started)
+        assert daemons == (list(ls._DAEMONS) if ready else [])
+    apis = [n for n in procs.started if n not in ls._DAEMONS]
+    assert sorted(apis) == ['glance', 'keystone', 'network-standin',
+                            'nova-api', 'placement']
 
 
 def _call(path, method='GET'):

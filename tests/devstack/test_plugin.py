@@ -14,7 +14,7 @@ import sys
 import pytest
 from oslo_config import cfg
 
-from nova_netaware import deploy
+from nova_netaware.deploy import nova_conf as deploy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

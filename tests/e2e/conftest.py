@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
 
 class Stack(object):
     def __init__(self, state_dir):
-        from nova_netaware.localstack import stack as ls
+        from nova_netaware.deploy.localstack import settings as ls
         self.settings = ls.Settings(state_dir)
         self.clouds_yaml = self.settings.clouds_yaml
         self.topology_file = self.settings.topology_file
@@ -69,8 +69,8 @@ class Stack(object):
     @property
     def conn(self):
         if self._conn is None:
-            from nova_netaware.localstack import stack as ls
-            self._conn = ls.connect(self.settings)
+            from nova_netaware.deploy.localstack import services
+            self._conn = services.connect(self.settings)
         return self._conn
 
 

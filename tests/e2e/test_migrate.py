@@ -1,8 +1,8 @@
 """End to end: the real ``openstack`` CLI against the local stack.
 
-Topology (the launcher's, written by nova_netaware.deploy): 4 computes on a
-leaf-spine with 2 spines; netaware-cmp1 and -cmp2 on leaf-1, -cmp3 and -cmp4
-on leaf-2; 25 Gbit/s uplinks, ceiling 90 % (22.5 Gbit/s).
+Topology (the launcher's, written by nova_netaware.deploy.topology): 4
+computes on a leaf-spine with 2 spines; netaware-cmp1 and -cmp2 on leaf-1,
+-cmp3 and -cmp4 on leaf-2; 25 Gbit/s uplinks, ceiling 90 % (22.5 Gbit/s).
 
 Workload (booted on chosen hosts with ``openstack server create --host``):
 
@@ -30,7 +30,7 @@ import uuid
 import pytest
 import yaml
 
-from nova_netaware.localstack import snapshot
+from nova_netaware.deploy.localstack import snapshot
 
 RUN = uuid.uuid4().hex[:6]
 CMP = ['netaware-cmp%d' % i for i in range(1, 5)]

@@ -3,8 +3,8 @@
 Keystone and Nova parse ``sys.argv`` when their WSGI application is built;
 under gunicorn that holds gunicorn's own arguments and the worker dies with
 "unrecognized arguments". Each factory below resets ``sys.argv`` first.
-gunicorn calls them as ``nova_netaware.localstack.wsgi:keystone()``. Each
-service finds its configuration through its usual environment variable
+gunicorn calls them as ``nova_netaware.deploy.localstack.wsgi:keystone()``.
+Each service finds its configuration through its usual environment variable
 (OS_KEYSTONE_CONFIG_DIR, OS_PLACEMENT_CONFIG_DIR, OS_GLANCE_CONFIG_DIR,
 OS_NOVA_CONFIG_DIR), which the launcher sets.
 """
@@ -44,5 +44,5 @@ def network_standin():
     import logging
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s %(message)s')
-    from nova_netaware.localstack import netstub
+    from nova_netaware.deploy.localstack import netstub
     return netstub.application

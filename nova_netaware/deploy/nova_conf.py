@@ -3,10 +3,11 @@
 Two deployers use it:
 
 * ``devstack/plugin.sh`` (``stack post-config``) runs
-  ``python -m nova_netaware.deploy edits --config-file $NOVA_CONF ...``,
-  which prints the edits as tab-separated ``set|add SECTION OPTION VALUE``
-  lines, and applies each with devstack's own ``iniset`` / ``iniadd``;
-* the local stack (``nova_netaware.localstack``) calls
+  ``python -m nova_netaware.deploy edits --config-file $NOVA_CONF ...``
+  (:mod:`nova_netaware.deploy.cli`), which prints the edits as
+  tab-separated ``set|add SECTION OPTION VALUE`` lines, and applies each
+  with devstack's own ``iniset`` / ``iniadd``;
+* the local stack (:mod:`nova_netaware.deploy.localstack`) calls
   :func:`configure_nova_conf`, which computes the same edits and applies them
   with :func:`apply_edits`, a Python equivalent of ``iniset`` / ``iniadd``.
 
@@ -27,12 +28,12 @@ them twice changes nothing:
 Nothing is added when it is already there.
 """
 
-import argparse
 import dataclasses
 import os
-import sys
 
 from oslo_config import cfg
+
+from nova_netaware.deploy.exceptions import SettingsError
 
 SCHED = 'filter_scheduler'
 FILTER_PATH = 'nova_netaware.scheduler.filters.NetworkAwareFilter'
@@ -102,7 +103,7 @@ def netaware_values(settings):
     opts = {opt.dest: opt for opt in na_conf.ALL_OPTS}
     unknown = sorted(set(settings) - set(opts))
     if unknown:
-        raise ValueError('unknown [netaware] option(s): %s (known: %s)'
+        raise SettingsError('unknown [netaware] option(s): %s (known: %s)'
                          % (', '.join(unknown), ', '.join(sorted(opts))))
     out = []
     for name, opt in opts.items():
@@ -117,9 +118,24 @@ def netaware_values(settings):
         try:
             opt.type(value)
         except (ValueError, TypeError) as exc:
-            raise ValueError('[netaware] %s = %r: %s' % (name, value, exc))
+            raise SettingsError('[netaware] %s = %r: %s' % (name, value, exc))
         out.append((name, value))
     return out
+
+
+def _append_edit(sched, option, item, fallback):
+    """The ``set`` edit that appends ``item`` to the list option ``option``
+    of ``[filter_scheduler]``, keeping its current value (Nova's default,
+    or ``fallback`` without Nova, if absent); None when it is there."""
+    if option in sched:
+        values = _split_list(sched[option][-1:])
+    else:
+        values = _nova_default(option, fallback)
+    if item in values and option in sched:
+        return None
+    if item not in values:
+        values.append(item)
+    return Edit('set', SCHED, option, ','.join(values))
 
 
 def nova_conf_edits(current, settings=None):
@@ -139,25 +155,12 @@ def nova_conf_edits(current, settings=None):
     if FILTER_PATH not in available:
         edits.append(Edit('add', SCHED, 'available_filters', FILTER_PATH))
 
-    if 'enabled_filters' in sched:
-        enabled = _split_list(sched['enabled_filters'][-1:])
-    else:
-        enabled = _nova_default('enabled_filters',
-                                _NOVA_DEFAULT_ENABLED_FILTERS)
-    if FILTER_NAME not in enabled or 'enabled_filters' not in sched:
-        if FILTER_NAME not in enabled:
-            enabled.append(FILTER_NAME)
-        edits.append(Edit('set', SCHED, 'enabled_filters', ','.join(enabled)))
-
-    if 'weight_classes' in sched:
-        weighers = _split_list(sched['weight_classes'][-1:])
-    else:
-        weighers = _nova_default('weight_classes',
-                                 _NOVA_DEFAULT_WEIGHT_CLASSES)
-    if WEIGHER_PATH not in weighers or 'weight_classes' not in sched:
-        if WEIGHER_PATH not in weighers:
-            weighers.append(WEIGHER_PATH)
-        edits.append(Edit('set', SCHED, 'weight_classes', ','.join(weighers)))
+    for option, item, fallback in (
+            ('enabled_filters', FILTER_NAME, _NOVA_DEFAULT_ENABLED_FILTERS),
+            ('weight_classes', WEIGHER_PATH, _NOVA_DEFAULT_WEIGHT_CLASSES)):
+        edit = _append_edit(sched, option, item, fallback)
+        if edit is not None:
+            edits.append(edit)
 
     have = current.get('netaware', {})
     for name, value in netaware_values(settings or {}):
@@ -213,7 +216,7 @@ def apply_edits(path, edits):
         elif edit.op == 'add':
             lines.insert((idx[-1] if idx else start) + 1, new)
         else:
-            raise ValueError('unknown edit %r' % (edit,))
+            raise SettingsError('unknown edit %r' % (edit,))
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -229,101 +232,3 @@ def configure_nova_conf(path, settings=None):
     if edits:
         apply_edits(path, edits)
     return edits
-
-
-# -- topology of the deployment's compute hosts ------------------------------
-
-def leaf_spine_for_hosts(hosts, hosts_per_leaf=2, spines=2, uplink_gbps=25,
-                         fabric_gbps=100, latency_us=2):
-    """A leaf-spine topology dict whose hosts are the given compute hosts.
-
-    Built by the core's ``leaf_spine`` generator; its generated host names
-    are replaced, in order, by ``hosts``.
-    """
-    hosts = list(hosts)
-    if not hosts:
-        raise ValueError('no compute host names given')
-    leaves = -(-len(hosts) // hosts_per_leaf)
-    topo = _leaf_spine(spines, leaves, hosts_per_leaf, uplink_gbps,
-                       fabric_gbps, latency_us)
-    generated = topo['hosts']
-    if len(generated) < len(hosts):
-        raise ValueError('leaf_spine gave %d hosts, %d needed'
-                         % (len(generated), len(hosts)))
-    topo['hosts'] = [dict(h, name=name) for h, name in zip(generated, hosts)]
-    return topo
-
-
-def _leaf_spine(spines, leaves, hosts_per_leaf, uplink_gbps, fabric_gbps,
-                latency_us):
-    from nova_netaware.core.topology import leaf_spine
-    return leaf_spine(spines, leaves, hosts_per_leaf,
-                      uplink_gbps=uplink_gbps, fabric_gbps=fabric_gbps,
-                      latency_us=latency_us)
-
-
-def write_topology(path, topo):
-    import yaml
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        yaml.safe_dump(topo, f, default_flow_style=None, sort_keys=False)
-    os.replace(tmp, path)
-
-
-# -- command line -------------------------------------------------------------
-
-def _settings(pairs):
-    settings = {}
-    for pair in pairs or []:
-        if '=' not in pair:
-            raise SystemExit('--set expects NAME=VALUE, got %r' % pair)
-        name, value = pair.split('=', 1)
-        settings[name.strip()] = value.strip()
-    return settings
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog='python -m nova_netaware.deploy',
-        description='The nova.conf lines that enable nova-netaware.')
-    sub = parser.add_subparsers(dest='command', required=True)
-    for name, text in (('edits', 'print the edits as tab-separated '
-                        '"set|add SECTION OPTION VALUE" lines (devstack '
-                        'applies them with iniset/iniadd)'),
-                       ('apply', 'apply the edits to the file directly')):
-        p = sub.add_parser(name, help=text)
-        p.add_argument('--config-file', required=True,
-                       help='the nova.conf to read (and, for apply, edit)')
-        p.add_argument('--set', action='append', metavar='NAME=VALUE',
-                       help='a [netaware] option; repeatable; an empty '
-                            'VALUE is ignored')
-    p = sub.add_parser('topology', help='write a leaf-spine topology file '
-                       'whose hosts are the given compute host names')
-    p.add_argument('--output', required=True)
-    p.add_argument('--hosts-per-leaf', type=int, default=2)
-    p.add_argument('--spines', type=int, default=2)
-    p.add_argument('--uplink-gbps', type=float, default=25)
-    p.add_argument('--fabric-gbps', type=float, default=100)
-    p.add_argument('hosts', nargs='+', help='nova-compute host names')
-    args = parser.parse_args(argv)
-    try:
-        if args.command == 'topology':
-            write_topology(args.output, leaf_spine_for_hosts(
-                args.hosts, args.hosts_per_leaf, args.spines,
-                args.uplink_gbps, args.fabric_gbps))
-            return 0
-        settings = _settings(args.set)
-        if args.command == 'edits':
-            for edit in nova_conf_edits(read_ini(args.config_file), settings):
-                print(edit.line())
-        else:
-            for edit in configure_nova_conf(args.config_file, settings):
-                print(edit.line())
-    except (ValueError, cfg.ParseError) as exc:
-        print('nova-netaware deploy: %s' % exc, file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

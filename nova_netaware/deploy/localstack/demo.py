@@ -15,6 +15,7 @@ The workload stays in place afterwards (``openstack server list``); a new
 """
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -22,8 +23,10 @@ import time
 
 import yaml
 
-from nova_netaware.localstack import snapshot
-from nova_netaware.localstack import stack as ls
+from nova_netaware.deploy.exceptions import StackError
+from nova_netaware.deploy.localstack import services
+from nova_netaware.deploy.localstack import snapshot
+from nova_netaware.deploy.localstack.settings import CLOUD
 
 PREFIX = 'demo-'
 # name: (host index, role)
@@ -51,7 +54,7 @@ def _flows(ids):
 
 def _env(s):
     env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
-    env.update(OS_CLIENT_CONFIG_FILE=s.clouds_yaml, OS_CLOUD=ls.CLOUD,
+    env.update(OS_CLIENT_CONFIG_FILE=s.clouds_yaml, OS_CLOUD=CLOUD,
                PATH=s.bindir + os.pathsep + os.environ.get('PATH', ''))
     return env
 
@@ -64,7 +67,7 @@ def _run(s, argv, check=True, show=True):
     if show and (res.stdout.strip() or res.stderr.strip()):
         print((res.stdout + res.stderr).rstrip(), flush=True)
     if check and res.returncode != 0:
-        raise ls.StackError('%s failed:\n%s%s' % (' '.join(argv), res.stdout,
+        raise StackError('%s failed:\n%s%s' % (' '.join(argv), res.stdout,
                                                    res.stderr))
     return res
 
@@ -76,7 +79,7 @@ def _wait(conn, server_id, statuses, timeout=180):
         if server.status in statuses:
             return server
         if server.status == 'ERROR' or time.monotonic() > deadline:
-            raise ls.StackError('server %s is %s: %s' % (
+            raise StackError('server %s is %s: %s' % (
                 server.name, server.status, server.fault))
         time.sleep(0.5)
 
@@ -112,12 +115,7 @@ def nova_default_scores(log_path, offset, server_id):
     return totals, ours
 
 
-def run(st):
-    s = st.s
-    t0 = time.monotonic()
-    st.up()
-    conn = ls.connect(s)
-    print('\n=== 1. a small workload on chosen hosts ===')
+def _remove_old_workload(conn):
     for server in conn.compute.servers(all_projects=True):
         if server.name.startswith(PREFIX):
             conn.compute.delete_server(server, ignore_missing=True)
@@ -126,6 +124,12 @@ def run(st):
             x.name.startswith(PREFIX) for x in conn.compute.servers(
                 all_projects=True)):
         time.sleep(1)
+
+
+def _boot_workload(s, conn):
+    """Step 1: the workload on its hosts and its traffic file; its ids."""
+    print('\n=== 1. a small workload on chosen hosts ===')
+    _remove_old_workload(conn)
     flavor = conn.compute.find_flavor('netaware-demo') or \
         conn.compute.create_flavor(name='netaware-demo', ram=512, vcpus=1,
                                    disk=1)
@@ -150,8 +154,11 @@ def run(st):
     os.replace(s.traffic_file + '.tmp', s.traffic_file)
     print('  traffic file: %s (read by nova-scheduler on the next request)'
           % s.traffic_file)
+    return ids
 
-    app = ids['app']
+
+def _predict(s, conn, app):
+    """Step 2: ``nova-netaware``'s verdicts on a snapshot of the cloud."""
     print('\n=== 2. what nova-netaware thinks of moving %sapp ===' % PREFIX)
     snap_file = os.path.join(s.netaware_dir, 'demo-placement.yaml')
     snapshot.write(conn, snap_file, hosts=s.hosts)
@@ -160,18 +167,27 @@ def run(st):
            s.traffic_file, '--placement', snap_file, '--server', app,
            '--config-file', nova_conf]
     _run(s, cli)
-    import json
-    predicted = json.loads(_run(s, cli + ['-f', 'json'], show=False).stdout)
+    return json.loads(_run(s, cli + ['-f', 'json'], show=False).stdout)
 
+
+def _migrate(s, conn, app):
+    """Step 3: migrate and confirm as an operator would.
+
+    Returns the source and destination hosts, and the offset in
+    nova-scheduler's log where the request's lines begin.
+    """
     print('\n=== 3. the operator migrates it ===')
     source = conn.compute.get_server(app).compute_host
-    log_path = s.log('nova-scheduler')
-    offset = os.path.getsize(log_path)
+    offset = os.path.getsize(s.log('nova-scheduler'))
     _run(s, ['openstack', 'server', 'migrate', '--wait', PREFIX + 'app'])
     _wait(conn, app, {'VERIFY_RESIZE'})
     _run(s, ['openstack', 'server', 'migration', 'confirm', PREFIX + 'app'])
     dest = _wait(conn, app, {'ACTIVE'}).compute_host
+    return source, dest, offset
 
+
+def _show_scheduler_log(log_path, offset, app):
+    """Step 4: our filter's refusals and our weigher's ranking."""
     print('\n=== 4. nova-scheduler\'s log for that request ===')
     with open(log_path, errors='replace') as f:
         f.seek(offset)
@@ -180,8 +196,9 @@ def run(st):
                                 'MigrationImpactWeigher ranking' in line):
                 msg = line.split('] ', 1)[-1].strip()
                 print('  ' + msg)
-    totals, ours = nova_default_scores(log_path, offset, app)
 
+
+def _show_result(source, dest, predicted, totals, ours):
     print('\n=== result ===')
     print('%sapp moved %s -> %s: %s' % (
         PREFIX, source, dest, 'the lowest-MIF host, as nova-netaware '
@@ -207,7 +224,22 @@ def run(st):
             print('  %-14s %14.3f %24.3f %7.3f' % (
                 host, totals[host], ours.get(host, 0.0),
                 totals[host] + ours.get(host, 0.0)))
+
+
+def run(st):
+    s = st.s
+    t0 = time.monotonic()
+    st.up()
+    conn = services.connect(s)
+    ids = _boot_workload(s, conn)
+    app = ids['app']
+    predicted = _predict(s, conn, app)
+    source, dest, offset = _migrate(s, conn, app)
+    log_path = s.log('nova-scheduler')
+    _show_scheduler_log(log_path, offset, app)
+    totals, ours = nova_default_scores(log_path, offset, app)
+    _show_result(source, dest, predicted, totals, ours)
     print('\n(demo took %.0f s; the workload stays: OS_CLIENT_CONFIG_FILE=%s '
           'OS_CLOUD=%s openstack server list)' % (
-              time.monotonic() - t0, s.clouds_yaml, ls.CLOUD))
+              time.monotonic() - t0, s.clouds_yaml, CLOUD))
     return 0

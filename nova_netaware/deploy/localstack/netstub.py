@@ -16,7 +16,7 @@ import logging
 import re
 import uuid
 
-LOG = logging.getLogger('nova_netaware.localstack.netstub')
+LOG = logging.getLogger(__name__)
 
 _SG_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, 'netaware-local-default-sg'))
 

@@ -4,7 +4,9 @@ import argparse
 import os
 import sys
 
-from nova_netaware.localstack import stack
+from nova_netaware.deploy.exceptions import StackError
+from nova_netaware.deploy.localstack import settings as ls_settings
+from nova_netaware.deploy.localstack import stack
 
 
 def main(argv=None):
@@ -41,7 +43,7 @@ def main(argv=None):
             path.append(d)
     os.environ['PATH'] = os.pathsep.join(path)
     try:
-        settings = stack.Settings(args.state_dir,
+        settings = ls_settings.Settings(args.state_dir,
                                   computes=getattr(args, 'computes', None))
         st = stack.Stack(settings)
         if args.command == 'up':
@@ -55,9 +57,9 @@ def main(argv=None):
         if args.command == 'env':
             return st.env()
         if args.command == 'demo':
-            from nova_netaware.localstack import demo
+            from nova_netaware.deploy.localstack import demo
             return demo.run(st)
-    except stack.StackError as exc:
+    except StackError as exc:
         print('local-stack: %s' % exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,0 +1,211 @@
+"""The configuration files of the local stack, one function per service.
+
+nova.conf is written for the stack (fake computes, the stack's databases,
+keystone and RabbitMQ vhost), and then the plugin's lines are added to it
+by :func:`nova_netaware.deploy.nova_conf.configure_nova_conf`, the same code
+whose edits the devstack plugin applies with ``iniset`` / ``iniadd``.
+"""
+
+import os
+import shutil
+
+from nova_netaware.deploy import nova_conf
+from nova_netaware.deploy import topology
+from nova_netaware.deploy.localstack.settings import CLOUD
+from nova_netaware.deploy.localstack.settings import PASSWORD
+from nova_netaware.deploy.localstack.settings import REGION
+from nova_netaware.deploy.localstack.settings import VHOST
+
+SERVICES = ('keystone', 'placement', 'glance', 'nova')
+
+# Nova's log levels of noisy libraries (the stack runs Nova with debug on).
+_NOVA_LOG_LEVELS = (
+    'amqp=WARN', 'amqplib=WARN', 'oslo.messaging=INFO',
+    'oslo_messaging=INFO', 'sqlalchemy=WARN', 'stevedore=WARN',
+    'keystoneauth=WARN', 'keystonemiddleware=WARN',
+    'urllib3.connectionpool=WARN', 'oslo_policy=WARN',
+    'oslo_concurrency.lockutils=WARN', 'routes.middleware=WARN',
+    'oslo.privsep.daemon=INFO', 'os_brick=WARN')
+
+_CLOUDS_YAML = (
+    'clouds:\n'
+    '  %(cloud)s:\n'
+    '    auth:\n'
+    '      auth_url: %(auth)s\n'
+    '      username: admin\n'
+    '      password: %(pw)s\n'
+    '      project_name: admin\n'
+    '      user_domain_name: Default\n'
+    '      project_domain_name: Default\n'
+    '    region_name: %(region)s\n'
+    '    identity_api_version: 3\n'
+    '    interface: public\n')
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def ini(sections):
+    out = []
+    for section, opts in sections.items():
+        out.append('[%s]' % section)
+        for key, value in opts.items():
+            out.append('%s = %s' % (key, value))
+        out.append('')
+    return '\n'.join(out)
+
+
+def _authtoken(s, user):
+    return {'www_authenticate_uri': s.url('keystone'),
+            'auth_url': s.url('keystone'), 'auth_type': 'password',
+            'project_domain_name': 'Default', 'user_domain_name': 'Default',
+            'project_name': 'service', 'username': user,
+            'password': PASSWORD, 'service_token_roles_required': 'True'}
+
+
+def _client(s, user):
+    return {'auth_type': 'password', 'auth_url': s.url('keystone'),
+            'project_domain_name': 'Default', 'user_domain_name': 'Default',
+            'project_name': 'service', 'username': user,
+            'password': PASSWORD, 'region_name': REGION}
+
+
+def netaware_settings(s):
+    """The [netaware] values, as the devstack plugin's settings give them."""
+    return {'topology_file': s.topology_file, 'traffic_source': 'static',
+            'static_traffic_file': s.traffic_file,
+            'weight_multiplier': '10.0'}
+
+
+def write_keystone_conf(s):
+    ks = os.path.join(s.data, 'keystone')
+    write(s.conf('keystone', 'keystone.conf'), ini({
+        'DEFAULT': {'debug': 'False'},
+        'database': {'connection': s.db_url('keystone')},
+        'token': {'provider': 'fernet'},
+        'fernet_tokens': {'key_repository': os.path.join(ks, 'fernet-keys')},
+        'credential': {'key_repository': os.path.join(ks, 'credential-keys')},
+        'cache': {'enabled': 'False'},
+        # bcrypt's minimum cost: every CLI call authenticates with a
+        # password, and the default cost (12) makes keystone the bottleneck
+        # of a small machine. Not for production.
+        'identity': {'password_hash_rounds': '4'},
+    }))
+
+
+def write_placement_conf(s):
+    write(s.conf('placement', 'placement.conf'), ini({
+        'DEFAULT': {'debug': 'False'},
+        'placement_database': {'connection': s.db_url('placement')},
+        'api': {'auth_strategy': 'keystone'},
+        'keystone_authtoken': _authtoken(s, 'placement'),
+    }))
+
+
+def write_glance_conf(s):
+    glance_dir = os.path.join(s.data, 'glance')
+    write(s.conf('glance', 'glance-api.conf'), ini({
+        'DEFAULT': {'debug': 'False', 'enabled_backends': 'fs:file',
+                    'bind_host': '127.0.0.1',
+                    'bind_port': str(s.ports['glance'])},
+        'glance_store': {'default_backend': 'fs'},
+        'fs': {'filesystem_store_datadir': os.path.join(glance_dir,
+                                                        'images')},
+        'os_glance_staging_store': {
+            'filesystem_store_datadir': os.path.join(glance_dir, 'staging')},
+        'os_glance_tasks_store': {
+            'filesystem_store_datadir': os.path.join(glance_dir, 'tasks')},
+        'database': {'connection': s.db_url('glance')},
+        'keystone_authtoken': _authtoken(s, 'glance'),
+        'paste_deploy': {'flavor': 'keystone'},
+        'oslo_concurrency': {'lock_path': os.path.join(glance_dir, 'lock')},
+    }))
+    shutil.copy(os.path.join(s.venv, 'etc', 'glance', 'glance-api-paste.ini'),
+                s.conf('glance', 'glance-api-paste.ini'))
+
+
+def write_nova_conf(s):
+    """nova.conf without the plugin's lines (see :func:`write_plugin`)."""
+    shutil.copy(os.path.join(s.venv, 'etc', 'nova', 'api-paste.ini'),
+                s.conf('nova', 'api-paste.ini'))
+    nova_dir = os.path.join(s.data, 'nova')
+    write(s.conf('nova', 'nova.conf'), ini({
+        'DEFAULT': {
+            'debug': 'True',
+            'transport_url': 'rabbit://guest:guest@127.0.0.1:5672/%s'
+                             % VHOST,
+            'compute_driver': 'fake.FakeDriverWithoutFakeNodes',
+            'state_path': nova_dir, 'my_ip': '127.0.0.1',
+            'instances_path': os.path.join(nova_dir, 'instances'),
+            'default_log_levels': ','.join(_NOVA_LOG_LEVELS),
+        },
+        'api': {'auth_strategy': 'keystone'},
+        'wsgi': {'api_paste_config': s.conf('nova', 'api-paste.ini')},
+        'api_database': {'connection': s.db_url('nova_api')},
+        'database': {'connection': s.db_url('nova_cell1')},
+        'keystone_authtoken': _authtoken(s, 'nova'),
+        'placement': _client(s, 'placement'),
+        'glance': {'region_name': REGION},
+        'neutron': dict(_client(s, 'neutron'),
+                        service_metadata_proxy='False'),
+        'scheduler': {'workers': '1',
+                      'discover_hosts_in_cells_interval': '-1'},
+        'conductor': {'workers': '1'},
+        'oslo_concurrency': {'lock_path': os.path.join(nova_dir, 'lock')},
+        'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
+        'compute': {'cpu_allocation_ratio': '16.0'},
+        # demo and test workloads share the admin project
+        'quota': {'instances': '-1', 'cores': '-1', 'ram': '-1'},
+        'os_vif_ovs': {'ovsdb_connection': 'tcp:127.0.0.1:6640'},
+        'notifications': {'notification_format': 'unversioned'},
+        'oslo_messaging_notifications': {'driver': 'noop'},
+    }))
+
+
+def write_plugin(s):
+    """The plugin's files and nova.conf lines, by the same code the devstack
+    plugin runs: the hosts on a leaf-spine, an empty traffic file (unless
+    one is there), and the [filter_scheduler] and [netaware] lines."""
+    topology.write_topology(s.topology_file,
+                            topology.leaf_spine_for_hosts(s.hosts))
+    if not os.path.exists(s.traffic_file):
+        write(s.traffic_file, 'flows: []\n')
+    nova_conf.configure_nova_conf(s.conf('nova', 'nova.conf'),
+                                  netaware_settings(s))
+
+
+def write_compute_confs(s):
+    """One ``nova-compute-<host>.conf`` per compute: its host name and
+    its own state directory."""
+    nova_dir = os.path.join(s.data, 'nova')
+    for host in s.hosts:
+        write(s.conf('nova', 'nova-compute-%s.conf' % host), ini({
+            'DEFAULT': {'host': host,
+                        'state_path': os.path.join(nova_dir, host),
+                        'instances_path': os.path.join(nova_dir, host,
+                                                       'instances')},
+        }))
+        os.makedirs(os.path.join(nova_dir, host), exist_ok=True)
+
+
+def write_clouds_yaml(s):
+    write(s.clouds_yaml, _CLOUDS_YAML % {
+        'cloud': CLOUD, 'auth': s.auth_url, 'pw': PASSWORD,
+        'region': REGION})
+
+
+def write_configs(s):
+    """Every configuration file of the stack."""
+    os.makedirs(s.netaware_dir, exist_ok=True)
+    for d in SERVICES:
+        os.makedirs(os.path.join(s.etc, d), exist_ok=True)
+    write_keystone_conf(s)
+    write_placement_conf(s)
+    write_glance_conf(s)
+    write_nova_conf(s)
+    write_plugin(s)
+    write_compute_confs(s)
+    write_clouds_yaml(s)

@@ -1,0 +1,183 @@
+"""The services under the stack and the set-up of the OpenStack ones.
+
+* MariaDB and RabbitMQ, machine services: started if they are not running,
+  then given the stack's databases, user and vhost;
+* database schemas (keystone, nova, placement, glance) and keystone's
+  bootstrap, by each project's own ``*-manage`` command;
+* the service users, services and endpoints in keystone;
+* the command lines of the API services (gunicorn) and Nova's daemons;
+* :func:`connect`, an openstacksdk connection to the stack as its admin.
+"""
+
+import concurrent.futures as cf
+import os
+import shutil
+import subprocess
+
+from nova_netaware.deploy.localstack.processes import port_open
+from nova_netaware.deploy.localstack.processes import run
+from nova_netaware.deploy.localstack.processes import say
+from nova_netaware.deploy.localstack.processes import wait_for
+from nova_netaware.deploy.localstack.settings import CLOUD
+from nova_netaware.deploy.localstack.settings import DB_PASSWORD
+from nova_netaware.deploy.localstack.settings import DB_USER
+from nova_netaware.deploy.localstack.settings import DBS
+from nova_netaware.deploy.localstack.settings import PASSWORD
+from nova_netaware.deploy.localstack.settings import REGION
+from nova_netaware.deploy.localstack.settings import VHOST
+
+# -- MariaDB and RabbitMQ -----------------------------------------------------
+
+
+def mysql(sql, log, timeout=60):
+    return run(['mysql', '-u', 'root', '--connect-timeout=10', '-e', sql],
+               log, timeout=timeout)
+
+
+def ensure_mariadb(s):
+    log = s.log('mariadb-setup')
+    ping = ['mysqladmin', '-u', 'root', '--connect-timeout=2', 'ping']
+    if subprocess.run(ping, capture_output=True, timeout=10).returncode != 0:
+        say('MariaDB is not running: starting it')
+        os.makedirs('/run/mysqld', exist_ok=True)
+        shutil.chown('/run/mysqld', 'mysql', 'mysql')
+        run(['start-stop-daemon', '--start', '--oknodo', '--background',
+             '--exec', '/usr/sbin/mariadbd'], log, timeout=30)
+        wait_for('MariaDB', lambda: subprocess.run(
+            ping, capture_output=True, timeout=10).returncode == 0, 60,
+            log='/var/log/mysql/error.log'
+            if os.path.exists('/var/log/mysql/error.log') else log)
+    grants = []
+    for host in ('localhost', '127.0.0.1'):
+        grants.append("CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'"
+                      % (DB_USER, host, DB_PASSWORD))
+        grants.append("GRANT ALL PRIVILEGES ON `netaware\\_%%`.* TO '%s'@'%s'"
+                      % (DB_USER, host))
+    stmts = []
+    for db in DBS:
+        stmts.append('DROP DATABASE IF EXISTS netaware_%s' % db)
+        stmts.append('CREATE DATABASE netaware_%s CHARACTER SET utf8mb4' % db)
+    mysql('; '.join(grants + stmts), log)
+
+
+def ensure_rabbitmq(s):
+    log = s.log('rabbitmq-setup')
+    if not port_open(5672):
+        say('RabbitMQ is not running: starting it')
+        run(['rabbitmq-server', '-detached'], log, timeout=60)
+        wait_for('RabbitMQ', lambda: port_open(5672), 90, interval=1,
+                 log=log)
+    ctl = ['rabbitmqctl', '-q', '--timeout', '60']
+    # a fresh vhost each time: no queues left from an earlier stack
+    run(ctl + ['delete_vhost', VHOST], log, timeout=90, check=False)
+    run(ctl + ['add_vhost', VHOST], log, timeout=90)
+    run(ctl + ['set_permissions', '-p', VHOST, 'guest', '.*', '.*', '.*'],
+        log, timeout=90)
+
+
+# -- command lines ------------------------------------------------------------
+
+def gunicorn(s, procs, name, factory, port, env):
+    """Start the API ``name``: gunicorn serving ``wsgi.<factory>``."""
+    argv = [s.bin('gunicorn'), '-w', '1', '--threads', '4',
+            '--no-control-socket', '--timeout', '120',
+            '--graceful-timeout', '5',
+            '-b', '127.0.0.1:%d' % port, '--access-logfile', '-',
+            '--error-logfile', '-', '--name', name,
+            'nova_netaware.deploy.localstack.wsgi:%s' % factory]
+    return procs.start(name, argv, env=env)
+
+
+def nova_cmd(s, *args):
+    """A Nova command line (``args[0]`` is the binary) on the stack's
+    nova.conf."""
+    return [s.bin(args[0]), '--config-file',
+            s.conf('nova', 'nova.conf')] + list(args[1:])
+
+
+# -- database schemas ---------------------------------------------------------
+
+def setup_keystone(s):
+    conf = ['--config-file', s.conf('keystone', 'keystone.conf')]
+    log = s.log('keystone-setup')
+    km = s.bin('keystone-manage')
+    with cf.ThreadPoolExecutor(3) as pool:
+        # the key repositories do not need the database: all three at once
+        jobs = [pool.submit(run, [km] + conf + ['db_sync'], log)]
+        for what in ('fernet_setup', 'credential_setup'):
+            jobs.append(pool.submit(run, [km] + conf + [
+                what, '--keystone-user', 'root', '--keystone-group', 'root'],
+                log))
+        for job in jobs:
+            job.result()
+    run([km] + conf + ['bootstrap', '--bootstrap-password', PASSWORD,
+                       '--bootstrap-admin-url', s.url('keystone'),
+                       '--bootstrap-public-url', s.url('keystone'),
+                       '--bootstrap-internal-url', s.url('keystone'),
+                       '--bootstrap-region-id', REGION], log)
+
+
+def setup_nova_db(s):
+    log = s.log('nova-setup')
+    run(nova_cmd(s, 'nova-manage', 'api_db', 'sync'), log)
+    run(nova_cmd(s, 'nova-manage', 'cell_v2', 'map_cell0',
+                 '--database_connection', s.db_url('nova_cell0')), log)
+    run(nova_cmd(s, 'nova-manage', 'cell_v2', 'create_cell', '--name',
+                 'cell1', '--verbose'), log)
+    run(nova_cmd(s, 'nova-manage', 'db', 'sync'), log)
+
+
+def setup_placement_db(s):
+    run([s.bin('placement-manage'), '--config-file',
+         s.conf('placement', 'placement.conf'), 'db', 'sync'],
+        s.log('placement-setup'))
+
+
+def setup_glance_db(s):
+    run([s.bin('glance-manage'), '--config-file',
+         s.conf('glance', 'glance-api.conf'), 'db_sync'],
+        s.log('glance-setup'))
+
+
+# -- keystone: service users, services, endpoints -----------------------------
+
+def register_services(s):
+    """Service users, services and endpoints, in one process (fast)."""
+    import openstack
+    conn = openstack.connect(
+        auth_url=s.auth_url, username='admin', password=PASSWORD,
+        project_name='admin', user_domain_name='Default',
+        project_domain_name='Default', region_name=REGION,
+        identity_api_version='3')
+    idc = conn.identity
+    project = idc.find_project('service') or idc.create_project(
+        name='service', domain_id='default')
+    admin_role = idc.find_role('admin')
+    services = [
+        ('nova', 'compute', s.url('nova-api', '/v2.1')),
+        ('placement', 'placement', s.url('placement')),
+        ('glance', 'image', s.url('glance')),
+        # the network stand-in (see netstub.py), not Neutron
+        ('neutron', 'network', s.url('network')),
+    ]
+    for user_name, stype, url in services:
+        user = idc.find_user(user_name, domain_id='default') or \
+            idc.create_user(name=user_name, password=PASSWORD,
+                            domain_id='default',
+                            default_project_id=project.id)
+        idc.assign_project_role_to_user(project, user, admin_role)
+        name = user_name if user_name != 'neutron' else 'network-standin'
+        svc = idc.find_service(name) or idc.create_service(
+            name=name, type=stype, enabled=True)
+        for interface in ('public', 'internal', 'admin'):
+            idc.create_endpoint(service_id=svc.id, interface=interface,
+                                url=url, region_id=REGION)
+
+
+def connect(s):
+    """An openstacksdk connection as the admin of clouds.yaml."""
+    import openstack.config
+    import openstack.connection
+    region = openstack.config.OpenStackConfig(
+        config_files=[s.clouds_yaml]).get_one(cloud=CLOUD)
+    return openstack.connection.Connection(config=region)

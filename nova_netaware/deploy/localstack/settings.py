@@ -1,0 +1,102 @@
+"""Where the local stack keeps its state, and which ports and names it uses.
+
+Layout of the state directory (``$NETAWARE_STACK_DIR``, by default
+``<checkout>/local-stack-state``, which is git-ignored):
+
+* ``etc/``: keystone.conf, placement.conf, glance-api.conf, nova.conf (with
+  the plugin lines written by :mod:`nova_netaware.deploy.nova_conf`) and one
+  ``nova-compute-<host>.conf`` per compute;
+* ``logs/``: one log file per service (``logs/<service>.log``);
+* ``netaware/``: the plugin's topology and traffic files;
+* ``clouds.yaml``: cloud ``netaware-local`` (admin);
+* ``procs.json``: the processes this launcher started (pid, start time),
+  so that ``down`` stops those and nothing else.
+
+MariaDB and RabbitMQ are machine services: ``up`` starts them if they are
+not running and ``down`` leaves them running. The stack uses its own
+databases (``netaware_*``) and RabbitMQ vhost (``netaware``).
+"""
+
+import os
+import sys
+
+import nova_netaware
+from nova_netaware.deploy.exceptions import StackError
+
+#: The checkout (or site-packages) directory that holds ``nova_netaware``;
+#: the stack's processes get it first on their PYTHONPATH.
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(
+    nova_netaware.__file__)))
+CLOUD = 'netaware-local'
+REGION = 'RegionOne'
+PASSWORD = 'netaware'
+DB_USER = 'netaware'
+DB_PASSWORD = 'netaware'
+VHOST = 'netaware'
+DBS = ('keystone', 'glance', 'placement', 'nova_api', 'nova_cell0',
+       'nova_cell1')
+PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network')
+
+
+def _default_state_dir():
+    if os.path.isdir(os.path.join(PKG_ROOT, '.git')) or os.path.exists(
+            os.path.join(PKG_ROOT, 'setup.cfg')):
+        return os.path.join(PKG_ROOT, 'local-stack-state')
+    return os.path.expanduser('~/.local/share/nova-netaware/local-stack')
+
+
+class Settings(object):
+    def __init__(self, state_dir=None, computes=None, port_base=None):
+        self.state_dir = os.path.abspath(
+            state_dir or os.environ.get('NETAWARE_STACK_DIR')
+            or _default_state_dir())
+        self.computes = int(computes or os.environ.get(
+            'NETAWARE_STACK_COMPUTES', 4))
+        if self.computes < 2:
+            raise StackError('at least 2 computes are needed')
+        base = int(port_base or os.environ.get('NETAWARE_STACK_PORT_BASE',
+                                               25000))
+        self.ports = {name: base + i for i, name in enumerate(PORT_NAMES)}
+        self.bindir = os.path.dirname(sys.executable)
+        self.venv = os.path.dirname(self.bindir)
+        self.etc = os.path.join(self.state_dir, 'etc')
+        self.logs = os.path.join(self.state_dir, 'logs')
+        self.data = os.path.join(self.state_dir, 'data')
+        self.netaware_dir = os.path.join(self.state_dir, 'netaware')
+        self.topology_file = os.path.join(self.netaware_dir, 'topology.yaml')
+        self.traffic_file = os.path.join(self.netaware_dir, 'traffic.yaml')
+        self.clouds_yaml = os.path.join(self.state_dir, 'clouds.yaml')
+        self.procs_file = os.path.join(self.state_dir, 'procs.json')
+        self.hosts = ['netaware-cmp%d' % (i + 1)
+                      for i in range(self.computes)]
+
+    def url(self, name, path=''):
+        return 'http://127.0.0.1:%d%s' % (self.ports[name], path)
+
+    @property
+    def auth_url(self):
+        return self.url('keystone', '/v3')
+
+    def health_urls(self):
+        """``{process name: URL}`` of each API; it answers 200 or 300."""
+        return {
+            'keystone': self.auth_url,
+            'placement': self.url('placement', '/'),
+            'glance': self.url('glance', '/versions'),
+            'network-standin': self.url('network', '/'),
+            'nova-api': self.url('nova-api', '/v2.1/'),
+        }
+
+    def db_url(self, name):
+        return ('mysql+pymysql://%s:%s@127.0.0.1/netaware_%s?charset=utf8'
+                % (DB_USER, DB_PASSWORD, name))
+
+    def conf(self, service, name):
+        """The path of a configuration file, ``etc/<service>/<name>``."""
+        return os.path.join(self.etc, service, name)
+
+    def log(self, service):
+        return os.path.join(self.logs, service + '.log')
+
+    def bin(self, name):
+        return os.path.join(self.bindir, name)

@@ -1,0 +1,361 @@
+"""The local stack: up, down, status, logs and env.
+
+``up`` brings the stack up in named steps (:meth:`Stack._up`): machine
+services, configuration, database schemas with each API started as soon as
+its schema is ready (:class:`_Startup`), the computes, and then waits until
+every API answers, every Nova service reports up and every compute is a
+hypervisor and a resource provider. A failed step stops what was started
+and raises :class:`StackError` naming the service and quoting its log.
+"""
+
+import concurrent.futures as cf
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+
+from nova_netaware.deploy.exceptions import StackError
+from nova_netaware.deploy.localstack import configuration
+from nova_netaware.deploy.localstack import services
+from nova_netaware.deploy.localstack.processes import _alive
+from nova_netaware.deploy.localstack.processes import fail
+from nova_netaware.deploy.localstack.processes import http_status
+from nova_netaware.deploy.localstack.processes import port_open
+from nova_netaware.deploy.localstack.processes import Procs
+from nova_netaware.deploy.localstack.processes import run
+from nova_netaware.deploy.localstack.processes import say
+from nova_netaware.deploy.localstack.processes import wait_for
+from nova_netaware.deploy.localstack.processes import why
+from nova_netaware.deploy.localstack.settings import CLOUD
+
+# The APIs started once their schema is ready: schema (also the name of
+# the wsgi factory and of the etc/ directory) -> (process and port name,
+# the variable that points the service at its configuration directory).
+_APIS = {
+    'keystone': ('keystone', 'OS_KEYSTONE_CONFIG_DIR'),
+    'placement': ('placement', 'OS_PLACEMENT_CONFIG_DIR'),
+    'glance': ('glance', 'OS_GLANCE_CONFIG_DIR'),
+    'nova': ('nova-api', 'OS_NOVA_CONFIG_DIR'),
+}
+# Nova's daemons, started once nova's schema is ready and the services are
+# registered in keystone: they talk to placement with keystone credentials
+# at start.
+_DAEMONS = ('nova-conductor', 'nova-scheduler')
+
+
+class _Startup(object):
+    """Database schemas set up in parallel, each API started as soon as its
+    schema is ready; the services registered in keystone as soon as it
+    answers (while the other schemas are still syncing); then Nova's
+    daemons."""
+
+    def __init__(self, s, procs, timeout):
+        self.s = s
+        self.procs = procs
+        self.timeout = timeout
+        self.apis = {'network-standin': services.gunicorn(
+            s, procs, 'network-standin', 'network_standin()',
+            s.ports['network'], {})}
+        self.daemons = {}
+        self.ready = set()
+
+    def setups(self):
+        s = self.s
+        return {
+            'keystone': lambda: services.setup_keystone(s),
+            'nova': lambda: services.setup_nova_db(s),
+            'placement': lambda: services.setup_placement_db(s),
+            'glance': lambda: services.setup_glance_db(s),
+        }
+
+    def start(self, name):
+        """Start what waited for ``name`` (a schema, or 'register')."""
+        s = self.s
+        if name in _APIS:
+            proc, variable = _APIS[name]
+            self.apis[proc] = services.gunicorn(
+                s, self.procs, proc, '%s()' % name, s.ports[proc],
+                {variable: os.path.join(s.etc, name)})
+        if name in ('nova', 'register'):
+            self.ready.add(name)
+            if self.ready == {'nova', 'register'}:
+                for binary in _DAEMONS:
+                    self.daemons[binary] = self.procs.start(
+                        binary, services.nova_cmd(s, binary, '--log-file',
+                                                  s.log(binary)))
+                say('nova-conductor and nova-scheduler started')
+                return
+        if name != 'register':
+            say('%s schema ready: started' % name)
+
+    def register(self):
+        s = self.s
+        wait_for('keystone', lambda: http_status(s.auth_url) == 200,
+                 self.timeout, proc=self.apis['keystone'])
+        try:
+            services.register_services(s)
+        except Exception as exc:
+            with open(s.log('keystone-setup'), 'a') as f:
+                f.write('ERROR registering services: %r\n' % (exc,))
+            raise StackError('%r; log: %s; why: %s' % (
+                exc, s.log('keystone'), why(s.log('keystone'))))
+
+    def run(self):
+        """Run every set-up; the APIs and daemons once all succeeded."""
+        with cf.ThreadPoolExecutor(4) as pool:
+            futures = {pool.submit(fn): name
+                       for name, fn in self.setups().items()}
+            pending = set(futures)
+            errors = []
+            while pending:
+                done, pending = cf.wait(pending,
+                                        return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    name = futures[fut]
+                    try:
+                        fut.result()
+                    except StackError as exc:
+                        errors.append('%s set-up failed: %s' % (name, exc))
+                        continue
+                    if name == 'register':
+                        say('keystone answers; service users and endpoints '
+                            'registered')
+                    self.start(name)
+                    if name == 'keystone':
+                        reg = pool.submit(self.register)
+                        futures[reg] = 'register'
+                        pending.add(reg)
+            if errors:
+                raise StackError('\n'.join(errors))
+        return self.apis, self.daemons
+
+
+class Stack(object):
+    def __init__(self, settings):
+        self.s = settings
+
+    @contextlib.contextmanager
+    def lock(self):
+        os.makedirs(self.s.state_dir, exist_ok=True)
+        with open(os.path.join(self.s.state_dir, '.lock'), 'w') as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StackError('another local-stack command is running on '
+                                 '%s' % self.s.state_dir)
+            yield
+
+    def conn(self):
+        return services.connect(self.s)
+
+    # -- up ---------------------------------------------------------------
+
+    def up(self, timeout=180):
+        s = self.s
+        with self.lock():
+            procs = Procs(s)
+            if procs.records:
+                return self._already_running(procs)
+            self._check_ports()
+            t0 = time.monotonic()
+            for sub in ('etc', 'logs', 'data', 'netaware'):
+                shutil.rmtree(os.path.join(s.state_dir, sub),
+                              ignore_errors=True)
+            os.makedirs(s.logs)
+            say('state and logs in %s' % s.state_dir)
+            try:
+                self._up(procs, timeout)
+            except BaseException:
+                say('start failed: stopping what was started')
+                procs.stop_all(timeout=20)
+                raise
+            with open(os.path.join(s.state_dir, 'up-seconds'), 'w') as f:
+                f.write('%.1f\n' % (time.monotonic() - t0))
+            say('the local stack is up in %.0f s: %d computes (%s)'
+                % (time.monotonic() - t0, len(s.hosts), ', '.join(s.hosts)))
+            say('use it: export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s'
+                % (s.clouds_yaml, CLOUD))
+            return 0
+
+    def _already_running(self, procs):
+        dead = procs.dead()
+        if not dead:
+            say('the local stack is already running (%d processes; '
+                'state in %s)' % (len(procs.records), self.s.state_dir))
+            return 0
+        raise StackError(
+            'the local stack is partly running; these processes '
+            'died: %s. Run "local-stack down" and then "up".'
+            % ', '.join('%s (log %s)' % (r['name'], r['log'])
+                        for r in dead))
+
+    def _check_ports(self):
+        s = self.s
+        busy = [n for n, p in s.ports.items() if port_open(p)]
+        if busy:
+            raise StackError('port(s) already in use: %s; set '
+                             'NETAWARE_STACK_PORT_BASE to move the stack'
+                             % ', '.join('%s %d' % (n, s.ports[n])
+                                         for n in busy))
+
+    def _up(self, procs, timeout):
+        s = self.s
+        say('MariaDB and RabbitMQ')
+        services.ensure_mariadb(s)
+        services.ensure_rabbitmq(s)
+        say('configuration (nova.conf plugin lines by nova_netaware.deploy)')
+        configuration.write_configs(s)
+        say('database schemas (keystone, nova, placement, glance), each '
+            'service started as soon as its schema is ready')
+        apis, daemons = _Startup(s, procs, timeout).run()
+        urls = {name: url for name, url in s.health_urls().items()
+                if name != 'keystone'}
+        # placement first: computes report to it as they start
+        wait_for('placement', lambda: http_status(urls['placement']) == 200,
+                 timeout, proc=apis['placement'])
+        computes = self._start_computes(procs)
+        for name, url in urls.items():
+            wait_for(name, lambda url=url: http_status(url) in (200, 300),
+                     timeout, proc=apis[name])
+        say('waiting for nova-conductor, nova-scheduler and the computes to '
+            'report up')
+        conn = self.conn()
+        self._wait_reported_up(conn, daemons, computes, timeout)
+        say('cell_v2 discover_hosts')
+        self._discover_hosts(conn, timeout)
+
+    def _start_computes(self, procs):
+        s = self.s
+        say('%d nova-compute processes' % len(s.hosts))
+        computes = {}
+        for host in s.hosts:
+            name = 'nova-compute-%s' % host
+            computes[host] = procs.start(name, [
+                s.bin('nova-compute'), '--config-file',
+                s.conf('nova', 'nova.conf'), '--config-file',
+                s.conf('nova', 'nova-compute-%s.conf' % host),
+                '--log-file', s.log(name)])
+        return computes
+
+    def _wait_reported_up(self, conn, daemons, computes, timeout):
+        """Until ``openstack compute service list`` has each daemon and
+        compute up and enabled; fail on the first one that died."""
+        expected = {(binary, None): daemons[binary] for binary in _DAEMONS}
+        for host, rec in computes.items():
+            expected[('nova-compute', host)] = rec
+
+        def missing():
+            try:
+                listed = list(conn.compute.services())
+            except Exception:
+                return list(expected)
+            up = {(x.binary, x.host) for x in listed
+                  if x.state == 'up' and x.status == 'enabled'}
+            up_bins = {b for b, _ in up}
+            return [k for k in expected
+                    if not (k in up or (k[1] is None and k[0] in up_bins))]
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = missing()
+            if not left:
+                return
+            for key in left:
+                if not _alive(expected[key]):
+                    fail(expected[key]['name'], expected[key]['log'],
+                         'its process exited')
+            if time.monotonic() > deadline:
+                key = left[0]
+                fail(expected[key]['name'], expected[key]['log'],
+                     'not reported up in nova service list within %ds'
+                     % timeout)
+            time.sleep(1)
+
+    def _discover_hosts(self, conn, timeout):
+        """``nova-manage cell_v2 discover_hosts`` until every compute is an
+        enabled, up hypervisor and a resource provider."""
+        s = self.s
+        deadline = time.monotonic() + timeout
+        while True:
+            run(services.nova_cmd(s, 'nova-manage', 'cell_v2',
+                                  'discover_hosts', '--verbose'),
+                s.log('nova-setup'))
+            hyps = {h.name for h in conn.compute.hypervisors()
+                    if h.status == 'enabled' and h.state == 'up'}
+            rps = {rp.name for rp in conn.placement.resource_providers()}
+            if set(s.hosts) <= hyps and set(s.hosts) <= rps:
+                return
+            if time.monotonic() > deadline:
+                host = sorted(set(s.hosts) - (hyps & rps))[0]
+                fail('nova-compute-%s' % host, s.log('nova-compute-%s' % host),
+                     'no hypervisor / resource provider within %ds' % timeout)
+            time.sleep(2)
+
+    # -- down / status / logs / env ---------------------------------------
+
+    def down(self):
+        with self.lock():
+            procs = Procs(self.s)
+            if not procs.records:
+                say('the local stack is not running')
+                return 0
+            say('stopping %d processes started by local-stack'
+                % len(procs.alive()))
+            stopped = procs.stop_all()
+            say('stopped: %s' % ', '.join(r['name'] for r in stopped))
+            say('MariaDB and RabbitMQ are machine services: left running')
+            return 0
+
+    def status(self):
+        s = self.s
+        procs = Procs(s)
+        if not procs.records:
+            print('the local stack is not running (state dir %s)'
+                  % s.state_dir)
+            return 3
+        bad = 0
+        urls = s.health_urls()
+        for rec in procs.records:
+            alive = _alive(rec)
+            extra = ''
+            if rec['name'] in urls:
+                code = http_status(urls[rec['name']])
+                extra = ' http=%s' % code
+                alive = alive and code in (200, 300)
+            bad += not alive
+            print('%-28s %-8s pid %-7d%s  %s' % (
+                rec['name'], 'running' if alive else 'DOWN', rec['pid'],
+                extra, rec['log']))
+        print('MariaDB: %s, RabbitMQ: %s' % (
+            'running' if port_open(3306) else 'DOWN',
+            'running' if port_open(5672) else 'DOWN'))
+        print('clouds.yaml: %s (cloud %s)' % (s.clouds_yaml, CLOUD))
+        return 1 if bad else 0
+
+    def logs(self, service=None, lines=20):
+        s = self.s
+        print('log directory: %s' % s.logs)
+        if not os.path.isdir(s.logs):
+            return 1
+        names = sorted(f[:-4] for f in os.listdir(s.logs)
+                       if f.endswith('.log'))
+        if service:
+            names = [n for n in names if n == service or n.startswith(
+                service)]
+            if not names:
+                print('no log for %r' % service)
+                return 1
+        for name in names:
+            path = s.log(name)
+            print('==> %s <==' % path)
+            if lines:
+                with open(path, errors='replace') as f:
+                    for line in f.read().splitlines()[-lines:]:
+                        print(line)
+        return 0
+
+    def env(self):
+        print('export OS_CLIENT_CONFIG_FILE=%s' % self.s.clouds_yaml)
+        print('export OS_CLOUD=%s' % CLOUD)
+        return 0
