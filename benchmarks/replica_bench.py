@@ -177,13 +177,13 @@ def reference_passthrough(lab, n, qnum=20, max_len=65536):
     lab_mod.sh('ip', 'netns', 'exec', ns, 'iptables', '-w', '5', '-I',
                'FORWARD', '-o', ifc, '-j', 'NFQUEUE', '--queue-num',
                str(qnum))
-    p = lab._spawn('nfq-ref', ns, [sys.executable, os.path.join(
+    p = lab.spawn('nfq-ref', ns, [sys.executable, os.path.join(
         HERE, 'replica', 'nfq_passthrough.py'), str(qnum), str(max_len)],
         'nfq-ref.log', nice=True)
-    lab._wait(lambda: os.path.exists('/proc/%d/net' % p.pid) and
-              any(line.split()[0] == str(qnum) for line in open(
-                  '/proc/%d/net/netfilter/nfnetlink_queue' % p.pid)),
-              20, 'reference queue')
+    lab.wait_for(lambda: os.path.exists('/proc/%d/net' % p.pid) and
+                 any(line.split()[0] == str(qnum) for line in open(
+                     '/proc/%d/net/netfilter/nfnetlink_queue' % p.pid)),
+                 20, 'reference queue')
     # like the buffering measurement, where the copy is paused: the guest
     # does not compete for the CPU (accepted packets wait in its socket)
     gpid = lab.guest_pid('a')
