@@ -298,89 +298,8 @@ def main():
         bw, rtt = measure_link(lab)
         out.update(link_bytes_per_s=bw, rtt_s=rtt)
         log('link: %.0f MB/s, RTT %.3f ms' % (bw / 1e6, rtt * 1e3))
-
-        ref, qd, ud = reference_passthrough(lab, a.burst)
-        out['passthrough_pps'] = ref
-        out['passthrough_kernel_drops'] = qd + ud
-        log('reference NFQUEUE pass-through: %.0f pkt/s' % ref)
-
-        common = dict(nfqueue_max_len=65536, handoff_timeout=30,
-                      state_timeout=30, peer_timeout=30)
-        lab.start_agent('a', buffer_synchronous='FULL', **common)
-        lab.start_agent('b', buffer_synchronous='NORMAL', **common)
-        assert lab.wait_idle() == 'a'
-
-        # durable buffering on B (NORMAL), then replay on activation
-        rate_b, qd, ud = buffering_rate(lab, 'b', 'burst-b', a.burst)
-        out['buffer_pps_normal'] = rate_b
-        out['buffer_kernel_drops'] = qd + ud
-        log('durable buffering (synchronous=NORMAL): %.0f pkt/s' % rate_b)
-        r = lab.switchover('a')
-        assert r.get('ok'), r
-        assert lab.wait_idle() == 'b'
-        ls = lab.status('b')['last_switchover']
-        out['replay_pps_normal'] = ls['replayed'] / ls['replay_seconds']
-        log('replay: %d packets at %.0f pkt/s' % (
-            ls['replayed'], out['replay_pps_normal']))
-        # durable buffering on A (FULL), replay back
-        rate_a, qd2, ud2 = buffering_rate(lab, 'a', 'burst-a', a.burst)
-        out['buffer_pps_full'] = rate_a
-        out['buffer_kernel_drops'] += qd2 + ud2
-        log('durable buffering (synchronous=FULL): %.0f pkt/s' % rate_a)
-        r = lab.switchover('b')
-        assert r.get('ok'), r
-        assert lab.wait_idle() == 'a'
-        ls = lab.status('a')['last_switchover']
-        out['replay_pps_full'] = ls['replayed'] / ls['replay_seconds']
-        ga = lab.guest_stats('a')
-        burst_ok = (ga['clients'].get('burst-a') == [a.burst] * 2 + [0, 0]
-                    and ga['clients'].get('burst-b') == [a.burst] * 2 +
-                    [0, 0])
-        out['burst_exactly_once'] = burst_ok
-        log('bursts served exactly once in order: %s' % burst_ok)
-
-        # end to end with switchovers
-        log('end to end: %d packets, %d switchovers' % (a.packets,
-                                                         a.switchovers))
-        res, sw, active, old_steps = end_to_end(
-            lab, a.packets, a.switchovers, a.rate_per_cloud,
-            a.clients_per_cloud)
-        osteps = {}
-        for s_ in old_steps:
-            for k, v in s_.items():
-                osteps.setdefault(k, []).append(v)
-        out['handing_off_steps_ms_median'] = {
-            k: statistics.median(v) for k, v in osteps.items()}
-        st = lab.guest_stats(active)
-        lost = sum(r['missing_count'] for r in res)
-        dup_replies = sum(r['replies'] - r['unique_replies'] for r in res)
-        reordered = sum(0 if r['in_order'] else 1 for r in res)
-        bad_state = [r['id'] for r in res if st['clients'].get(r['id']) !=
-                     [r['last'], r['sent'], 0, 0]]
-        sent = sum(r['sent'] for r in res)
-        # the last switchover only drains the last buffer after the
-        # clients stopped: the old copy was idle, so it is no downtime
-        # sample; the others all happen while both clouds send
-        gaps = downtimes_from_replies(res)[:len(sw) - 1]
-        agent_dt = [s['downtime_s'] for s in sw[:-1] if s and
-                    s.get('downtime_s') is not None]
-        state_size = max(s['state_bytes'] for s in sw)
-        floor = state_size / bw + rtt
-        steps = {}
-        for s_ in sw:
-            for k, v in ((s_ or {}).get('steps_ms') or {}).items():
-                steps.setdefault(k, []).append(v)
-        out['activation_steps_ms_median'] = {
-            k: statistics.median(v) for k, v in steps.items()}
-        out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
-                   e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
-                   e2e_switchovers=len(sw), e2e_state_bytes=state_size,
-                   downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
-                   floor_s=floor)
-        n_cl = 2 * a.clients_per_cloud
-        out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
-                         and not bad_state and sent == a.packets - a.packets
-                         % n_cl and st['total'] >= sent)
+        measure_rates(lab, a, out)
+        measure_end_to_end(lab, a, out)
     finally:
         lab.destroy()
     report(out, a)
@@ -388,6 +307,111 @@ def main():
         with open(a.json, 'w') as f:
             json.dump(out, f, indent=2)
     return 0 if out.get('all_targets_met') else 1
+
+
+def measure_rates(lab, a, out):
+    """Reference pass-through, durable buffering on B (NORMAL) and A (FULL)
+    and the replay of each buffer; starts the agents (A active)."""
+    ref, qd, ud = reference_passthrough(lab, a.burst)
+    out['passthrough_pps'] = ref
+    out['passthrough_kernel_drops'] = qd + ud
+    log('reference NFQUEUE pass-through: %.0f pkt/s' % ref)
+
+    common = dict(nfqueue_max_len=65536, handoff_timeout=30,
+                  state_timeout=30, peer_timeout=30)
+    lab.start_agent('a', buffer_synchronous='FULL', **common)
+    lab.start_agent('b', buffer_synchronous='NORMAL', **common)
+    assert lab.wait_idle() == 'a'
+
+    # durable buffering on B (NORMAL), then replay on activation
+    rate_b, qd, ud = buffering_rate(lab, 'b', 'burst-b', a.burst)
+    out['buffer_pps_normal'] = rate_b
+    out['buffer_kernel_drops'] = qd + ud
+    log('durable buffering (synchronous=NORMAL): %.0f pkt/s' % rate_b)
+    r = lab.switchover('a')
+    assert r.get('ok'), r
+    assert lab.wait_idle() == 'b'
+    ls = lab.status('b')['last_switchover']
+    out['replay_pps_normal'] = ls['replayed'] / ls['replay_seconds']
+    log('replay: %d packets at %.0f pkt/s' % (
+        ls['replayed'], out['replay_pps_normal']))
+    # durable buffering on A (FULL), replay back
+    rate_a, qd2, ud2 = buffering_rate(lab, 'a', 'burst-a', a.burst)
+    out['buffer_pps_full'] = rate_a
+    out['buffer_kernel_drops'] += qd2 + ud2
+    log('durable buffering (synchronous=FULL): %.0f pkt/s' % rate_a)
+    r = lab.switchover('b')
+    assert r.get('ok'), r
+    assert lab.wait_idle() == 'a'
+    ls = lab.status('a')['last_switchover']
+    out['replay_pps_full'] = ls['replayed'] / ls['replay_seconds']
+    ga = lab.guest_stats('a')
+    burst_ok = (ga['clients'].get('burst-a') == [a.burst] * 2 + [0, 0]
+                and ga['clients'].get('burst-b') == [a.burst] * 2 +
+                [0, 0])
+    out['burst_exactly_once'] = burst_ok
+    log('bursts served exactly once in order: %s' % burst_ok)
+
+
+def measure_end_to_end(lab, a, out):
+    """Clients in both clouds while switchovers happen: loss, duplicates,
+    order and the downtime of each switchover."""
+    bw, rtt = out['link_bytes_per_s'], out['rtt_s']
+    log('end to end: %d packets, %d switchovers' % (a.packets,
+                                                 a.switchovers))
+    res, sw, active, old_steps = end_to_end(
+        lab, a.packets, a.switchovers, a.rate_per_cloud,
+        a.clients_per_cloud)
+    osteps = {}
+    for s_ in old_steps:
+        for k, v in s_.items():
+            osteps.setdefault(k, []).append(v)
+    out['handing_off_steps_ms_median'] = {
+        k: statistics.median(v) for k, v in osteps.items()}
+    st = lab.guest_stats(active)
+    lost = sum(r['missing_count'] for r in res)
+    dup_replies = sum(r['replies'] - r['unique_replies'] for r in res)
+    reordered = sum(0 if r['in_order'] else 1 for r in res)
+    bad_state = [r['id'] for r in res if st['clients'].get(r['id']) !=
+                 [r['last'], r['sent'], 0, 0]]
+    sent = sum(r['sent'] for r in res)
+    # the last switchover only drains the last buffer after the
+    # clients stopped: the old copy was idle, so it is no downtime
+    # sample; the others all happen while both clouds send
+    gaps = downtimes_from_replies(res)[:len(sw) - 1]
+    agent_dt = [s['downtime_s'] for s in sw[:-1] if s and
+                s.get('downtime_s') is not None]
+    state_size = max(s['state_bytes'] for s in sw)
+    floor = state_size / bw + rtt
+    steps = {}
+    for s_ in sw:
+        for k, v in ((s_ or {}).get('steps_ms') or {}).items():
+            steps.setdefault(k, []).append(v)
+    out['activation_steps_ms_median'] = {
+        k: statistics.median(v) for k, v in steps.items()}
+    out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
+               e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
+               e2e_switchovers=len(sw), e2e_state_bytes=state_size,
+               downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
+               floor_s=floor)
+    n_cl = 2 * a.clients_per_cloud
+    out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
+                     and not bad_state and sent == a.packets - a.packets
+                     % n_cl and st['total'] >= sent)
+
+
+def print_table(hdr, rows):
+    """A Markdown table, columns as wide as their widest cell."""
+    n = len(hdr)
+    w = [max(len(r[i]) for r in rows) for i in range(n)]
+    w = [max(w[i], len(hdr[i])) for i in range(n)]
+    line = '| ' + ' | '.join('%-*s' % (w[i], hdr[i]) for i in range(n)) + ' |'
+    print()
+    print(line)
+    print('|' + '|'.join('-' * (w[i] + 2) for i in range(n)) + '|')
+    for r in rows:
+        print('| ' + ' | '.join('%-*s' % (w[i], r[i]) for i in range(n)) +
+              ' |')
 
 
 def report(o, a):
@@ -429,16 +453,7 @@ def report(o, a):
             o['e2e_lost'], o['e2e_dup_replies'],
             o['e2e_reordered_clients']), '', '0 / 0 / 0'),
     ]
-    w = [max(len(r[i]) for r in rows) for i in range(4)]
-    hdr = ('measure', 'value', 'ratio', 'target')
-    w = [max(w[i], len(hdr[i])) for i in range(4)]
-    line = '| ' + ' | '.join('%-*s' % (w[i], hdr[i]) for i in range(4)) + ' |'
-    print()
-    print(line)
-    print('|' + '|'.join('-' * (w[i] + 2) for i in range(4)) + '|')
-    for r in rows:
-        print('| ' + ' | '.join('%-*s' % (w[i], r[i]) for i in range(4)) +
-              ' |')
+    print_table(('measure', 'value', 'ratio', 'target'), rows)
     targets = {
         'zero loss/dup/reorder over %d packets, %d switchovers' % (
             a.packets, a.switchovers):
