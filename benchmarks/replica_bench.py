@@ -33,179 +33,21 @@ status 0 only if every target is met.
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 from nova_netaware.replica import lab as lab_mod  # noqa: E402
+from replica import rates  # noqa: E402
 
 
 def log(msg):
     print('[bench %s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
-
-
-# ------------------------------------------------------------------ link
-def measure_link(lab, nbytes=256 << 20):
-    """TCP bulk bandwidth and UDP RTT between hv-a and hv-b."""
-    srv = lab_mod.ns_socket(lab.ns('hv', 'b'), socket.AF_INET,
-                            socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((lab_mod.LINK_IP['b'], 5999))
-    srv.listen(1)
-    got = {}
-
-    def sink():
-        c, _ = srv.accept()
-        n = 0
-        while True:
-            d = c.recv(1 << 20)
-            if not d:
-                break
-            n += len(d)
-        got['n'] = n
-        got['t'] = time.perf_counter()
-        c.sendall(b'k')
-        c.close()
-    t = threading.Thread(target=sink)
-    t.start()
-    cli = lab_mod.ns_socket(lab.ns('hv', 'a'), socket.AF_INET,
-                            socket.SOCK_STREAM)
-    cli.connect((lab_mod.LINK_IP['b'], 5999))
-    chunk = os.urandom(1 << 20)
-    t0 = time.perf_counter()
-    for _ in range(nbytes >> 20):
-        cli.sendall(chunk)
-    cli.shutdown(socket.SHUT_WR)
-    cli.recv(1)
-    t.join()
-    bw = got['n'] / (got['t'] - t0)
-    cli.close()
-    srv.close()
-    # RTT: UDP ping-pong
-    us = lab_mod.ns_socket(lab.ns('hv', 'b'))
-    us.bind((lab_mod.LINK_IP['b'], 5998))
-    stop = threading.Event()
-
-    def echo():
-        us.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                d, a = us.recvfrom(64)
-            except socket.timeout:
-                continue
-            us.sendto(d, a)
-    et = threading.Thread(target=echo)
-    et.start()
-    uc = lab_mod.ns_socket(lab.ns('hv', 'a'))
-    uc.settimeout(1)
-    rtts = []
-    for i in range(300):
-        t1 = time.perf_counter()
-        uc.sendto(b'%d' % i, (lab_mod.LINK_IP['b'], 5998))
-        uc.recvfrom(64)
-        rtts.append(time.perf_counter() - t1)
-    stop.set()
-    et.join()
-    us.close()
-    uc.close()
-    return bw, statistics.median(rtts)
-
-
-# ------------------------------------------------------------------ rates
-def nfq_counters(pid, qnum):
-    with open('/proc/%d/net/netfilter/nfnetlink_queue' % pid) as f:
-        for line in f:
-            p = line.split()
-            if int(p[0]) == qnum:
-                # queue_total, queue_dropped, user_dropped, id_sequence
-                return int(p[2]), int(p[5]), int(p[6]), int(p[7])
-    raise RuntimeError('queue %d not found' % qnum)
-
-
-def saturated_rate(pid, qnum, start_traffic, n, done=None, timeout=120):
-    """Rate at which the listener of queue ``qnum`` (process ``pid``, whose
-    namespace holds the queue) takes ``n`` packets. The listener is stopped
-    (SIGSTOP) while the burst is sent, so the kernel queue holds all ``n``
-    packets; the clock runs from SIGCONT until every packet is processed
-    (and ``done()``, e.g. committed): the listener's own rate, not the
-    sender's."""
-    base = nfq_counters(pid, qnum)[3]
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        proc = start_traffic()
-        end = time.monotonic() + timeout
-        while True:
-            total, qdrop, udrop, idseq = nfq_counters(pid, qnum)
-            if idseq - base >= n and proc.poll() is not None:
-                break
-            if time.monotonic() > end:
-                raise RuntimeError('timed out queueing: %d of %d packets'
-                                   % (idseq - base, n))
-            time.sleep(0.005)
-        queued = total
-    finally:
-        t0 = time.perf_counter()
-        os.kill(pid, signal.SIGCONT)
-    while True:
-        total, qdrop, udrop, idseq = nfq_counters(pid, qnum)
-        now = time.perf_counter()
-        if total == 0 and (done is None or done()):
-            break
-        if time.monotonic() > end:
-            raise RuntimeError('timed out: %d packets still queued' % total)
-        time.sleep(0.001)
-    if queued < n:
-        raise RuntimeError('only %d of %d packets were held in the kernel '
-                           'queue (raise nfqueue_max_len)' % (queued, n))
-    return n / (now - t0), qdrop, udrop
-
-
-def blast(lab, x, cid, n):
-    return lambda: lab.start_client(x, cid, n, 10_000_000, timeout=0.1)
-
-
-def reference_passthrough(lab, n, qnum=20, max_len=65536):
-    ns = lab.ns('hv', 'a')
-    ifc = lab.ifname('v', 'a', 0)
-    lab_mod.sh('ip', 'netns', 'exec', ns, 'iptables', '-w', '5', '-I',
-               'FORWARD', '-o', ifc, '-j', 'NFQUEUE', '--queue-num',
-               str(qnum))
-    p = lab._spawn('nfq-ref', ns, [sys.executable, os.path.join(
-        HERE, 'replica', 'nfq_passthrough.py'), str(qnum), str(max_len)],
-        'nfq-ref.log', nice=True)
-    lab._wait(lambda: os.path.exists('/proc/%d/net' % p.pid) and
-              any(line.split()[0] == str(qnum) for line in open(
-                  '/proc/%d/net/netfilter/nfnetlink_queue' % p.pid)),
-              20, 'reference queue')
-    # like the buffering measurement, where the copy is paused: the guest
-    # does not compete for the CPU (accepted packets wait in its socket)
-    gpid = lab.guest_pid('a')
-    os.kill(gpid, signal.SIGSTOP)
-    try:
-        return saturated_rate(p.pid, qnum, blast(lab, 'a', 'ref', n), n)
-    finally:
-        os.kill(gpid, signal.SIGCONT)
-        lab.kill('nfq-ref')
-        lab_mod.sh('ip', 'netns', 'exec', ns, 'iptables', '-w', '5', '-D',
-                   'FORWARD', '-o', ifc, '-j', 'NFQUEUE', '--queue-num',
-                   str(qnum), check=False)
-
-
-def buffering_rate(lab, x, cid, n):
-    st = lab.status(x)
-    assert st['role'] == 'standby', st['role']
-    before = st['buffer']['packets']
-    qnum = 10 if x == 'a' else 11
-    return saturated_rate(
-        st['pid'], qnum, blast(lab, x, cid, n), n,
-        done=lambda: lab.status(x)['buffer']['packets'] >= before + n)
 
 
 # ------------------------------------------------------------------ e2e
@@ -295,92 +137,11 @@ def main():
     try:
         for x in 'ab':
             lab.start_guest(x, pad_bytes=a.state_bytes)
-        bw, rtt = measure_link(lab)
+        bw, rtt = rates.measure_link(lab)
         out.update(link_bytes_per_s=bw, rtt_s=rtt)
         log('link: %.0f MB/s, RTT %.3f ms' % (bw / 1e6, rtt * 1e3))
-
-        ref, qd, ud = reference_passthrough(lab, a.burst)
-        out['passthrough_pps'] = ref
-        out['passthrough_kernel_drops'] = qd + ud
-        log('reference NFQUEUE pass-through: %.0f pkt/s' % ref)
-
-        common = dict(nfqueue_max_len=65536, handoff_timeout=30,
-                      state_timeout=30, peer_timeout=30)
-        lab.start_agent('a', buffer_synchronous='FULL', **common)
-        lab.start_agent('b', buffer_synchronous='NORMAL', **common)
-        assert lab.wait_idle() == 'a'
-
-        # durable buffering on B (NORMAL), then replay on activation
-        rate_b, qd, ud = buffering_rate(lab, 'b', 'burst-b', a.burst)
-        out['buffer_pps_normal'] = rate_b
-        out['buffer_kernel_drops'] = qd + ud
-        log('durable buffering (synchronous=NORMAL): %.0f pkt/s' % rate_b)
-        r = lab.switchover('a')
-        assert r.get('ok'), r
-        assert lab.wait_idle() == 'b'
-        ls = lab.status('b')['last_switchover']
-        out['replay_pps_normal'] = ls['replayed'] / ls['replay_seconds']
-        log('replay: %d packets at %.0f pkt/s' % (
-            ls['replayed'], out['replay_pps_normal']))
-        # durable buffering on A (FULL), replay back
-        rate_a, qd2, ud2 = buffering_rate(lab, 'a', 'burst-a', a.burst)
-        out['buffer_pps_full'] = rate_a
-        out['buffer_kernel_drops'] += qd2 + ud2
-        log('durable buffering (synchronous=FULL): %.0f pkt/s' % rate_a)
-        r = lab.switchover('b')
-        assert r.get('ok'), r
-        assert lab.wait_idle() == 'a'
-        ls = lab.status('a')['last_switchover']
-        out['replay_pps_full'] = ls['replayed'] / ls['replay_seconds']
-        ga = lab.guest_stats('a')
-        burst_ok = (ga['clients'].get('burst-a') == [a.burst] * 2 + [0, 0]
-                    and ga['clients'].get('burst-b') == [a.burst] * 2 +
-                    [0, 0])
-        out['burst_exactly_once'] = burst_ok
-        log('bursts served exactly once in order: %s' % burst_ok)
-
-        # end to end with switchovers
-        log('end to end: %d packets, %d switchovers' % (a.packets,
-                                                         a.switchovers))
-        res, sw, active, old_steps = end_to_end(
-            lab, a.packets, a.switchovers, a.rate_per_cloud,
-            a.clients_per_cloud)
-        osteps = {}
-        for s_ in old_steps:
-            for k, v in s_.items():
-                osteps.setdefault(k, []).append(v)
-        out['handing_off_steps_ms_median'] = {
-            k: statistics.median(v) for k, v in osteps.items()}
-        st = lab.guest_stats(active)
-        lost = sum(r['missing_count'] for r in res)
-        dup_replies = sum(r['replies'] - r['unique_replies'] for r in res)
-        reordered = sum(0 if r['in_order'] else 1 for r in res)
-        bad_state = [r['id'] for r in res if st['clients'].get(r['id']) !=
-                     [r['last'], r['sent'], 0, 0]]
-        sent = sum(r['sent'] for r in res)
-        # the last switchover only drains the last buffer after the
-        # clients stopped: the old copy was idle, so it is no downtime
-        # sample; the others all happen while both clouds send
-        gaps = downtimes_from_replies(res)[:len(sw) - 1]
-        agent_dt = [s['downtime_s'] for s in sw[:-1] if s and
-                    s.get('downtime_s') is not None]
-        state_size = max(s['state_bytes'] for s in sw)
-        floor = state_size / bw + rtt
-        steps = {}
-        for s_ in sw:
-            for k, v in ((s_ or {}).get('steps_ms') or {}).items():
-                steps.setdefault(k, []).append(v)
-        out['activation_steps_ms_median'] = {
-            k: statistics.median(v) for k, v in steps.items()}
-        out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
-                   e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
-                   e2e_switchovers=len(sw), e2e_state_bytes=state_size,
-                   downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
-                   floor_s=floor)
-        n_cl = 2 * a.clients_per_cloud
-        out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
-                         and not bad_state and sent == a.packets - a.packets
-                         % n_cl and st['total'] >= sent)
+        measure_rates(lab, a, out)
+        measure_end_to_end(lab, a, out)
     finally:
         lab.destroy()
     report(out, a)
@@ -388,6 +149,113 @@ def main():
         with open(a.json, 'w') as f:
             json.dump(out, f, indent=2)
     return 0 if out.get('all_targets_met') else 1
+
+
+def measure_rates(lab, a, out):
+    """Reference pass-through, durable buffering on B (NORMAL) and A (FULL)
+    and the replay of each buffer; starts the agents (A active)."""
+    ref, qd, ud = rates.reference_passthrough(lab, a.burst)
+    out['passthrough_pps'] = ref
+    out['passthrough_kernel_drops'] = qd + ud
+    log('reference NFQUEUE pass-through: %.0f pkt/s' % ref)
+
+    common = dict(nfqueue_max_len=65536, handoff_timeout=30,
+                  state_timeout=30, peer_timeout=30)
+    lab.start_agent('a', buffer_synchronous='FULL', **common)
+    lab.start_agent('b', buffer_synchronous='NORMAL', **common)
+    assert lab.wait_idle() == 'a'
+
+    # durable buffering on B (NORMAL), then replay on activation
+    ls = buffer_and_replay(lab, a, 'b', 'NORMAL', out)
+    log('replay: %d packets at %.0f pkt/s' % (
+        ls['replayed'], out['replay_pps_normal']))
+    # durable buffering on A (FULL), replay back
+    buffer_and_replay(lab, a, 'a', 'FULL', out)
+    ga = lab.guest_stats('a')
+    burst_ok = (ga['clients'].get('burst-a') == [a.burst] * 2 + [0, 0]
+                and ga['clients'].get('burst-b') == [a.burst] * 2 +
+                [0, 0])
+    out['burst_exactly_once'] = burst_ok
+    log('bursts served exactly once in order: %s' % burst_ok)
+
+
+def buffer_and_replay(lab, a, standby, sync, out):
+    """Durable buffering of a burst on ``standby`` (its buffer runs at
+    synchronous=``sync``), then the replay when it takes over; returns its
+    last switchover."""
+    active = 'a' if standby == 'b' else 'b'
+    rate, qd, ud = rates.buffering_rate(lab, standby, 'burst-' + standby,
+                                        a.burst)
+    out['buffer_pps_' + sync.lower()] = rate
+    out['buffer_kernel_drops'] = out.get('buffer_kernel_drops', 0) + qd + ud
+    log('durable buffering (synchronous=%s): %.0f pkt/s' % (sync, rate))
+    r = lab.switchover(active)
+    assert r.get('ok'), r
+    assert lab.wait_idle() == standby
+    ls = lab.status(standby)['last_switchover']
+    out['replay_pps_' + sync.lower()] = ls['replayed'] / ls['replay_seconds']
+    return ls
+
+
+def measure_end_to_end(lab, a, out):
+    """Clients in both clouds while switchovers happen: loss, duplicates,
+    order and the downtime of each switchover."""
+    bw, rtt = out['link_bytes_per_s'], out['rtt_s']
+    log('end to end: %d packets, %d switchovers' % (a.packets,
+                                                 a.switchovers))
+    res, sw, active, old_steps = end_to_end(
+        lab, a.packets, a.switchovers, a.rate_per_cloud,
+        a.clients_per_cloud)
+    osteps = {}
+    for s_ in old_steps:
+        for k, v in s_.items():
+            osteps.setdefault(k, []).append(v)
+    out['handing_off_steps_ms_median'] = {
+        k: statistics.median(v) for k, v in osteps.items()}
+    st = lab.guest_stats(active)
+    lost = sum(r['missing_count'] for r in res)
+    dup_replies = sum(r['replies'] - r['unique_replies'] for r in res)
+    reordered = sum(0 if r['in_order'] else 1 for r in res)
+    bad_state = [r['id'] for r in res if st['clients'].get(r['id']) !=
+                 [r['last'], r['sent'], 0, 0]]
+    sent = sum(r['sent'] for r in res)
+    # the last switchover only drains the last buffer after the
+    # clients stopped: the old copy was idle, so it is no downtime
+    # sample; the others all happen while both clouds send
+    gaps = downtimes_from_replies(res)[:len(sw) - 1]
+    agent_dt = [s['downtime_s'] for s in sw[:-1] if s and
+                s.get('downtime_s') is not None]
+    state_size = max(s['state_bytes'] for s in sw)
+    floor = state_size / bw + rtt
+    steps = {}
+    for s_ in sw:
+        for k, v in ((s_ or {}).get('steps_ms') or {}).items():
+            steps.setdefault(k, []).append(v)
+    out['activation_steps_ms_median'] = {
+        k: statistics.median(v) for k, v in steps.items()}
+    out.update(e2e_sent=sent, e2e_lost=lost, e2e_dup_replies=dup_replies,
+               e2e_reordered_clients=reordered, e2e_bad_state=bad_state,
+               e2e_switchovers=len(sw), e2e_state_bytes=state_size,
+               downtime_gaps_s=gaps, downtime_agent_s=agent_dt,
+               floor_s=floor)
+    n_cl = 2 * a.clients_per_cloud
+    out['e2e_ok'] = (lost == 0 and dup_replies == 0 and reordered == 0
+                     and not bad_state and sent == a.packets - a.packets
+                     % n_cl and st['total'] >= sent)
+
+
+def print_table(hdr, rows):
+    """A Markdown table, columns as wide as their widest cell."""
+    n = len(hdr)
+    w = [max(len(r[i]) for r in rows) for i in range(n)]
+    w = [max(w[i], len(hdr[i])) for i in range(n)]
+    line = '| ' + ' | '.join('%-*s' % (w[i], hdr[i]) for i in range(n)) + ' |'
+    print()
+    print(line)
+    print('|' + '|'.join('-' * (w[i] + 2) for i in range(n)) + '|')
+    for r in rows:
+        print('| ' + ' | '.join('%-*s' % (w[i], r[i]) for i in range(n)) +
+              ' |')
 
 
 def report(o, a):
@@ -429,16 +297,7 @@ def report(o, a):
             o['e2e_lost'], o['e2e_dup_replies'],
             o['e2e_reordered_clients']), '', '0 / 0 / 0'),
     ]
-    w = [max(len(r[i]) for r in rows) for i in range(4)]
-    hdr = ('measure', 'value', 'ratio', 'target')
-    w = [max(w[i], len(hdr[i])) for i in range(4)]
-    line = '| ' + ' | '.join('%-*s' % (w[i], hdr[i]) for i in range(4)) + ' |'
-    print()
-    print(line)
-    print('|' + '|'.join('-' * (w[i] + 2) for i in range(4)) + '|')
-    for r in rows:
-        print('| ' + ' | '.join('%-*s' % (w[i], r[i]) for i in range(4)) +
-              ' |')
+    print_table(('measure', 'value', 'ratio', 'target'), rows)
     targets = {
         'zero loss/dup/reorder over %d packets, %d switchovers' % (
             a.packets, a.switchovers):

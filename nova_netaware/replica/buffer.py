@@ -20,11 +20,9 @@ import sqlite3
 import threading
 import time
 
+from nova_netaware.replica.errors import BufferError_
+
 LOG = logging.getLogger(__name__)
-
-
-class BufferError_(Exception):
-    """Raised for an unusable buffer configuration or file."""
 
 
 SYNC_MODES = ('NORMAL', 'FULL')

@@ -15,6 +15,8 @@ from oslo_log import log as logging
 
 from nova_netaware.replica import agent as agent_mod
 from nova_netaware.replica import conf as conf_mod
+from nova_netaware.replica import control
+from nova_netaware.replica.errors import AgentError
 
 LOG = logging.getLogger(__name__)
 
@@ -75,8 +77,8 @@ def main(argv=None):
         cmd = conf.command.name
         if cmd == 'run':
             return run(conf)
-        res = agent_mod.control_call(conf.replica.control_socket, cmd)
-    except (cfg.Error, agent_mod.AgentError, ValueError) as e:
+        res = control.control_call(conf.replica.control_socket, cmd)
+    except (cfg.Error, AgentError, ValueError) as e:
         print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
         return 2
     except Exception as e:  # clear message for every other failure too

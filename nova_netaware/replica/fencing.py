@@ -20,23 +20,11 @@ import uuid
 
 from tooz import coordination
 
+from nova_netaware.replica.errors import FenceError, StaleEpoch
+
 LOG = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
-
-
-class FenceError(Exception):
-    """The coordination backend cannot be used."""
-
-
-class StaleEpoch(Exception):
-    """The caller's epoch is not the current one."""
-
-    def __init__(self, expected, current):
-        super().__init__('stale epoch: expected %s, current epoch is %s '
-                         '(holder %s)' % (expected, current[0], current[1]))
-        self.expected = expected
-        self.current = current
 
 
 class EpochFence:

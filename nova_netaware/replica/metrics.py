@@ -1,19 +1,20 @@
-"""Prometheus metrics endpoint (prometheus_client), fed from Agent.status().
+"""Prometheus metrics endpoint (prometheus_client), fed from a status
+callable (``Agent.status``) that returns the agent's status dict.
 """
 
 from prometheus_client import core, start_http_server
 from prometheus_client.registry import CollectorRegistry
 
-from nova_netaware.replica import agent as agent_mod
+from nova_netaware.replica import states
 
 
 class AgentCollector:
 
-    def __init__(self, agent):
-        self.agent = agent
+    def __init__(self, status):
+        self.status = status
 
     def collect(self):
-        st = self.agent.status()
+        st = self.status()
         lbl = ['agent', 'service']
         lv = [st['agent_id'], st['service']]
 
@@ -30,7 +31,7 @@ class AgentCollector:
         roles = core.GaugeMetricFamily(
             'nnr_role', 'Current role (1 for the current one)',
             labels=lbl + ['role'])
-        for r in sorted(set(agent_mod.ROLE.values())):
+        for r in sorted(set(states.ROLE.values())):
             roles.add_metric(lv + [r], 1.0 if st['role'] == r else 0.0)
         yield roles
         yield gauge('nnr_epoch', 'Fencing epoch known to this agent',
@@ -65,7 +66,8 @@ class AgentCollector:
         yield rej
 
 
-def serve(agent, host, port):
+def serve(status, host, port):
+    """Serve the metrics of ``status()`` on http://host:port/metrics."""
     reg = CollectorRegistry()
-    reg.register(AgentCollector(agent))
+    reg.register(AgentCollector(status))
     return start_http_server(port, addr=host, registry=reg)

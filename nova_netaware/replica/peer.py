@@ -25,24 +25,14 @@ import struct
 import threading
 import time
 
+from nova_netaware.replica.errors import AuthError, PeerError
+
 LOG = logging.getLogger(__name__)
 
 MAGIC = b'NNR1'
 _HDR = struct.Struct('!4sII32s')
 MAX_HEADER = 64 * 1024
 MAX_BODY = 1 << 30
-
-
-class PeerError(Exception):
-    """Transport problem talking to the peer."""
-
-
-class AuthError(PeerError):
-    """A message failed authentication (reason in ``.reason``)."""
-
-    def __init__(self, reason, detail=''):
-        super().__init__('%s%s' % (reason, (': ' + detail) if detail else ''))
-        self.reason = reason
 
 
 def _recv_exact(sock, n):

@@ -2,45 +2,44 @@
 
 import pytest
 
-from nova_netaware.replica import agent as agent_mod
+from nova_netaware.replica import errors
+from nova_netaware.replica import states
 
 
 def _bare(state):
-    a = object.__new__(agent_mod.Agent)  # no drivers needed for _to()
-    a.state, a.epoch, a.history, a.since = state, 3, [], 0.0
-    return a
+    return states.StateMachine(state, epoch=3)
 
 
 def test_switchover_paths_allowed():
-    out = [agent_mod.FENCING, agent_mod.HANDING_OFF, agent_mod.STANDBY]
-    a = _bare(agent_mod.ACTIVE)
+    out = [states.FENCING, states.HANDING_OFF, states.STANDBY]
+    a = _bare(states.ACTIVE)
     for s in out:
-        a._to(s)
-    for s in (agent_mod.ACTIVATING, agent_mod.ACTIVE):
-        a._to(s)
+        a.to(s)
+    for s in (states.ACTIVATING, states.ACTIVE):
+        a.to(s)
     # failed handoff: recover to either role, by the epoch
-    a = _bare(agent_mod.HANDING_OFF)
-    a._to(agent_mod.RECOVERING)
-    a._to(agent_mod.STANDBY)
-    assert [h[2] for h in a.history] == [agent_mod.RECOVERING,
-                                         agent_mod.STANDBY]
+    a = _bare(states.HANDING_OFF)
+    a.to(states.RECOVERING)
+    a.to(states.STANDBY)
+    assert [h[2] for h in a.history] == [states.RECOVERING,
+                                         states.STANDBY]
 
 
 @pytest.mark.parametrize('src,dst', [
-    (agent_mod.STANDBY, agent_mod.ACTIVE),        # never skip activation
-    (agent_mod.ACTIVE, agent_mod.STANDBY),        # never skip the fence
-    (agent_mod.HANDING_OFF, agent_mod.ACTIVE),    # only via RECOVERING
-    (agent_mod.FAILED, agent_mod.ACTIVE),
-    (agent_mod.ACTIVATING, agent_mod.FENCING),
+    (states.STANDBY, states.ACTIVE),        # never skip activation
+    (states.ACTIVE, states.STANDBY),        # never skip the fence
+    (states.HANDING_OFF, states.ACTIVE),    # only via RECOVERING
+    (states.FAILED, states.ACTIVE),
+    (states.ACTIVATING, states.FENCING),
 ])
 def test_forbidden_transitions(src, dst):
     a = _bare(src)
-    with pytest.raises(agent_mod.InvalidTransition, match='not allowed'):
-        a._to(dst)
+    with pytest.raises(errors.InvalidTransition, match='not allowed'):
+        a.to(dst)
     assert a.state == src
 
 
 def test_every_state_has_a_role_and_a_way_out():
-    for s, nxt in agent_mod.TRANSITIONS.items():
-        assert s in agent_mod.ROLE
+    for s, nxt in states.TRANSITIONS.items():
+        assert s in states.ROLE
         assert nxt, s

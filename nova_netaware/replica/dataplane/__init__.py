@@ -9,13 +9,12 @@ in their original order and then lets traffic pass (``pass`` mode).
 
 import abc
 
+# raised by the plugins, importable here
+from nova_netaware.replica.errors import DataPlaneError  # noqa: F401
+
 BUFFER = 'buffer'
 PASS = 'pass'
 MODES = (BUFFER, PASS)
-
-
-class DataPlaneError(Exception):
-    pass
 
 
 class DataPlane(abc.ABC):

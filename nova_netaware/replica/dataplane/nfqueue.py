@@ -1,12 +1,8 @@
 """Data plane ``nfqueue``: iptables NFQUEUE + durable buffer + raw replay.
 
-Rules (in the namespace the agent runs in, i.e. the hypervisor side)::
-
-    -A FORWARD -o <guest_interface> -j <chain>
-    -A <chain> -j NFQUEUE --queue-num <n> [--queue-bypass]
-
-One thread owns the queue, the buffer and the raw socket, so every mode
-change happens between two packets and the order of packets is kept:
+The iptables rules and the kernel messages are in :mod:`.netfilter`. One
+thread owns the queue, the buffer and the raw socket, so every mode change
+happens between two packets and the order of packets is kept:
 
 * ``buffer`` mode: each packet is appended to the pending batch; the batch is
   committed to SQLite (group commit) and only then are the originals
@@ -34,12 +30,11 @@ import logging
 import os
 import select
 import socket
-import struct
-import subprocess
 import threading
 import time
 
 from nova_netaware.replica import dataplane as dp
+from nova_netaware.replica.dataplane import netfilter
 
 LOG = logging.getLogger(__name__)
 
@@ -47,30 +42,6 @@ try:
     import netfilterqueue
 except ImportError:  # reported when the plugin is started
     netfilterqueue = None
-
-
-def _checksum(b):
-    if len(b) % 2:
-        b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    s = (s >> 16) + (s & 0xffff)
-    s += s >> 16
-    return ~s & 0xffff
-
-
-def iptables(*args, check=True):
-    cmd = ['iptables', '-w', '5'] + list(args)
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise dp.DataPlaneError('%s failed: %s' % (' '.join(cmd),
-                                                   p.stderr.strip()))
-    return p.returncode == 0
-
-
-_NFNL_SUBSYS_QUEUE = 3
-_NFQNL_MSG_VERDICT_BATCH = 3
-_NFQA_VERDICT_HDR = 2
-_NF_DROP = 0
 
 
 class NfqueueDataPlane(dp.DataPlane):
@@ -114,42 +85,10 @@ class NfqueueDataPlane(dp.DataPlane):
         self._plock = threading.RLock()
         self._nlseq = 0
         self._last_overflow_log = 0.0
-        self._rule_lock = threading.Lock()
-
-    # ---------------------------------------------------------- rules
-    def _rule_args(self, mode):
-        a = ['-j', 'NFQUEUE', '--queue-num', str(self.qnum)]
-        if mode == dp.PASS:
-            a.append('--queue-bypass')
-        return a
-
-    def _install_rules(self, mode):
-        with self._rule_lock:
-            iptables('-N', self.chain, check=False)
-            iptables('-F', self.chain)
-            iptables('-A', self.chain, *self._rule_args(mode))
-            jump = ['FORWARD', '-o', self.ifname, '-j', self.chain]
-            if not iptables('-C', *jump, check=False):
-                iptables('-I', *jump)
-
-    def _set_rule_mode(self, mode):
-        with self._rule_lock:
-            iptables('-R', self.chain, '1', *self._rule_args(mode))
-
-    def _set_rule_mode_async(self, mode):
-        def run():
-            try:
-                self._set_rule_mode(mode)
-            except dp.DataPlaneError as e:
-                LOG.error('could not update NFQUEUE rule: %s', e)
-        threading.Thread(target=run, daemon=True).start()
+        self.rules = netfilter.Rules(self.chain, self.ifname, self.qnum)
 
     def remove_rules(self):
-        with self._rule_lock:
-            iptables('-D', 'FORWARD', '-o', self.ifname, '-j', self.chain,
-                     check=False)
-            iptables('-F', self.chain, check=False)
-            iptables('-X', self.chain, check=False)
+        self.rules.remove()
 
     # ---------------------------------------------------------- lifecycle
     def start(self, mode):
@@ -174,7 +113,7 @@ class NfqueueDataPlane(dp.DataPlane):
         self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         self._icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                    socket.IPPROTO_ICMP)
-        self._install_rules(mode)
+        self.rules.install(mode)
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name='nfqueue-%d' % self.qnum)
         self._thread.start()
@@ -225,12 +164,12 @@ class NfqueueDataPlane(dp.DataPlane):
     def fence(self):
         with self._plock:
             self.mode = dp.BUFFER
-        self._set_rule_mode_async(dp.BUFFER)
+        self.rules.set_mode_async(dp.BUFFER)
 
     def activate(self):
         with self._plock:
             r = self._replay()
-        self._set_rule_mode_async(dp.PASS)
+        self.rules.set_mode_async(dp.PASS)
         return r
 
     def _locked_flush(self):
@@ -325,14 +264,8 @@ class NfqueueDataPlane(dp.DataPlane):
         per-packet verdicts are the fallback."""
         if self._batch_verdicts:
             self._nlseq = (self._nlseq + 1) & 0xffffffff
-            body = (struct.pack('=BBH', socket.AF_UNSPEC, 0,
-                                socket.htons(self.qnum)) +
-                    struct.pack('=HH', 12, _NFQA_VERDICT_HDR) +
-                    struct.pack('!II', _NF_DROP, pkts[-1].id))
-            msg = struct.pack('=IHHII', 16 + len(body),
-                              (_NFNL_SUBSYS_QUEUE << 8) |
-                              _NFQNL_MSG_VERDICT_BATCH, 1, self._nlseq,
-                              0) + body
+            msg = netfilter.drop_batch_message(self.qnum, self._nlseq,
+                                               pkts[-1].id)
             try:
                 self._sock.send(msg)
                 self.counters['batch_verdicts'] += 1
@@ -362,12 +295,9 @@ class NfqueueDataPlane(dp.DataPlane):
                         self.policy, self.counters[key])
 
     def _send_refusal(self, data):
-        if len(data) < 20 or data[0] >> 4 != 4:
+        icmp = netfilter.admin_prohibited(data)
+        if icmp is None:
             return
-        ihl = (data[0] & 0x0f) * 4
-        quoted = data[:ihl + 8]
-        icmp = struct.pack('!BBHI', 3, 13, 0, 0) + quoted
-        icmp = icmp[:2] + struct.pack('!H', _checksum(icmp)) + icmp[4:]
         try:
             self._icmp.sendto(icmp, (socket.inet_ntoa(data[12:16]), 0))
             self.counters['refusals_sent'] += 1
@@ -429,17 +359,7 @@ class NfqueueDataPlane(dp.DataPlane):
                 'replay_started': first}
 
     def kernel_queue_stats(self):
-        try:
-            with open('/proc/net/netfilter/nfnetlink_queue') as f:
-                for line in f:
-                    p = line.split()
-                    if p and int(p[0]) == self.qnum:
-                        return {'kernel_queue_total': int(p[2]),
-                                'kernel_queue_dropped': int(p[5]),
-                                'kernel_user_dropped': int(p[6])}
-        except (OSError, ValueError, IndexError):
-            pass
-        return {}
+        return netfilter.kernel_queue_stats(self.qnum)
 
     def stats(self):
         s = dict(self.counters)

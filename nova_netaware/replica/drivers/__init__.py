@@ -14,13 +14,8 @@ import hashlib
 
 from stevedore import driver as sv_driver
 
-
-class DriverError(Exception):
-    """A driver could not do what was asked (message says why)."""
-
-
-class ChecksumMismatch(DriverError):
-    pass
+from nova_netaware.replica.errors import ChecksumMismatch
+from nova_netaware.replica.errors import DriverError
 
 
 class StateBlob:

@@ -1,98 +1,28 @@
-"""Test bed for the replica agent on the real kernel (root only).
+"""The test bed: two clouds built from network namespaces (see
+:mod:`nova_netaware.replica.lab`)."""
 
-Builds two clouds from network namespaces and veth links::
-
-    cl<a> --veth-- hv<a> --veth-- vm<a>        copy A (guest process)
-                     |
-                inter-cloud link (agents' peer channel)
-                     |
-    cl<b> --veth-- hv<b> --veth-- vm<b>        copy B (guest process)
-
-Every name starts with a per-run prefix and :meth:`Lab.destroy` removes the
-namespaces (and with them the veths and the iptables rules, which only ever
-live inside them) and kills every process the lab started. Addresses live
-only inside these namespaces.
-
-Also provides ``python -m nova_netaware.replica.lab client ...``: a UDP
-client that sends numbered requests and records every reply.
-"""
-
-import argparse
-import ctypes
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
+from nova_netaware.replica import states
+from nova_netaware.replica.control import control_call
+from nova_netaware.replica.errors import AgentError
+from nova_netaware.replica.errors import LabError
+from nova_netaware.replica.lab.netns import (CLIENT_NET, CTL_PORT, DATA_PORT,
+                                             HV_VM_IP, LINK_IP, PEER_PORT,
+                                             VM_IP, guest_call, is_root, sh)
 
-CLONE_NEWNET = 0x40000000
 PY = sys.executable
-NET = '10.201'
-VM_IP = NET + '.100.2'
-HV_VM_IP = NET + '.100.1'
-CLIENT_NET = {'a': NET + '.1', 'b': NET + '.2'}
-LINK_IP = {'a': NET + '.250.1', 'b': NET + '.250.2'}
-DATA_PORT = 7000
-CTL_PORT = 7001
-PEER_PORT = 9797
-
-
-class LabError(Exception):
-    pass
-
-
-def sh(*cmd, check=True, timeout=30):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode:
-        raise LabError('%s failed (%d): %s' % (' '.join(cmd), p.returncode,
-                                               p.stderr.strip()))
-    return p
-
-
-def is_root():
-    return os.geteuid() == 0
-
-
-def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM):
-    """Create a socket inside network namespace ``ns`` (setns in a helper
-    thread; the socket stays in that namespace)."""
-    box = {}
-
-    def run():
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open('/run/netns/%s' % ns, os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), 'setns %s' % ns)
-            finally:
-                os.close(fd)
-            box['s'] = socket.socket(family, stype)
-        except BaseException as e:
-            box['e'] = e
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if 'e' in box:
-        raise box['e']
-    return box['s']
-
-
-def guest_call(ns, req, timeout=10.0):
-    s = ns_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
-    with s:
-        s.settimeout(timeout)
-        s.connect(('127.0.0.1', CTL_PORT))
-        s.sendall(json.dumps(req).encode() + b'\n')
-        return json.loads(s.makefile('rb').readline())
 
 
 class Lab:
+    """One test bed in ``workdir``; every namespace name starts with
+    ``prefix`` (random by default). Agents and guests run at ``nice``."""
 
     def __init__(self, workdir, prefix=None, coordination_url=None,
                  hmac_key=None, nice=0):
@@ -179,7 +109,11 @@ class Lab:
                      'up' if up else 'down')
 
     # ----------------------------------------------------------- processes
-    def _spawn(self, name, ns, argv, log, env=None, nice=False):
+    def spawn(self, name, ns, argv, log, env=None, nice=False):
+        """Start ``argv`` inside namespace ``ns`` as process ``name``
+        (output appended to ``log`` in the lab directory, ``env`` added to
+        the environment, at the lab's nice value if ``nice``); the lab kills
+        it in :meth:`destroy`. Returns the Popen."""
         f = open(os.path.join(self.dir, log), 'ab')
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -200,13 +134,15 @@ class Lab:
         pf = self.guest_pid_file(x)
         if os.path.exists(pf):
             os.unlink(pf)
-        self._spawn('guest-' + x, self.ns('vm', x),
+        self.spawn('guest-' + x, self.ns('vm', x),
                     [PY, '-m', 'nova_netaware.replica.guest', '--port',
                      str(DATA_PORT), '--control-port', str(CTL_PORT),
                      '--pad-bytes', str(pad_bytes), '--pid-file', pf],
                     'guest-%s.log' % x, nice=True)
-        self._wait(lambda: os.path.exists(pf), 10, 'guest %s pid file' % x)
-        self._wait(lambda: self._guest_up(x), 10, 'guest %s endpoint' % x)
+        self.wait_for(lambda: os.path.exists(pf), 10,
+                      'guest %s pid file' % x)
+        self.wait_for(lambda: self._guest_up(x), 10,
+                      'guest %s endpoint' % x)
 
     def _guest_up(self, x):
         try:
@@ -262,37 +198,33 @@ class Lab:
         sock = self.control_socket(x)
         if os.path.exists(sock):
             os.unlink(sock)
-        p = self._spawn('agent-' + x, self.ns('hv', x),
+        p = self.spawn('agent-' + x, self.ns('hv', x),
                         [PY, '-m', 'nova_netaware.replica.cmd',
                          '--config-file', path, 'run'],
                         'agent-%s.out' % x, env=env, nice=True)
         if wait:
-            self._wait(lambda: self._agent_up(x, p), 30, 'agent %s' % x)
+            self.wait_for(lambda: self._agent_up(x, p), 30, 'agent %s' % x)
         return p
 
     def _agent_up(self, x, p):
-        from nova_netaware.replica import agent as agent_mod
         if p.poll() is not None:
             raise LabError('agent %s exited with %s; see %s' % (
                 x, p.returncode, os.path.join(self.dir, 'agent-%s.*' % x)))
         try:
             return self.status(x, timeout=2)['state'] in (
-                agent_mod.ACTIVE, agent_mod.STANDBY)
-        except agent_mod.AgentError:
+                states.ACTIVE, states.STANDBY)
+        except AgentError:
             return False
 
     def status(self, x, timeout=30):
-        from nova_netaware.replica import agent as agent_mod
-        r = agent_mod.control_call(self.control_socket(x), 'status',
-                                   timeout=timeout)
+        r = control_call(self.control_socket(x), 'status', timeout=timeout)
         if not r.get('ok'):
             raise LabError('status of %s: %s' % (x, r))
         return r['status']
 
     def switchover(self, x, timeout=60):
-        from nova_netaware.replica import agent as agent_mod
-        return agent_mod.control_call(self.control_socket(x), 'switchover',
-                                      timeout=timeout)
+        return control_call(self.control_socket(x), 'switchover',
+                            timeout=timeout)
 
     def kill(self, name, sig=signal.SIGKILL):
         p = self.procs.get(name)
@@ -305,9 +237,8 @@ class Lab:
                 p.wait(5)
 
     def active_side(self):
-        from nova_netaware.replica import agent as agent_mod
         roles = {x: self.status(x)['state'] for x in 'ab'}
-        act = [x for x, s in roles.items() if s == agent_mod.ACTIVE]
+        act = [x for x, s in roles.items() if s == states.ACTIVE]
         if len(act) != 1:
             raise LabError('expected exactly one active agent: %s' % roles)
         return act[0]
@@ -329,7 +260,7 @@ class Lab:
         for f in (out, out + '.sent', out + '.started'):
             if os.path.exists(f):
                 os.unlink(f)
-        p = self._spawn('client-' + cid, self.ns('cl', x),
+        p = self.spawn('client-' + cid, self.ns('cl', x),
                         [PY, '-m', 'nova_netaware.replica.lab', 'client',
                          '--server', VM_IP, '--port', str(DATA_PORT),
                          '--id', cid, '--count', str(count), '--start',
@@ -344,13 +275,13 @@ class Lab:
     @classmethod
     def wait_started(cls, p, timeout=120):
         """Wait until client ``p`` has sent its first request."""
-        cls._wait(lambda: os.path.exists(p.out + '.started') or
+        cls.wait_for(lambda: os.path.exists(p.out + '.started') or
                   p.poll() is not None, timeout, 'client to start')
 
     @classmethod
     def wait_sent(cls, p, timeout=120):
         """Wait until client ``p`` has sent all its requests."""
-        cls._wait(lambda: os.path.exists(p.out + '.sent') or
+        cls.wait_for(lambda: os.path.exists(p.out + '.sent') or
                   p.poll() is not None, timeout, 'client to send')
 
     @staticmethod
@@ -360,7 +291,9 @@ class Lab:
             return json.load(f)
 
     @staticmethod
-    def _wait(cond, timeout, what):
+    def wait_for(cond, timeout, what):
+        """Poll ``cond()`` every 20 ms until it is true; raise
+        :class:`LabError` naming ``what`` after ``timeout`` seconds."""
         end = time.monotonic() + timeout
         while True:
             if cond():
@@ -395,114 +328,3 @@ class Lab:
                     pass
             sh('ip', 'netns', 'del', n, check=False)
         self.namespaces = []
-
-
-def remove_stale(prefix_len=5):
-    """Delete namespaces left by a crashed lab run (name r????-xx?)."""
-    out = sh('ip', 'netns', 'list', check=False).stdout.split('\n')
-    for line in out:
-        n = line.split(' ')[0]
-        if len(n) == prefix_len + 4 and n.startswith('r') and \
-                n[prefix_len] == '-' and n[prefix_len + 1:-1] in ('hv', 'vm',
-                                                                  'cl'):
-            sh('ip', 'netns', 'del', n, check=False)
-
-
-# --------------------------------------------------------------- client
-def client_main(argv):
-    a = argparse.ArgumentParser(prog='lab client')
-    a.add_argument('--server', required=True)
-    a.add_argument('--port', type=int, default=DATA_PORT)
-    a.add_argument('--id', required=True)
-    a.add_argument('--count', type=int, required=True)
-    a.add_argument('--start', type=int, default=1)
-    a.add_argument('--rate', type=float, default=1000.0)
-    a.add_argument('--timeout', type=float, default=60.0)
-    a.add_argument('--out', required=True)
-    a.add_argument('--expect', type=int,
-                   help='stop waiting once this many replies arrived '
-                        '(default: one per request sent)')
-    o = a.parse_args(argv)
-    if o.count < 0 or o.rate <= 0 or o.start < 1:
-        a.error('--count >= 0, --rate > 0 and --start >= 1 are required')
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE
-    except OSError:
-        pass
-    s.connect((o.server, o.port))
-    first, last = o.start, o.start + o.count - 1
-    replies = []  # (seq, total, served_ns)
-    errors = {'icmp': 0}
-    done = threading.Event()
-
-    def rx():
-        s.settimeout(0.2)
-        while not done.is_set():
-            try:
-                data = s.recv(2048)
-            except socket.timeout:
-                continue
-            except OSError:  # ICMP error (e.g. refused by overflow policy)
-                errors['icmp'] += 1
-                continue
-            p = data.split()
-            if len(p) == 5 and p[0] == b'R':
-                replies.append((int(p[2]), int(p[3]), int(p[4])))
-                if len(replies) >= o.count and replies[-1][0] >= last:
-                    pass
-    t = threading.Thread(target=rx, daemon=True)
-    t.start()
-    t0 = time.monotonic()
-    sent = 0
-    send_err = 0
-    cid = o.id.encode()
-    for seq in range(first, last + 1):
-        target = t0 + (seq - first) / o.rate
-        d = target - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-        try:
-            s.send(b'Q %s %d' % (cid, seq))
-            sent += 1
-        except OSError:
-            send_err += 1
-        if seq == first:
-            with open(o.out + '.started', 'w') as f:
-                f.write('1\n')
-    t_sent = time.monotonic()
-    with open(o.out + '.sent', 'w') as f:
-        f.write('%d\n' % sent)
-    deadline = t_sent + o.timeout
-    while time.monotonic() < deadline:
-        got = {r[0] for r in replies}
-        if o.expect is not None and len(got) >= o.expect:
-            break
-        if len(got) >= sent and sent == o.count:
-            break
-        time.sleep(0.01)
-    done.set()
-    t.join(1)
-    seqs = [r[0] for r in replies]
-    got = set(seqs)
-    res = {'id': o.id, 'first': first, 'last': last, 'sent': sent,
-           'send_errors': send_err, 'icmp_errors': errors['icmp'],
-           'replies': len(replies), 'unique_replies': len(got),
-           'missing': sorted(set(range(first, last + 1)) - got)[:1000],
-           'missing_count': len(set(range(first, last + 1)) - got),
-           'in_order': all(x < y for x, y in zip(seqs, seqs[1:])),
-           'send_seconds': t_sent - t0,
-           'served_ns': [r[2] for r in replies],
-           'seqs': seqs}
-    with open(o.out + '.tmp', 'w') as f:
-        json.dump(res, f)
-    os.rename(o.out + '.tmp', o.out)
-    return 0
-
-
-if __name__ == '__main__':
-    if len(sys.argv) > 1 and sys.argv[1] == 'client':
-        sys.exit(client_main(sys.argv[2:]))
-    print('usage: python -m nova_netaware.replica.lab client --help',
-          file=sys.stderr)
-    sys.exit(2)

@@ -1,0 +1,1 @@
+"""Helpers of benchmarks/replica_bench.py."""

@@ -1,0 +1,129 @@
+"""Kernel side of the ``nfqueue`` data plane: the iptables rules, the
+netlink batch verdict, the ICMP refusal and the kernel queue counters.
+
+Rules (in the namespace the agent runs in, i.e. the hypervisor side)::
+
+    -A FORWARD -o <guest_interface> -j <chain>
+    -A <chain> -j NFQUEUE --queue-num <n> [--queue-bypass]
+"""
+
+import logging
+import socket
+import struct
+import subprocess
+import threading
+
+from nova_netaware.replica import dataplane as dp
+
+LOG = logging.getLogger(__name__)
+
+_NFNL_SUBSYS_QUEUE = 3
+_NFQNL_MSG_VERDICT_BATCH = 3
+_NFQA_VERDICT_HDR = 2
+_NF_DROP = 0
+
+
+def checksum(b):
+    """Internet checksum (RFC 1071): one's complement of the one's
+    complement sum of the 16-bit words of ``b``."""
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+
+
+def iptables(*args, check=True):
+    """Run ``iptables -w 5 args``; raise DataPlaneError if it fails and
+    ``check``. Returns whether it succeeded."""
+    cmd = ['iptables', '-w', '5'] + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise dp.DataPlaneError('%s failed: %s' % (' '.join(cmd),
+                                                   p.stderr.strip()))
+    return p.returncode == 0
+
+
+class Rules:
+    """The FORWARD jump toward ``ifname`` and the NFQUEUE rule of
+    ``chain``; ``pass`` mode adds ``--queue-bypass``."""
+
+    def __init__(self, chain, ifname, qnum):
+        self.chain = chain
+        self.ifname = ifname
+        self.qnum = qnum
+        self._lock = threading.Lock()
+
+    def _rule_args(self, mode):
+        a = ['-j', 'NFQUEUE', '--queue-num', str(self.qnum)]
+        if mode == dp.PASS:
+            a.append('--queue-bypass')
+        return a
+
+    def install(self, mode):
+        with self._lock:
+            iptables('-N', self.chain, check=False)
+            iptables('-F', self.chain)
+            iptables('-A', self.chain, *self._rule_args(mode))
+            jump = ['FORWARD', '-o', self.ifname, '-j', self.chain]
+            if not iptables('-C', *jump, check=False):
+                iptables('-I', *jump)
+
+    def set_mode(self, mode):
+        with self._lock:
+            iptables('-R', self.chain, '1', *self._rule_args(mode))
+
+    def set_mode_async(self, mode):
+        def run():
+            try:
+                self.set_mode(mode)
+            except dp.DataPlaneError as e:
+                LOG.error('could not update NFQUEUE rule: %s', e)
+        threading.Thread(target=run, daemon=True).start()
+
+    def remove(self):
+        with self._lock:
+            iptables('-D', 'FORWARD', '-o', self.ifname, '-j', self.chain,
+                     check=False)
+            iptables('-F', self.chain, check=False)
+            iptables('-X', self.chain, check=False)
+
+
+def drop_batch_message(qnum, seq, last_id):
+    """One netlink NFQNL_MSG_VERDICT_BATCH message: drop every packet of
+    queue ``qnum`` up to id ``last_id``."""
+    body = (struct.pack('=BBH', socket.AF_UNSPEC, 0, socket.htons(qnum)) +
+            struct.pack('=HH', 12, _NFQA_VERDICT_HDR) +
+            struct.pack('!II', _NF_DROP, last_id))
+    return struct.pack('=IHHII', 16 + len(body),
+                       (_NFNL_SUBSYS_QUEUE << 8) | _NFQNL_MSG_VERDICT_BATCH,
+                       1, seq, 0) + body
+
+
+def admin_prohibited(data):
+    """ICMP destination unreachable, "communication administratively
+    prohibited" (type 3, code 13), quoting the IPv4 packet ``data``;
+    None if ``data`` is not IPv4."""
+    if len(data) < 20 or data[0] >> 4 != 4:
+        return None
+    ihl = (data[0] & 0x0f) * 4
+    quoted = data[:ihl + 8]
+    icmp = struct.pack('!BBHI', 3, 13, 0, 0) + quoted
+    return icmp[:2] + struct.pack('!H', checksum(icmp)) + icmp[4:]
+
+
+def kernel_queue_stats(qnum):
+    """Counters of queue ``qnum`` from /proc/net/netfilter/nfnetlink_queue
+    (empty if not readable)."""
+    try:
+        with open('/proc/net/netfilter/nfnetlink_queue') as f:
+            for line in f:
+                p = line.split()
+                if p and int(p[0]) == qnum:
+                    return {'kernel_queue_total': int(p[2]),
+                            'kernel_queue_dropped': int(p[5]),
+                            'kernel_user_dropped': int(p[6])}
+    except (OSError, ValueError, IndexError):
+        pass
+    return {}
