@@ -154,35 +154,10 @@ class NovaRuntime(Runtime):
     """Reads the placement of servers from Nova's databases."""
 
     def lookup(self, spec_obj, uuids):
-        from nova import context as nova_context
-        from nova import objects
-
-        ctx = getattr(spec_obj, '_context', None)
-        if ctx is None:
-            ctx = nova_context.get_admin_context()
-        ctx = ctx.elevated()
-        mappings = objects.InstanceMappingList.get_by_instance_uuids(
-            ctx, uuids)
-        cells = {}
-        for m in mappings:
-            if m.cell_mapping is not None:
-                cells.setdefault(m.cell_mapping.uuid, (m.cell_mapping, []))[
-                    1].append(m.instance_uuid)
-        placement, metadata = {}, {}
-        server = uuids[0]
-        for cell, cell_uuids in cells.values():
-            with nova_context.target_cell(ctx, cell) as cctx:
-                insts = objects.InstanceList.get_by_filters(
-                    cctx, {'uuid': cell_uuids, 'deleted': False},
-                    expected_attrs=[])
-                for inst in insts:
-                    if inst.host:
-                        placement[inst.uuid] = inst.host
-                if server in cell_uuids:
-                    inst = objects.Instance.get_by_uuid(
-                        cctx, server, expected_attrs=['metadata'])
-                    metadata = dict(inst.metadata or {})
-        return placement, metadata
+        # issue 12: an incremental map, not a full read on each request
+        from nova_netaware.scheduler import placement_map
+        return placement_map.for_runtime(self).lookup(
+            placement_map.admin_context(spec_obj), uuids)
 
 
 _runtime = None
