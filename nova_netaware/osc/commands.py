@@ -205,6 +205,8 @@ class Rebalance(_Base, command.Lister):
                 plan.util_after * 100, len(plan.moves),
                 '' if parsed_args.execute else
                 ' (dry run: nothing is changed; add --execute)'))
+        for reason in plan.reasons:
+            out.write('Nothing planned: %s\n' % reason)
         cols = ['#', 'Server', 'ID', 'Incoming (Mbit/s)', 'Why', 'Source',
                 'Predicted destination', 'MIF', 'Note']
         rows = []
