@@ -1,8 +1,9 @@
 """The placement snapshot file: hosts, servers and where they run.
 
 Format (YAML or JSON): :data:`FORMAT`, also shown by
-``nova-netaware --help``. It is what the ``nova-netaware`` command (``--placement``) and the
-benchmarks feed to the filter and weigher instead of Nova's databases.
+``nova-netaware --help``. It is what the ``nova-netaware`` command
+(``--placement``) and the benchmarks feed to the filter and weigher instead
+of Nova's databases.
 Errors are :class:`~nova_netaware.core.exceptions.SnapshotError`; a file
 that cannot be read or parsed raises the core's reading error.
 """

@@ -87,7 +87,8 @@ class TestRebalance(ScenarioMixin, base.OscTestCase):
         self.build()
 
     def test_dry_run_plans_and_changes_nothing_then_execute_follows_plan(self):
-        # issue 16: a congested link and a zero budget: nothing planned, and why
+        # issue 16: a congested link and a zero budget: nothing planned,
+        # and why
         rc, out, err = self.osc('netaware', 'rebalance', '--max-migrations',
                                 '0')
         self.assertEqual(0, rc, err)
