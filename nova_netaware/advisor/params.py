@@ -6,16 +6,51 @@ an OpenStack Watcher strategy returns from ``get_schema()``
 (``{"properties": {name: {"description", "type", "default"}}}``), and
 :func:`add_arguments` / :meth:`AdvisorParams.from_args` turn it into
 command-line options (``--cpu-threshold`` ...) and back.
+
+Each knob declares its valid range too, and that one declaration is checked
+everywhere: by :class:`AdvisorParams` itself (so a caller such as a Watcher
+strategy gets the same :class:`ValueError`), by the command-line options
+(an argparse error naming the option) and in the schema (``minimum`` ...).
 """
 
+import argparse
 import dataclasses
 
 _JSON_TYPES = {float: 'number', int: 'integer'}
 
+#: valid ranges: (lowest, lowest excluded?, highest or None)
+FRACTION = (0.0, True, 1.0)             # (0, 1]
+SHARE = (0.0, False, 1.0)               # [0, 1]
+COUNT = (0, False, None)                # integer >= 0
 
-def _knob(default, description, metavar, note=''):
+
+def _knob(default, description, metavar, valid, note=''):
     return dataclasses.field(default=default, metadata={
-        'description': description, 'metavar': metavar, 'note': note})
+        'description': description, 'metavar': metavar, 'note': note,
+        'valid': valid})
+
+
+def _range_text(f):
+    low, open_low, high = f.metadata['valid']
+    if high is None:
+        return '%s %s' % ('>' if open_low else '>=', low)
+    return 'in %s%g, %g]' % ('(' if open_low else '[', low, high)
+
+
+def check(f, value):
+    """*value* if it is valid for the knob *f* (a dataclass field), else
+    :class:`ValueError` saying what the knob accepts."""
+    low, open_low, high = f.metadata['valid']
+    integer = isinstance(f.default, int)
+    ok = (not isinstance(value, bool) and
+          isinstance(value, int if integer else (int, float)) and
+          (value > low if open_low else value >= low) and
+          (high is None or value <= high))
+    if not ok:
+        raise ValueError('%s must be %s %s, got %r' % (
+            f.name, 'an integer' if integer else 'a number', _range_text(f),
+            value))
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,18 +58,25 @@ class AdvisorParams:
     """Thresholds and knobs of the rebalance advisor."""
     cpu_threshold: float = _knob(
         0.9, 'A host is overloaded above this fraction of its allocatable '
-        'vCPUs', '<fraction>')
+        'vCPUs', '<fraction>', FRACTION)
     ram_threshold: float = _knob(
         0.9, 'A host is overloaded above this fraction of its allocatable '
-        'RAM', '<fraction>')
+        'RAM', '<fraction>', FRACTION)
     link_threshold: float = _knob(
-        0.8, 'A link is congested above this utilisation', '<fraction>')
+        0.8, 'A link is congested above this utilisation', '<fraction>',
+        FRACTION)
     max_migrations: int = _knob(
-        5, 'Plan at most N migrations', '<N>')
+        5, 'Plan at most N migrations', '<N>', COUNT,
+        note='0 plans none')
     min_gain: float = _knob(
         0.1, 'A move that relieves no hot spot is planned only if it lowers '
         'the network cost by at least this fraction of the server\'s own '
-        'traffic cost', '<fraction>', note='0 plans every improvement')
+        'traffic cost', '<fraction>', SHARE,
+        note='0 plans every improvement')
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            check(f, getattr(self, f.name))
 
     @classmethod
     def from_args(cls, parsed_args):
@@ -55,13 +97,38 @@ def _described(f):
     return f.metadata['description'] + (' (%s)' % note if note else '')
 
 
+def _schema(f):
+    low, open_low, high = f.metadata['valid']
+    out = {'description': _described(f) + '.',
+           'type': _JSON_TYPES[type(f.default)], 'default': f.default,
+           'exclusiveMinimum' if open_low else 'minimum': low}
+    if high is not None:
+        out['maximum'] = high
+    return out
+
+
 def get_schema():
-    """The knobs as a JSON schema (Watcher strategy ``get_schema()``)."""
-    return {'properties': {
-        f.name: {'description': _described(f) + '.',
-                 'type': _JSON_TYPES[type(f.default)],
-                 'default': f.default}
-        for f in dataclasses.fields(AdvisorParams)}}
+    """The knobs as a JSON schema (Watcher strategy ``get_schema()``),
+    with their valid ranges."""
+    return {'properties': {f.name: _schema(f)
+                           for f in dataclasses.fields(AdvisorParams)}}
+
+
+def _option_type(f):
+    """The argparse ``type`` of knob *f*: parse, then :func:`check`."""
+    def parse(text):
+        try:
+            value = type(f.default)(text)
+        except ValueError:
+            value = text
+        try:
+            return check(f, value)
+        except ValueError:
+            raise argparse.ArgumentTypeError('must be %s %s, got %r' % (
+                'an integer' if isinstance(f.default, int) else 'a number',
+                _range_text(f), text))
+    parse.__name__ = f.name
+    return parse
 
 
 def add_arguments(parser):
@@ -69,7 +136,7 @@ def add_arguments(parser):
     for f in dataclasses.fields(AdvisorParams):
         note = f.metadata['note']
         parser.add_argument(
-            '--' + f.name.replace('_', '-'), type=type(f.default),
+            '--' + f.name.replace('_', '-'), type=_option_type(f),
             default=f.default, metavar=f.metadata['metavar'],
             help='%s (default %s%s).' % (f.metadata['description'],
                                           f.default,

@@ -54,10 +54,46 @@ class Plan:
     overloaded_hosts: List[str]
     congested_links: List[str]
     placement_after: Dict[str, str]
+    #: why nothing is planned (empty when a move is)
+    reasons: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def moves(self):
         return [s for s in self.steps if s.destination]
+
+
+NO_CANDIDATE = ('no candidate host (all would exceed the CPU or RAM '
+                'threshold)')
+NONE_PASSES = 'no host passes the constraints'
+
+
+def _why_nothing(knobs, hot, selection, steps):
+    """Why a plan has no move: the reasons, in an operator's words."""
+    if not selection:
+        if not hot:
+            return ['no hot spot: no host above %g%% of its vCPUs or %g%% '
+                    'of its RAM, no link above %g%% utilisation' % (
+                        100 * knobs.cpu_threshold, 100 * knobs.ram_threshold,
+                        100 * knobs.link_threshold)]
+        return ['no server is involved in the hot spots (%s)'
+                % ', '.join(hot)]
+    if knobs.max_migrations == 0:
+        return ['the migration budget is 0 (max_migrations): %d server(s) '
+                'involved in the hot spots were not considered'
+                % len(selection)]
+    kinds = (('no candidate host within the CPU and RAM thresholds',
+              lambda n: n == NO_CANDIDATE),
+             ('no host passing the constraints (filter refusals)',
+              lambda n: n == NONE_PASSES),
+             ('a best move whose gain is below min_gain (%g%%)'
+              % (100 * knobs.min_gain), lambda n: 'minimum gain' in n))
+    out = []
+    for text, match in kinds:
+        n = sum(1 for st in steps if match(st.note))
+        if n:
+            out.append('%d of %d server(s) involved had %s'
+                       % (n, len(steps), text))
+    return out
 
 
 def _candidates(topo, usage, src, srv, knobs):
@@ -144,14 +180,13 @@ def plan(eng, traffic, placement, servers, usage, params=None,
         cands = _candidates(topo, usage, src, srv, knobs)
         if not cands:
             steps.append(Step(uuid, src, None, incoming, why,
-                              note='no candidate host (all would exceed '
-                                   'the CPU or RAM threshold)'))
+                              note=NO_CANDIDATE))
             continue
         ev = eng.evaluate(traffic, placement, srv, cands, params)
         best = ev.winner
         if best is None:
             steps.append(Step(uuid, src, None, incoming, why,
-                              note='no host passes the constraints'))
+                              note=NONE_PASSES))
             continue
         i = ev.hosts.index(best)
         moved = dict(placement)
@@ -173,6 +208,9 @@ def plan(eng, traffic, placement, servers, usage, params=None,
         over = [h for h in over if overloaded(usage[h], knobs)]
     if util is None:
         util = max_utilisation(eng, traffic, placement)
+    congested = hot_up + [link_name(eng, k) for k in hot_fab]
+    done = any(s.destination for s in steps)
     return Plan(steps, cost0, cost.network_cost(topo, traffic, placement),
-                util0, util, over0,
-                hot_up + [link_name(eng, k) for k in hot_fab], placement)
+                util0, util, over0, congested, placement,
+                [] if done else _why_nothing(knobs, over0 + congested,
+                                             selection, steps))

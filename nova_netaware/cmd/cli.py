@@ -21,6 +21,25 @@ EXAMPLE_DIRS = [
 ]
 
 
+DESCRIPTION = """\
+Run the nova-netaware filter and weigher on a placement snapshot: for one
+server, each host's verdict with the reasons for refusals, the MIF by term,
+the winner, and where Nova's default weighers alone would send it.
+With no arguments it explains the example datacenter."""
+
+EPILOG = """\
+The placement snapshot (--placement, YAML or JSON):
+
+%s
+The topology and traffic files have the formats of the [netaware]
+topology_file and static_traffic_file options. Run it where Nova is
+importable (nova-scheduler's Python environment)."""
+
+NO_NOVA = ('Nova is not importable from %s: run nova-netaware in '
+           'nova-scheduler\'s Python environment, or install Nova next to it '
+           '(pip install nova)')
+
+
 def example_dir():
     for d in EXAMPLE_DIRS:
         if os.path.exists(os.path.join(d, 'topology.yaml')):
@@ -34,14 +53,18 @@ def parse_args(argv):
     def default(name):
         return os.path.join(ex, name) if ex else None
 
+    from nova_netaware.loading import placement_file
+
     p = argparse.ArgumentParser(
-        prog='nova-netaware', description=__doc__.split('\n\n')[0])
+        prog='nova-netaware', description=DESCRIPTION,
+        epilog=EPILOG % placement_file.FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--topology', default=default('topology.yaml'),
                    help='topology file (default: the example datacenter)')
     p.add_argument('--traffic', default=default('traffic.yaml'),
                    help='static traffic file')
     p.add_argument('--placement', default=default('placement.yaml'),
-                   help='placement snapshot (hosts, servers)')
+                   help='placement snapshot (hosts, servers; format below)')
     p.add_argument('--server', help='server name or uuid to move (default: '
                                     'the snapshot\'s default_server)')
     p.add_argument('--config-file', action='append', default=[],
@@ -60,6 +83,19 @@ def _fail(msg):
 
 
 def main(argv=None):
+    """The command; a closed output pipe (``| head``) ends it quietly."""
+    try:
+        rc = _main(argv)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # Python's recipe: no further write may fail at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     for name in ('topology', 'traffic', 'placement'):
         if not getattr(args, name):
@@ -69,6 +105,10 @@ def main(argv=None):
     # import-time deprecation chatter is not for this command's users.
     import warnings
     warnings.simplefilter('ignore')
+    try:
+        import nova  # noqa: F401
+    except ImportError:
+        return _fail(NO_NOVA % sys.executable)
 
     from nova_netaware import conf  # noqa: F401 - registers [netaware]
     from nova_netaware.core.exceptions import DataError
@@ -83,10 +123,10 @@ def main(argv=None):
     # until core.topology's error derives from DataError).
     except (DataError, TopologyError, IndexError) as e:
         return _fail(str(e) or 'the snapshot has no servers')
-    problem = _configure(args, snap)
+    problem, unknown = _configure(args, snap)
     if problem:
         return _fail(problem)
-    result = _decide(snap, server, not args.no_nova_compare)
+    result = _decide(snap, server, not args.no_nova_compare, unknown)
     if result is None:
         return _fail('the plugin could not use its data (see the log)')
     if args.format == 'json':
@@ -98,7 +138,8 @@ def main(argv=None):
 
 def _configure(args, snap):
     """Nova's and the plugin's options, the files checked, and the plugin's
-    runtime on the snapshot's placement; a problem's message, or None."""
+    runtime on the snapshot's placement: ``(a problem's message or None,
+    the snapshot's hosts unknown to the topology)``."""
     import nova.conf  # noqa: F401 - registers Nova's options
     from oslo_config import cfg
 
@@ -117,12 +158,13 @@ def _configure(args, snap):
         topo = Topology.from_file(args.topology)
         TrafficMatrix.from_file(args.traffic)
     except (TopologyError, TrafficError) as e:
-        return str(e)
+        return str(e), ()
     unknown = sorted(set(snap.hosts) - set(topo.host_index))
     if unknown:
-        sys.stderr.write('nova-netaware: warning: hosts not in the topology '
-                         '(they pass, with the worst MIF): %s\n'
-                         % ', '.join(unknown))
+        sys.stderr.write('nova-netaware: warning: hosts unknown to the '
+                         'topology (the plugin cannot judge them: Nova\'s '
+                         'filter lets them pass, the weigher gives them '
+                         'the worst MIF): %s\n' % ', '.join(unknown))
     CONF.set_override('topology_file', os.path.abspath(args.topology),
                       'netaware')
     CONF.set_override('static_traffic_file', os.path.abspath(args.traffic),
@@ -130,13 +172,14 @@ def _configure(args, snap):
     CONF.set_override('traffic_source', 'static', 'netaware')
     runtime.set_runtime(sim.FixedPlacementRuntime(
         snap.placement, {s.uuid: s.metadata for s in snap.servers}))
-    return None
+    return None, unknown
 
 
-def _decide(snap, server, nova_compare):
+def _decide(snap, server, nova_compare, unknown=()):
     """Run the filter and weigher through Nova's handlers on the other
     hosts of the snapshot: ``(evaluation, rows, winner, Nova's default
-    choice)``, or None when the plugin cannot use its data."""
+    choice)``, or None when the plugin cannot use its data. A host in
+    *unknown* (not in the topology) has no rank and no cost: None."""
     from stevedore import driver
 
     from nova.scheduler import filters as nova_filters
@@ -171,10 +214,15 @@ def _decide(snap, server, nova_compare):
              if h != server.host], spec)
         nova_choice = default[0].obj.host if default else None
 
-    ranking = {ev.hosts[p]: r + 1 for r, p in enumerate(ev.ranking())}
+    ranking = {ev.hosts[p]: r + 1 for r, p in enumerate(
+        p for p in ev.ranking() if ev.hosts[p] not in unknown)}
     rows = []
     for h in hosts:
         row = ev.row(pos[h.host])
+        row['in_topology'] = h.host not in unknown
+        if not row['in_topology']:
+            row.update((k, None) for k, v in row.items()
+                       if isinstance(v, float))
         row['rank'] = ranking.get(h.host)
         rows.append(row)
     rows.sort(key=lambda r: (r['rank'] is None, r['rank'] or 0, r['host']))
@@ -210,6 +258,12 @@ def _print_table(server, ev, rows, winner, nova_choice):
     print(fmt % hdr)
     print(fmt % tuple('-' * len(x) for x in hdr))
     for r in rows:
+        if not r['in_topology']:
+            print(fmt % ('-', r['host'], 'UNKNOWN', '-', '-', '-', '-'))
+            print('      unknown to the topology: the plugin cannot judge '
+                  'it (Nova\'s filter lets it pass, the weigher gives '
+                  'it the worst MIF)')
+            continue
         print(fmt % (r['rank'] or '-', r['host'],
                      'pass' if r['passed'] else 'REFUSED',
                      '%.0f' % r['comm_mbps_hops'],

@@ -132,6 +132,10 @@ class Topology(object):
             where = '%s: links[%d]' % (self.source, i)
             if not isinstance(link, dict):
                 raise TopologyError('%s must be a mapping: %r' % (where, link))
+            for key in ('a', 'b'):
+                if link.get(key) is None:
+                    raise TopologyError('%s: missing key %r (the switch at '
+                                        'that end): %r' % (where, key, link))
             a, b = link.get('a'), link.get('b')
             for end in (a, b):
                 if end not in self.switch_index:
@@ -164,8 +168,11 @@ class Topology(object):
         hsw, hcap, hlat = [], [], []
         for i, host in enumerate(hosts):
             where = '%s: hosts[%d]' % (self.source, i)
-            if not isinstance(host, dict) or not host.get('name'):
-                raise TopologyError('%s needs a name: %r' % (where, host))
+            if not isinstance(host, dict):
+                raise TopologyError('%s must be a mapping: %r' % (where, host))
+            if not host.get('name'):
+                raise TopologyError("%s needs a name (missing key 'name'): "
+                                    '%r' % (where, host))
             name = str(host['name'])
             if name in self.host_index:
                 raise TopologyError('%s: duplicate host %r' % (where, name))
@@ -173,6 +180,10 @@ class Topology(object):
                 raise TopologyError('%s: host %r has the name of a switch' % (
                     where, name))
             sw = host.get('switch')
+            if sw is None:
+                raise TopologyError('%s (%s): missing key \'switch\' (the '
+                                    'switch the host is cabled to)' % (
+                                        where, name))
             if sw not in self.switch_index:
                 raise TopologyError('%s (%s): unknown switch %r' % (
                     where, name, sw))

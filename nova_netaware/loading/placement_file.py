@@ -1,17 +1,9 @@
 """The placement snapshot file: hosts, servers and where they run.
 
-Format (YAML or JSON)::
-
-    hosts:
-      compute-1: {vcpus: 32, vcpus_used: 8, memory_mb: 131072,
-                  memory_mb_used: 16384}
-    servers:
-      - {uuid: <uuid>, name: web-1, host: compute-1, memory_mb: 4096,
-         vcpus: 2, extra_specs: {}, metadata: {}}
-    default_server: web-1        # optional: what the CLI explains by default
-
-It is what the ``nova-netaware`` command (``--placement``) and the
-benchmarks feed to the filter and weigher instead of Nova's databases.
+Format (YAML or JSON): :data:`FORMAT`, also shown by
+``nova-netaware --help``. It is what the ``nova-netaware`` command
+(``--placement``) and the benchmarks feed to the filter and weigher instead
+of Nova's databases.
 Errors are :class:`~nova_netaware.core.exceptions.SnapshotError`; a file
 that cannot be read or parsed raises the core's reading error.
 """
@@ -22,6 +14,19 @@ from typing import Dict, List
 from nova_netaware.advisor import HostUsage
 from nova_netaware.core.exceptions import SnapshotError
 from nova_netaware.core.topology import load_data_file
+
+
+#: The snapshot format, by example (plain text: ``nova-netaware --help``
+#: prints it).
+FORMAT = """\
+hosts:                 # every compute host: capacity and use
+  compute-1: {vcpus: 32, vcpus_used: 8, memory_mb: 131072,
+              memory_mb_used: 16384}
+servers:               # every server: where it runs, its flavor
+  - {uuid: <uuid>, name: web-1, host: compute-1, memory_mb: 4096,
+     vcpus: 2, extra_specs: {}, metadata: {}}
+default_server: web-1  # optional: the server explained by default
+"""
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from nova_netaware import advisor
+from nova_netaware.core import engine as core_engine
 from nova_netaware.core import impact
 from nova_netaware.core.topology import load_data_file
 from nova_netaware.core.topology import Topology
@@ -85,15 +86,60 @@ def _plan(view, parsed_args):
         view.params, knobs=advisor.AdvisorParams.from_args(parsed_args))
 
 
+def _cost_row(ev, i, weighted, verdict, reasons, rank, multiplier):
+    """One Explain row: the host's verdict and its MIF by term."""
+    w_comm, w_mig, w_cong = weighted
+    return [ev.hosts[i], verdict, reasons or None, _fmt(ev.comm[i], 1),
+            _fmt(w_comm[i]), _fmt(ev.migration[i], 1), _fmt(w_mig[i]),
+            _fmt(ev.congestion[i]), _fmt(w_cong[i]), _fmt(ev.mif[i]), rank,
+            multiplier]
+
+
+def _verdict_on_moving(ev, cur, host):
+    """``(helps, sentence)``: does the best passing host have a lower MIF
+    than the current host (*cur*: its own evaluation, or None when it is
+    not in the topology)? *helps* is None when it cannot be told."""
+    if ev.winner is None:
+        return False, 'Moving would not help: no host passes.'
+    best = float(ev.mif[ev.hosts.index(ev.winner)])
+    if cur is None:
+        return None, ('Cannot tell whether moving would help: the current '
+                      'host %s is not in the topology.' % host)
+    mine = float(cur.mif[0])
+    if best < mine:
+        return True, ('Moving would help: %s has MIF %.4f, below the '
+                      'current host %s (%.4f).' % (ev.winner, best, host,
+                                                    mine))
+    return False, ('Moving would not help: the current host %s has MIF '
+                   '%.4f; the best passing host, %s, has %.4f.' % (
+                       host, mine, ev.winner, best))
+
+
 class Explain(_Base, command.Lister):
     """Explain where Nova would move a server: every host's filter verdict
-    with reasons, the MIF by term, and the rank."""
+    with reasons, the MIF by term and the rank, against the current host's
+    own cost (a reference row), and whether moving would help.
+
+    With a machine-readable format (-f json, yaml, ...) every row also
+    carries the server, the winner and whether moving would help."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('server', metavar='<server>',
                             help='Server to explain (name or ID)')
         return self._data_parser(parser)
+
+    def _current(self, view, srv, model):
+        """The current host judged as a candidate (migration 0), or None
+        when it is not in the topology."""
+        if srv.host not in view.engine.topo.host_index:
+            return None
+        u = view.usage.get(srv.host)
+        free = ((u.memory_mb - u.memory_mb_used + model.memory_mb,
+                 u.vcpus - u.vcpus_used + model.vcpus) if u else (0, 0))
+        return view.engine.evaluate(
+            view.traffic, view.placement, model,
+            [core_engine.Candidate(srv.host, *free)], view.params)
 
     def take_action(self, parsed_args):
         cloud = self._cloud()
@@ -107,44 +153,44 @@ class Explain(_Base, command.Lister):
                                           % (srv.name, srv.id, srv.status))
         view.servers[srv.id] = srv
         model = data.server_model(srv)
-        cands = view.candidates(exclude={srv.host})
-        ev = view.engine.evaluate(view.traffic, view.placement, model, cands,
+        ev = view.engine.evaluate(view.traffic, view.placement, model,
+                                  view.candidates(exclude={srv.host}),
                                   view.params)
         for note in ev.notes:
             self.app.stderr.write('note: %s\n' % note)
+        cur = self._current(view, srv, model)
         rank = {p: r + 1 for r, p in enumerate(ev.ranking())}
         p = view.params
-        w_comm, w_mig, w_cong = impact.weighted_terms(ev, p)
-        cols = ('Host', 'Verdict', 'Reasons', 'Comm (Mbit/s x hop)',
+        cols = ['Host', 'Verdict', 'Reasons', 'Comm (Mbit/s x hop)',
                 'Comm term', 'Migration (MB x hop)', 'Migration term',
                 'Congestion', 'Congestion term', 'MIF', 'Rank',
-                'Weight multiplier')
-        rows = [(srv.host, 'current host', '', '', '', '', '', '', '', '',
-                 '', view.multiplier(srv.host))]
-        for i, h in enumerate(ev.hosts):
-            rows.append((
-                h, 'pass' if ev.passed[i] else 'refused',
-                '; '.join(ev.reasons.get(h, [])),
-                _fmt(ev.comm[i], 1),
-                _fmt(w_comm[i]),
-                _fmt(ev.migration[i], 1),
-                _fmt(w_mig[i]),
-                _fmt(ev.congestion[i]),
-                _fmt(w_cong[i]),
-                _fmt(ev.mif[i]), rank.get(i), view.multiplier(h)))
-        order = {h: k for k, h in enumerate(ev.hosts)}
-        rows[1:] = sorted(rows[1:], key=lambda r: (
-            r[10] is None, r[10] or 0, order[r[0]]))
-        rows = [r[:10] + ('' if r[10] is None else r[10],) + r[11:]
-                for r in rows]
+                'Weight multiplier']
+        if cur is None:
+            ref = [srv.host, 'current host', 'not in the topology'] + \
+                [None] * 8 + [view.multiplier(srv.host)]
+        else:
+            ref = _cost_row(cur, 0, impact.weighted_terms(cur, p),
+                            'current host', None, None,
+                            view.multiplier(srv.host))
+        weighted = impact.weighted_terms(ev, p)
+        order = sorted(range(len(ev.hosts)), key=lambda i: (
+            i not in rank, rank.get(i, 0), i))
+        rows = [ref] + [_cost_row(
+            ev, i, weighted, 'pass' if ev.passed[i] else 'refused',
+            '; '.join(ev.reasons.get(h, [])), rank.get(i),
+            view.multiplier(h)) for i, h in ((i, ev.hosts[i]) for i in order)]
+        helps, verdict = _verdict_on_moving(ev, cur, srv.host)
         if parsed_args.formatter == 'table':
             self.app.stdout.write(
                 'Server %s (%s) on %s; MIF = %g x comm/(R x H) + %g x '
                 'migration/(M x H) + %g x congestion; lowest MIF wins. '
-                'Winner: %s\n' % (srv.name, srv.id, srv.host,
-                                  p.communication_weight, p.migration_weight,
-                                  p.congestion_weight, ev.winner or 'none'))
-        return cols, rows
+                'Winner: %s\n%s\n' % (
+                    srv.name, srv.id, srv.host, p.communication_weight,
+                    p.migration_weight, p.congestion_weight,
+                    ev.winner or 'none', verdict))
+            return cols, rows
+        cols += ['Server', 'Server ID', 'Winner', 'Moving helps']
+        return cols, [r + [srv.name, srv.id, ev.winner, helps] for r in rows]
 
 
 class Rebalance(_Base, command.Lister):
@@ -205,6 +251,8 @@ class Rebalance(_Base, command.Lister):
                 plan.util_after * 100, len(plan.moves),
                 '' if parsed_args.execute else
                 ' (dry run: nothing is changed; add --execute)'))
+        for reason in plan.reasons:
+            out.write('Nothing planned: %s\n' % reason)
         cols = ['#', 'Server', 'ID', 'Incoming (Mbit/s)', 'Why', 'Source',
                 'Predicted destination', 'MIF', 'Note']
         rows = []

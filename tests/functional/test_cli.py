@@ -69,3 +69,90 @@ class TestCommand(unittest.TestCase):
         r = run('--traffic', '/nonexistent.yaml')
         self.assertEqual(2, r.returncode)
         self.assertIn('cannot read /nonexistent.yaml', r.stderr)
+
+
+class TestOperatorFirstHour(unittest.TestCase):
+    """issue 16: output that does not mislead, errors without tracebacks."""
+
+    def test_host_missing_from_the_topology_is_unknown(self):
+        with open(os.path.join(EXAMPLE, 'placement.yaml')) as f:
+            snap = yaml.safe_load(f)
+        snap['hosts']['compute-99'] = dict(snap['hosts']['compute-1'])
+        fd, tmp = tempfile.mkstemp(suffix='.yaml')
+        with os.fdopen(fd, 'w') as f:
+            yaml.safe_dump(snap, f)
+        try:
+            table = run('--placement', tmp)
+            data = run('--placement', tmp, '-f', 'json')
+        finally:
+            os.unlink(tmp)
+        self.assertEqual(0, table.returncode, table.stderr)
+        line = [ln for ln in table.stdout.splitlines()
+                if ' compute-99 ' in ln][0]
+        self.assertEqual(['-', 'compute-99', 'UNKNOWN', '-', '-', '-', '-'],
+                         line.split())
+        self.assertIn('unknown to the topology: the plugin cannot judge it',
+                      table.stdout)
+        self.assertIn('hosts unknown to the topology', table.stderr)
+        self.assertEqual(0, data.returncode, data.stderr)
+        row = [h for h in json.loads(data.stdout)['hosts']
+               if h['host'] == 'compute-99'][0]
+        self.assertIs(False, row['in_topology'])
+        self.assertIsNone(row['mif'])
+        self.assertIsNone(row['rank'])
+        self.assertIsNone(row['comm_mbps_hops'])
+        known = [h for h in json.loads(data.stdout)['hosts']
+                 if h['host'] != 'compute-99']
+        self.assertTrue(all(h['in_topology'] for h in known))
+
+    def test_closed_pipe_ends_quietly(self):
+        # the reader is gone before the command writes (as `| head -c 10`
+        # after its 10 bytes): no BrokenPipeError traceback
+        p = subprocess.Popen([BIN, '-f', 'json'], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        p.stdout.close()
+        err = p.stderr.read()
+        p.wait(timeout=120)
+        p.stderr.close()
+        self.assertNotIn('Traceback', err)
+        self.assertNotIn('BrokenPipeError', err)
+        r = subprocess.run(['sh', '-c', '"$0" -f json | head -c 10', BIN],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual('{\n  "serve', r.stdout)
+        self.assertNotIn('Traceback', r.stderr)
+
+    def test_help_is_plain_text_and_documents_the_snapshot(self):
+        r = run('--help')
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertNotIn('``', r.stdout)
+        self.assertIn('The placement snapshot (--placement, YAML or JSON):',
+                      r.stdout)
+        for key in ('hosts:', 'vcpus_used', 'memory_mb_used', 'servers:',
+                    'extra_specs', 'default_server:'):
+            self.assertIn(key, r.stdout)
+        # the documented example is a snapshot the loader accepts
+        from nova_netaware.loading import placement_file
+        snap = yaml.safe_load(placement_file.FORMAT)
+        self.assertEqual(['compute-1'], list(snap['hosts']))
+        self.assertEqual('web-1', snap['servers'][0]['name'])
+
+    def test_without_nova_one_clear_line(self):
+        hide_nova = (
+            'import sys\n'
+            'class HideNova:\n'
+            '    def find_spec(self, name, path=None, target=None):\n'
+            '        if name == "nova" or name.startswith("nova."):\n'
+            '            raise ModuleNotFoundError(\n'
+            '                "No module named %r" % name, name=name)\n'
+            'sys.meta_path.insert(0, HideNova())\n'
+            'from nova_netaware.cmd.cli import main\n'
+            'sys.exit(main())\n')
+        r = subprocess.run([sys.executable, '-c', hide_nova],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(2, r.returncode)
+        self.assertNotIn('Traceback', r.stderr)
+        self.assertEqual(1, len(r.stderr.splitlines()), r.stderr)
+        self.assertIn('nova-netaware: error: Nova is not importable from %s: '
+                      "run nova-netaware in nova-scheduler's Python "
+                      'environment, or install Nova next to it '
+                      '(pip install nova)' % sys.executable, r.stderr)

@@ -15,6 +15,9 @@ on h4); d goes to x's host h2 (comm 0).
 
 import json
 import os
+import subprocess
+import sys
+import unittest
 
 import yaml
 
@@ -47,6 +50,36 @@ class ScenarioMixin(object):
     START = {'a': 'h1', 'b': 'h3', 'c': 'h4', 'd': 'h6', 'x': 'h2'}
 
 
+class TestOptionValidation(unittest.TestCase):
+    """issue 16: every rebalance option is validated with a clear message,
+    by the real ``openstack`` command (argparse exits before any cloud is
+    reached, so no harness is needed)."""
+
+    def test_bad_options_are_refused(self):
+        osc = os.path.join(os.path.dirname(sys.executable), 'openstack')
+        for argv, msg in (
+                (['--max-migrations', '-1'], "argument --max-migrations: "
+                 "must be an integer >= 0, got '-1'"),
+                (['--max-migrations', '1.5'], "argument --max-migrations: "
+                 "must be an integer >= 0, got '1.5'"),
+                (['--cpu-threshold', '1.5'], "argument --cpu-threshold: "
+                 "must be a number in (0, 1], got '1.5'"),
+                (['--ram-threshold', '0'], "argument --ram-threshold: "
+                 "must be a number in (0, 1], got '0'"),
+                (['--link-threshold', '1.01'], "argument --link-threshold: "
+                 "must be a number in (0, 1], got '1.01'"),
+                (['--min-gain', '2'], "argument --min-gain: must be a "
+                 "number in [0, 1], got '2'")):
+            r = subprocess.run(
+                [osc, '--os-auth-type', 'none', '--os-endpoint',
+                 'http://127.0.0.1:9', 'netaware', 'rebalance'] + argv,
+                capture_output=True, text=True, timeout=120,
+                env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+            self.assertEqual(2, r.returncode, (argv, r.stderr))
+            self.assertIn(msg, r.stderr)
+            self.assertNotIn('Traceback', r.stderr)
+
+
 class TestRebalance(ScenarioMixin, base.OscTestCase):
 
     def setUp(self):
@@ -54,6 +87,14 @@ class TestRebalance(ScenarioMixin, base.OscTestCase):
         self.build()
 
     def test_dry_run_plans_and_changes_nothing_then_execute_follows_plan(self):
+        # issue 16: a congested link and a zero budget: nothing planned,
+        # and why
+        rc, out, err = self.osc('netaware', 'rebalance', '--max-migrations',
+                                '0')
+        self.assertEqual(0, rc, err)
+        self.assertIn('Planned migrations: 0 (dry run', out)
+        self.assertIn('Nothing planned: the migration budget is 0 '
+                      '(max_migrations)', out)
         rc, out, err = self.osc('netaware', 'rebalance', '--max-migrations',
                                 '2')
         self.assertEqual(0, rc, err)
@@ -94,6 +135,8 @@ class TestRebalance(ScenarioMixin, base.OscTestCase):
         rc, out, err = self.osc('netaware', 'rebalance')
         self.assertEqual(0, rc, err)
         self.assertIn('Planned migrations: 0', out)
+        self.assertIn('Nothing planned: no hot spot: no host above 90% of '
+                      'its vCPUs', out)
 
     def test_execute_live_migration(self):
         rc, out, err = self.osc('netaware', 'rebalance', '--max-migrations',
@@ -196,7 +239,9 @@ class TestExplainAndTopology(ScenarioMixin, base.OscTestCase):
             self.assertIn('hops', rows[h]['Reasons'])
         self.assertEqual('refused', rows['h1']['Verdict'])
         self.assertIn('uplink', rows['h1']['Reasons'])
-        self.assertEqual('', rows['h1']['Rank'])
+        # issue 16: an empty cell is null, not ""
+        self.assertIsNone(rows['h1']['Rank'])
+        self.assertNotIn('', [v for r in rows.values() for v in r.values()])
         self.assertEqual('pass', rows['h2']['Verdict'])
         self.assertEqual(1, rows['h2']['Rank'])
         self.assertEqual(0.0, rows['h2']['Comm (Mbit/s x hop)'])
@@ -220,6 +265,28 @@ class TestExplainAndTopology(ScenarioMixin, base.OscTestCase):
                 r['MIF'], r['Comm term'] + r['Migration term'] +
                 r['Congestion term'], places=3)
         self.assertEqual(ev.winner, 'h2')
+        # issue 16: the current host is a reference row with its own cost
+        # (as a candidate: no migration), and every row names the server,
+        # the winner and whether moving helps.
+        cur = eng.evaluate(tm, self.placement_now(), model,
+                           [Candidate('h6', 8192, 10)], Params())
+        h6 = rows['h6']
+        self.assertAlmostEqual(cur.mif[0], h6['MIF'], places=3)
+        self.assertEqual(21000 * 4, h6['Comm (Mbit/s x hop)'])
+        self.assertEqual(0.0, h6['Migration (MB x hop)'])
+        self.assertIsNone(h6['Rank'])
+        self.assertGreater(h6['MIF'], rows['h2']['MIF'])
+        for r in rows.values():
+            self.assertEqual(('d', self.d['id'], 'h2', True),
+                             (r['Server'], r['Server ID'], r['Winner'],
+                              r['Moving helps']))
+        rc, out, err = self.osc('netaware', 'explain', 'd', '-f', 'json',
+                                '--sort-column', 'MIF')
+        self.assertEqual(0, rc, err)
+        self.assertNotIn('unsortable', err)
+        mifs = [r['MIF'] for r in json.loads(out)]
+        self.assertEqual(sorted(mifs), mifs)
+        self.assertEqual(6, len(mifs))
 
         rc, out, err = self.osc('netaware', 'explain', self.d['id'], '-f',
                                 'yaml')
@@ -228,6 +295,9 @@ class TestExplainAndTopology(ScenarioMixin, base.OscTestCase):
         rc, out, err = self.osc('netaware', 'explain', 'd')
         self.assertEqual(0, rc, err)
         self.assertIn('Winner: h2', out)
+        self.assertIn('Moving would help: h2 has MIF %.4f, below the current '
+                      'host h6 (%.4f).' % (rows['h2']['MIF'], h6['MIF']), out)
+        self.assertIn('| h6   | current host |', out)
         self.assertIn('| Host | Verdict', out)
 
     def test_topology_validate_and_plot(self):

@@ -62,3 +62,58 @@ def test_knobs_and_keyword_overrides_plan_alike():
                             knobs=advisor.AdvisorParams(max_migrations=1))
     assert len(by_kw.moves) == 1
     assert by_kw == by_knobs
+
+
+# -- issue 16: every knob is validated, in one place --------------------
+
+@pytest.mark.parametrize('name,bad', [
+    ('max_migrations', -1), ('max_migrations', 1.5), ('max_migrations', True),
+    ('cpu_threshold', 0), ('cpu_threshold', 1.01), ('ram_threshold', -0.5),
+    ('link_threshold', 2), ('link_threshold', float('nan')),
+    ('min_gain', -0.1), ('min_gain', 1.5), ('min_gain', '0.1')])
+def test_out_of_range_knob_is_refused_with_its_range(name, bad):
+    with pytest.raises(ValueError) as e:
+        advisor.AdvisorParams(**{name: bad})
+    msg = str(e.value)
+    assert msg.startswith('%s must be ' % name)
+    assert msg.endswith('got %r' % (bad,))
+    expected = {'max_migrations': 'an integer >= 0',
+                'min_gain': 'a number in [0, 1]'}.get(
+        name, 'a number in (0, 1]')
+    assert expected in msg
+    with pytest.raises(ValueError):      # resolve() checks the same way
+        advisor.resolve(**{name: bad})
+
+
+@pytest.mark.parametrize('name,edge', [
+    ('max_migrations', 0), ('cpu_threshold', 1.0), ('link_threshold', 1),
+    ('min_gain', 0), ('min_gain', 1.0)])
+def test_range_edges_are_accepted(name, edge):
+    assert getattr(advisor.AdvisorParams(**{name: edge}), name) == edge
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--max-migrations', '-1'],
+     "argument --max-migrations: must be an integer >= 0, got '-1'"),
+    (['--max-migrations', '2.5'],
+     "argument --max-migrations: must be an integer >= 0, got '2.5'"),
+    (['--cpu-threshold', '1.2'],
+     "argument --cpu-threshold: must be a number in (0, 1], got '1.2'"),
+    (['--link-threshold', '0'],
+     "argument --link-threshold: must be a number in (0, 1], got '0'"),
+    (['--min-gain', 'lots'],
+     "argument --min-gain: must be a number in [0, 1], got 'lots'")])
+def test_command_line_options_are_validated(argv, message, capsys):
+    parser = advisor.add_arguments(argparse.ArgumentParser(prog='x'))
+    with pytest.raises(SystemExit):
+        parser.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_schema_gives_the_ranges():
+    props = advisor.get_schema()['properties']
+    assert props['max_migrations']['minimum'] == 0
+    assert 'maximum' not in props['max_migrations']
+    assert props['link_threshold']['exclusiveMinimum'] == 0.0
+    assert props['link_threshold']['maximum'] == 1.0
+    assert props['min_gain']['minimum'] == 0.0

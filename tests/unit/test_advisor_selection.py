@@ -217,3 +217,41 @@ def test_server_cost_is_its_share_of_network_cost():
     total = sum(advisor.server_cost(eng.topo, tm, placement, s)
                 for s in placement)
     assert total == 2 * advisor.network_cost(eng.topo, tm, placement)
+
+
+# -- issue 16: a plan with no move says why ------------------------------
+
+def _congested():
+    placement = {'a': 'compute-1', 'x': 'compute-3'}
+    tm = traffic(('x', 'a', 9000))
+    servers = {u: Server(u, memory_mb=1024, vcpus=1) for u in placement}
+    return engine(), tm, placement, servers
+
+
+def test_no_hot_spot_is_the_reason():
+    eng, _, placement, servers = _congested()
+    p = advisor.plan(eng, traffic(('x', 'a', 100)), placement, servers,
+                     idle())
+    assert p.moves == []
+    assert p.reasons == ['no hot spot: no host above 90% of its vCPUs or '
+                         '90% of its RAM, no link above 80% utilisation']
+
+
+def test_zero_budget_is_the_reason():
+    eng, tm, placement, servers = _congested()
+    p = advisor.plan(eng, tm, placement, servers, idle(), max_migrations=0)
+    assert p.moves == [] and p.congested_links
+    assert p.reasons == ['the migration budget is 0 (max_migrations): 2 '
+                         'server(s) involved in the hot spots were not '
+                         'considered']
+    assert advisor.plan(eng, tm, placement, servers, idle()).reasons == []
+
+
+def test_every_candidate_refused_is_the_reason():
+    eng, tm, placement, servers = _congested()
+    usage = {h: advisor.HostUsage(16, 16, 65536, 8192)
+             for h in eng.topo.host_names}
+    p = advisor.plan(eng, tm, placement, servers, usage)
+    assert p.moves == []
+    assert p.reasons == ['2 of 2 server(s) involved had no candidate host '
+                         'within the CPU and RAM thresholds']

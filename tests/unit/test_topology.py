@@ -82,7 +82,12 @@ def test_unknown_switch_in_link():
     assert err(d) == "t.yaml: links[1]: unknown switch 'spine-9'"
     d = tiny()
     del d['links'][0]['a']
-    assert err(d) == 't.yaml: links[0]: unknown switch None'
+    # issue 16: the missing key is named, not "unknown switch None"
+    assert err(d) == ("t.yaml: links[0]: missing key 'a' (the switch at that "
+                      "end): {'b': 'spine', 'gbps': 100, 'latency_us': 3}")
+    d = tiny()
+    d['links'][1]['b'] = None
+    assert "links[1]: missing key 'b'" in err(d)
 
 
 def test_bad_links():
@@ -130,6 +135,14 @@ def test_bad_hosts():
     d = tiny()
     d['hosts'][0] = {'switch': 'leaf-a'}
     assert err(d).startswith('t.yaml: hosts[0] needs a name')
+    assert "missing key 'name'" in err(d)
+    d = tiny()
+    d['hosts'][0] = 'h1'
+    assert err(d) == "t.yaml: hosts[0] must be a mapping: 'h1'"
+    d = tiny()
+    del d['hosts'][1]['switch']
+    assert err(d) == ("t.yaml: hosts[1] (h2): missing key 'switch' (the "
+                      "switch the host is cabled to)")
     d = tiny()
     d['hosts'][2]['name'] = 'spine'
     assert err(d) == "t.yaml: hosts[2]: host 'spine' has the name of a switch"
