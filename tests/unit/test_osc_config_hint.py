@@ -15,6 +15,6 @@ def test_no_topology_names_the_config_variable(tmp_path, monkeypatch):
         data.load_engine(c)
     msg = str(exc.value)
     assert msg.startswith('no topology: set [netaware] topology_file')
-    for hint in ('--config-file', '$NETAWARE_CONFIG_FILE', '/etc/nova/nova.conf',
-                 '--topology'):
+    for hint in ('--config-file', '$NETAWARE_CONFIG_FILE',
+                 '/etc/nova/nova.conf', '--topology'):
         assert hint in msg
