@@ -29,8 +29,15 @@ function _netaware_settings_args {
     done
 }
 
+# The base install is the scheduler plugin; the replica agent's
+# dependencies (the [replica] extra: NetfilterQueue needs gcc and
+# libnetfilter-queue-dev) only where the agent's service is enabled.
 function install_nova_netaware {
-    setup_develop "$NOVA_NETAWARE_DIR"
+    if is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
+        setup_develop "$NOVA_NETAWARE_DIR" replica
+    else
+        setup_develop "$NOVA_NETAWARE_DIR"
+    fi
 }
 
 # Write the topology (hosts on a leaf-spine) and an empty traffic file,

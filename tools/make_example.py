@@ -1,4 +1,5 @@
-"""Regenerate the example datacenter in etc/example/ (deterministic).
+"""Regenerate the example datacenter (deterministic) in nova_netaware/data/
+example/, shipped as package data.
 
 16 hosts on a leaf-spine (2 spines, 4 leaves, 25 Gbit/s uplinks, 100 Gbit/s
 fabric), two applications, one busy backup stream. Run:
@@ -12,7 +13,8 @@ import yaml
 
 from nova_netaware.core.topology import leaf_spine
 
-HERE = os.path.join(os.path.dirname(__file__), '..', 'etc', 'example')
+HERE = os.path.join(os.path.dirname(__file__), '..', 'nova_netaware', 'data',
+                    'example')
 
 
 def uid(name):

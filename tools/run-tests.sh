@@ -6,9 +6,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bash tools/setup.sh || exit 1
 
-DEFAULT_GROUPS="unit devstack functional osc prometheus replica e2e"
+DEFAULT_GROUPS="unit devstack functional osc prometheus replica packaging e2e"
 TEST_GROUPS=${NETAWARE_TEST_GROUPS:-$DEFAULT_GROUPS}
 out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 rc=0
 for g in $TEST_GROUPS; do
     [ -d "tests/$g" ] || continue

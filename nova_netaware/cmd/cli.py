@@ -7,18 +7,15 @@ placement snapshot, and prints for one server each host's verdict with the
 reasons for refusals, the MIF broken down by term, and the winner. It also
 shows where Nova's default weighers alone would send the server.
 
-With no arguments it explains the example datacenter in ``etc/example``.
+With no arguments it explains the example datacenter shipped in the package
+(``nova_netaware/data/example``).
 """
 
 import argparse
 import json
 import os
 import sys
-
-EXAMPLE_DIRS = [
-    os.path.join(os.path.dirname(__file__), '..', '..', 'etc', 'example'),
-    os.path.join(sys.prefix, 'share', 'nova-netaware', 'example'),
-]
+from importlib import resources
 
 
 DESCRIPTION = """\
@@ -41,9 +38,10 @@ NO_NOVA = ('Nova is not importable from %s: run nova-netaware in '
 
 
 def example_dir():
-    for d in EXAMPLE_DIRS:
-        if os.path.exists(os.path.join(d, 'topology.yaml')):
-            return os.path.abspath(d)
+    """The example datacenter shipped as package data, or None."""
+    d = resources.files('nova_netaware') / 'data' / 'example'
+    if d.joinpath('topology.yaml').is_file():
+        return str(d)
     return None
 
 

@@ -79,7 +79,9 @@ def load_engine(c):
     path = c.netaware.topology_file
     if not path:
         raise DataError('no topology: set [netaware] topology_file in the '
-                        'config file or pass --topology')
+                        'config file (--config-file, $%s, else %s) or pass '
+                        '--topology' % (CONFIG_ENV,
+                                        ', '.join(DEFAULT_CONFIG_FILES)))
     try:
         return loading.load_engine(path, c.netaware.default_link_latency_us)
     except TopologyError as e:

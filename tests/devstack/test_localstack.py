@@ -221,3 +221,69 @@ def test_network_standin_answers_like_an_empty_neutron():
     assert status.startswith('404')
     status, body = _call('/v2.0/ports', method='POST')
     assert status.startswith('501') and 'not Neutron' in json.dumps(body)
+
+
+def test_env_puts_the_venv_first_and_names_the_netaware_config(tmp_path):
+    """``eval "$(devstack/local-stack env)"`` in a shell whose PATH has no
+    virtualenv: openstack and nova-netaware resolve to the stack's venv, and
+    ``openstack netaware`` reads the stack's [netaware] section."""
+    s = settings(tmp_path)
+    configuration.write_configs(s)
+    launcher = os.path.join(ROOT, 'devstack', 'local-stack')
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(('OS_', 'NETAWARE_'))}
+    env.update(PATH='/usr/bin:/bin',
+               NETAWARE_VENV=os.path.dirname(os.path.dirname(sys.executable)))
+    script = ('eval "$("$1" --state-dir "$2" env)" && command -v openstack '
+              '&& command -v nova-netaware && printenv OS_CLOUD '
+              'OS_CLIENT_CONFIG_FILE NETAWARE_CONFIG_FILE')
+    r = subprocess.run(['bash', '-c', script, 'sh', launcher, s.state_dir],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bindir = os.path.dirname(sys.executable)
+    nova_conf = os.path.join(s.etc, 'nova', 'nova.conf')
+    assert r.stdout.split('\n')[:5] == [
+        os.path.join(bindir, 'openstack'),
+        os.path.join(bindir, 'nova-netaware'),
+        ls_settings.CLOUD, s.clouds_yaml, nova_conf]
+    # what `openstack netaware explain` then reads: the stack's topology
+    from nova_netaware.osc import data as osc_data
+    old = os.environ.get(osc_data.CONFIG_ENV)
+    os.environ[osc_data.CONFIG_ENV] = nova_conf
+    try:
+        c = osc_data.load_conf()
+    finally:
+        if old is None:
+            del os.environ[osc_data.CONFIG_ENV]
+        else:
+            os.environ[osc_data.CONFIG_ENV] = old
+    assert c.netaware.topology_file == s.topology_file
+
+
+def test_env_quotes_paths_for_the_shell(tmp_path):
+    s = settings(tmp_path / 'with space')
+    r = subprocess.run(['bash', '-c', '\n'.join(s.shell_exports()) +
+                        '\nprintenv OS_CLIENT_CONFIG_FILE'],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == s.clouds_yaml
+
+
+def test_demo_scores_table_fits_long_host_names():
+    from nova_netaware.deploy.localstack import demo
+    totals = {'netaware-cmp1': 1.5, 'a-much-longer-host-name-17': 2.0}
+    ours = {'netaware-cmp1': 0.25}
+    lines = demo.scores_table(totals, ours)
+    header, rows = lines[0], lines[1:]
+    # the best total first; every column starts where the header's does
+    assert [r.split()[0] for r in rows] == ['a-much-longer-host-name-17',
+                                            'netaware-cmp1']
+    for row in rows:
+        assert row.split()[1:] == ['%.3f' % totals[row.split()[0]],
+                                   '%.3f' % ours.get(row.split()[0], 0.0),
+                                   '%.3f' % (totals[row.split()[0]] +
+                                             ours.get(row.split()[0], 0.0))]
+        assert len(row) == len(header)
+        host = row.split()[0]
+        # at least one space between the host and the next column
+        assert row[2 + len(host)] == ' '

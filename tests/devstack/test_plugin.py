@@ -257,6 +257,15 @@ def test_stack_install_uses_setup_develop(tmp_path):
     assert 'PLUGIN-RETURNED' in res.stdout
 
 
+def test_stack_install_adds_the_replica_extra_with_the_agent(tmp_path):
+    env = {'STANDIN_ENABLED_SERVICES': 'n-api,netaware-replica-agent'}
+    res = run_plugin(tmp_path, 'stack', 'install', env=env)
+    assert res.returncode == 0, res.stderr
+    calls = (tmp_path / 'calls').read_text().splitlines()
+    assert 'setup_develop %s replica' % (
+        tmp_path / 'opt-stack' / 'nova-netaware') in calls
+
+
 def test_extra_unstack_clean(tmp_path):
     # service disabled: nothing is started or stopped
     res = run_plugin(tmp_path, 'stack', 'extra')

@@ -9,6 +9,7 @@ as the README tells operators to.
 from nova.tests.functional import integrated_helpers  # noqa: I100
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -44,6 +45,7 @@ class NetawareTestCase(integrated_helpers.ProviderUsageBaseTestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='netaware-')
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.topology_path = os.path.join(self.tmp, 'topology.yaml')
         self.traffic_path = os.path.join(self.tmp, 'traffic.yaml')
         topo = leaf_spine(2, 3, 2, uplink_gbps=25, fabric_gbps=100,

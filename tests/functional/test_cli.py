@@ -10,8 +10,8 @@ import unittest
 import yaml
 
 BIN = os.path.join(os.path.dirname(sys.executable), 'nova-netaware')
-EXAMPLE = os.path.join(os.path.dirname(__file__), '..', '..', 'etc',
-                       'example')
+EXAMPLE = os.path.join(os.path.dirname(__file__), '..', '..', 'nova_netaware',
+                       'data', 'example')
 
 
 def run(*args):

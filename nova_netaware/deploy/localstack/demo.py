@@ -145,10 +145,12 @@ def _boot_workload(s, conn):
             name=PREFIX + name, flavor_id=flavor.id, image_id=image.id,
             networks='none', host=s.hosts[idx])
         ids[name] = server.id
+    name_w = max(len(PREFIX + name) for name in ids)
+    host_w = max(len(h) for h in s.hosts)
     for name, server_id in ids.items():
         server = _wait(conn, server_id, {'ACTIVE'})
-        print('  %-18s on %-14s %s' % (PREFIX + name, server.compute_host,
-                                       WORKLOAD[name][1]))
+        print('  %-*s on %-*s %s' % (name_w, PREFIX + name, host_w,
+                                     server.compute_host, WORKLOAD[name][1]))
     with open(s.traffic_file + '.tmp', 'w') as f:
         yaml.safe_dump({'flows': _flows(ids)}, f)
     os.replace(s.traffic_file + '.tmp', s.traffic_file)
@@ -198,6 +200,20 @@ def _show_scheduler_log(log_path, offset, app):
                 print('  ' + msg)
 
 
+def scores_table(totals, ours):
+    """nova-scheduler's per-host scores as table lines, best first; the
+    host column as wide as the longest host name."""
+    w = max([len('host')] + [len(h) for h in totals])
+    lines = ['  %-*s %14s %24s %7s' % (w, 'host', 'Nova weighers',
+                                       'MigrationImpactWeigher', 'total')]
+    for host in sorted(totals, key=lambda h: -(totals[h] +
+                                                 ours.get(h, 0.0))):
+        lines.append('  %-*s %14.3f %24.3f %7.3f' % (
+            w, host, totals[host], ours.get(host, 0.0),
+            totals[host] + ours.get(host, 0.0)))
+    return lines
+
+
 def _show_result(source, dest, predicted, totals, ours):
     print('\n=== result ===')
     print('%sapp moved %s -> %s: %s' % (
@@ -217,13 +233,8 @@ def _show_result(source, dest, predicted, totals, ours):
     if totals:
         print('On this request, among the hosts our filter passed, '
               'nova-scheduler scored (from its log):')
-        print('  %-14s %14s %24s %7s' % ('host', 'Nova weighers',
-                                        'MigrationImpactWeigher', 'total'))
-        for host in sorted(totals, key=lambda h: -(totals[h] +
-                                                     ours.get(h, 0.0))):
-            print('  %-14s %14.3f %24.3f %7.3f' % (
-                host, totals[host], ours.get(host, 0.0),
-                totals[host] + ours.get(host, 0.0)))
+        for line in scores_table(totals, ours):
+            print(line)
 
 
 def run(st):
@@ -239,7 +250,10 @@ def run(st):
     _show_scheduler_log(log_path, offset, app)
     totals, ours = nova_default_scores(log_path, offset, app)
     _show_result(source, dest, predicted, totals, ours)
-    print('\n(demo took %.0f s; the workload stays: OS_CLIENT_CONFIG_FILE=%s '
-          'OS_CLOUD=%s openstack server list)' % (
-              time.monotonic() - t0, s.clouds_yaml, CLOUD))
+    print('\n(demo took %.0f s; the workload stays. Use it from a shell:)'
+          % (time.monotonic() - t0))
+    for line in s.shell_exports() + [
+            'openstack server list --long',
+            'openstack netaware explain %sapp' % PREFIX]:
+        print('  ' + line)
     return 0

@@ -18,6 +18,7 @@ databases (``netaware_*``) and RabbitMQ vhost (``netaware``).
 """
 
 import os
+import shlex
 import sys
 
 import nova_netaware
@@ -94,6 +95,20 @@ class Settings(object):
     def conf(self, service, name):
         """The path of a configuration file, ``etc/<service>/<name>``."""
         return os.path.join(self.etc, service, name)
+
+    def shell_exports(self):
+        """The ``export`` lines that point a shell at this stack: the
+        virtualenv's bin first on PATH (``openstack``, ``nova-netaware``),
+        the openstack CLI's cloud, and the nova.conf whose [netaware]
+        section ``openstack netaware ...`` reads (``$NETAWARE_CONFIG_FILE``).
+        """
+        from nova_netaware.osc.data import CONFIG_ENV
+        q = shlex.quote
+        return ['export PATH=%s:"$PATH"' % q(self.bindir),
+                'export OS_CLIENT_CONFIG_FILE=%s' % q(self.clouds_yaml),
+                'export OS_CLOUD=%s' % q(CLOUD),
+                'export %s=%s' % (CONFIG_ENV,
+                                  q(self.conf('nova', 'nova.conf')))]
 
     def log(self, service):
         return os.path.join(self.logs, service + '.log')

@@ -174,8 +174,8 @@ class Stack(object):
                 f.write('%.1f\n' % (time.monotonic() - t0))
             say('the local stack is up in %.0f s: %d computes (%s)'
                 % (time.monotonic() - t0, len(s.hosts), ', '.join(s.hosts)))
-            say('use it: export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s'
-                % (s.clouds_yaml, CLOUD))
+            say('use it from a shell (or eval "$(devstack/local-stack '
+                'env)"):\n  ' + '\n  '.join(s.shell_exports()))
             return 0
 
     def _already_running(self, procs):
@@ -356,6 +356,6 @@ class Stack(object):
         return 0
 
     def env(self):
-        print('export OS_CLIENT_CONFIG_FILE=%s' % self.s.clouds_yaml)
-        print('export OS_CLOUD=%s' % CLOUD)
+        for line in self.s.shell_exports():
+            print(line)
         return 0

@@ -1,0 +1,177 @@
+"""The wheel, built and installed as the README says, in a clean virtualenv.
+
+Builds the wheel from a copy of the checkout, installs it into a fresh
+virtualenv (no --system-site-packages, so no Nova) with a PATH on which every
+C compiler is a stand-in that records its call and fails, and runs the
+``nova-netaware`` command from there. Also reads the wheel's METADATA: the
+base install is the scheduler plugin, the extras carry the rest.
+
+About a minute: pip fetches numpy, scipy, openstacksdk, ... (wheels).
+"""
+
+import email.parser
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+COMPILERS = ('gcc', 'cc', 'c++', 'g++', 'clang', 'x86_64-linux-gnu-gcc')
+# Not part of the build: VCS data, virtualenvs, build output, local state.
+IGNORE = shutil.ignore_patterns('.git', '.venv', 'build', 'dist',
+                                '*.egg-info', '__pycache__', '.pytest_cache',
+                                'local-stack-state', 'tests', 'benchmarks')
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          **kw)
+
+
+def build_wheel(tmp):
+    """Build the wheel from a copy of the checkout; return its path."""
+    src = os.path.join(tmp, 'src')
+    shutil.copytree(ROOT, src, ignore=IGNORE)
+    dist = os.path.join(tmp, 'dist')
+    r = _run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+              '--no-build-isolation', '-w', dist, src])
+    assert r.returncode == 0, r.stdout + r.stderr
+    wheels = [f for f in os.listdir(dist) if f.endswith('.whl')]
+    assert len(wheels) == 1, wheels
+    return os.path.join(dist, wheels[0])
+
+
+class TestWheel(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='netaware-wheel-')
+        try:
+            cls._build_and_install()
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def _build_and_install(cls):
+        cls.wheel = build_wheel(cls.tmp)
+
+        # The stand-in compilers: each call leaves a line in cls.calls.
+        nocc = os.path.join(cls.tmp, 'nocc')
+        os.mkdir(nocc)
+        cls.calls = os.path.join(cls.tmp, 'compiler-calls')
+        for name in COMPILERS:
+            path = os.path.join(nocc, name)
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\necho "$0 $*" >> %s\n'
+                        'echo "no compiler here: $0" >&2\nexit 1\n'
+                        % cls.calls)
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=nocc + os.pathsep + os.environ['PATH'],
+                   CC=os.path.join(nocc, 'cc'),
+                   CXX=os.path.join(nocc, 'c++'))
+        env.pop('PYTHONPATH', None)
+        cls.env = env
+
+        cls.venv = os.path.join(cls.tmp, 'venv')
+        base = getattr(sys, '_base_executable', sys.executable)
+        r = _run([base, '-m', 'venv', cls.venv], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        cls.bin = os.path.join(cls.venv, 'bin')
+        cls.install = _run([os.path.join(cls.bin, 'pip'), 'install', '-q',
+                            '--no-cache-dir', cls.wheel], env=env)
+
+    def _venv(self, *cmd):
+        return _run([os.path.join(self.bin, cmd[0])] + list(cmd[1:]),
+                    env=self.env, cwd=self.tmp)
+
+    def test_installs_without_a_compiler(self):
+        self.assertEqual(0, self.install.returncode,
+                         self.install.stdout + self.install.stderr)
+        self.assertFalse(os.path.exists(self.calls),
+                         'a compiler was called during the install')
+
+    def test_base_install_has_no_replica_or_osc_dependency(self):
+        r = self._venv('python', '-c', 'import importlib.util as u, sys; '
+                       'print(" ".join(m for m in sys.argv[1:] '
+                       'if u.find_spec(m)))', 'netfilterqueue', 'tooz',
+                       'prometheus_client', 'osc_lib', 'cliff', 'nova')
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertEqual('', r.stdout.strip())
+
+    def test_command_help(self):
+        r = self._venv('nova-netaware', '--help')
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn('usage: nova-netaware', r.stdout)
+        self.assertIn('--placement', r.stdout)
+
+    def test_example_datacenter_is_package_data(self):
+        r = self._venv('python', '-c',
+                       'from nova_netaware.cmd import cli; '
+                       'print(cli.example_dir())')
+        self.assertEqual(0, r.returncode, r.stderr)
+        found = r.stdout.strip()
+        self.assertTrue(found.startswith(self.venv), found)
+        self.assertEqual(['placement.yaml', 'topology.yaml', 'traffic.yaml'],
+                         sorted(os.listdir(found)))
+        # The command gets past the example lookup (then needs Nova).
+        r = self._venv('nova-netaware')
+        self.assertNotIn('no example datacenter found', r.stderr)
+
+
+class TestWheelMetadata(unittest.TestCase):
+    """Requires-Dist of the built wheel: base vs. extras."""
+
+    @classmethod
+    def setUpClass(cls):
+        tmp = tempfile.mkdtemp(prefix='netaware-wheel-')
+        try:
+            with zipfile.ZipFile(build_wheel(tmp)) as z:
+                [meta] = [n for n in z.namelist()
+                          if n.endswith('.dist-info/METADATA')]
+                msg = email.parser.Parser().parsestr(z.read(meta).decode())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        cls.requires = {}
+        cls.lines = msg.get_all('Requires-Dist')
+        for line in cls.lines:
+            req, _, marker = line.partition(';')
+            extra = None
+            if 'extra ==' in marker:
+                extra = marker.split('extra ==')[1].strip().strip('"\'')
+            name = req.strip().split('[')[0]
+            for sep in '<>=!~ (':
+                name = name.split(sep)[0]
+            cls.requires.setdefault(extra, set()).add(name.lower())
+
+    def test_base_is_the_scheduler_plugin(self):
+        base = self.requires[None]
+        for name in ('netfilterqueue', 'tooz', 'prometheus-client', 'cliff',
+                     'osc-lib', 'python-openstackclient', 'matplotlib',
+                     'nova'):
+            self.assertNotIn(name, base)
+        for name in ('networkx', 'numpy', 'stevedore', 'oslo.config'):
+            self.assertIn(name, base)
+
+    def test_replica_extra(self):
+        self.assertEqual({'netfilterqueue', 'tooz', 'prometheus-client'},
+                         self.requires['replica'])
+
+    def test_osc_extra(self):
+        self.assertEqual({'cliff', 'osc-lib', 'python-openstackclient',
+                          'matplotlib'}, self.requires['osc'])
+
+    def test_nova_extra_pins_nova(self):
+        self.assertIn('nova', self.requires['nova'])
+
+    def test_test_extra_brings_every_part(self):
+        self.assertIn('nova-netaware[nova,osc,replica]; extra == "test"',
+                      self.lines)
