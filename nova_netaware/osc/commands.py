@@ -306,11 +306,10 @@ class TopologyValidate(_Base, command.Lister):
 
     def take_action(self, parsed_args):
         c = self._conf(parsed_args)
-        path = c.netaware.topology_file
-        if not path:
-            raise exceptions.CommandError(
-                'no topology: set [netaware] topology_file or pass '
-                '--topology')
+        try:
+            path = data.topology_path(c)
+        except DataError as e:
+            raise exceptions.CommandError(str(e))
         try:
             raw = load_data_file(path)
             Topology(raw, c.netaware.default_link_latency_us,

@@ -75,13 +75,20 @@ def load_conf(config_files=None, topology=None, traffic=None):
     return c
 
 
-def load_engine(c):
+def topology_path(c):
+    """``[netaware] topology_file``, or a :class:`DataError` that says where
+    the commands look for it."""
     path = c.netaware.topology_file
     if not path:
         raise DataError('no topology: set [netaware] topology_file in the '
                         'config file (--config-file, $%s, else %s) or pass '
                         '--topology' % (CONFIG_ENV,
                                         ', '.join(DEFAULT_CONFIG_FILES)))
+    return path
+
+
+def load_engine(c):
+    path = topology_path(c)
     try:
         return loading.load_engine(path, c.netaware.default_link_latency_us)
     except TopologyError as e:

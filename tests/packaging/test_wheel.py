@@ -122,9 +122,14 @@ class TestWheel(unittest.TestCase):
         self.assertTrue(found.startswith(self.venv), found)
         self.assertEqual(['placement.yaml', 'topology.yaml', 'traffic.yaml'],
                          sorted(os.listdir(found)))
-        # The command gets past the example lookup (then needs Nova).
+        # The command gets past the example lookup, then says in one line
+        # that it needs Nova: no traceback.
         r = self._venv('nova-netaware')
         self.assertNotIn('no example datacenter found', r.stderr)
+        self.assertEqual(2, r.returncode, r.stderr)
+        self.assertNotIn('Traceback', r.stderr)
+        self.assertIn('Nova is not importable', r.stderr)
+        self.assertEqual(1, len(r.stderr.strip().splitlines()), r.stderr)
 
 
 class TestWheelMetadata(unittest.TestCase):
