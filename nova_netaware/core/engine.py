@@ -18,6 +18,7 @@ from nova_netaware.core import constraints
 from nova_netaware.core import impact
 from nova_netaware.core import loads as loads_mod
 from nova_netaware.core.migration import precopy
+from nova_netaware.core import peerpaths
 from nova_netaware.core.routing import Fabric
 from nova_netaware.core.topology import UPLINK_HOPS
 
@@ -242,7 +243,7 @@ class Engine(object):
             s_out[t] += ho.get(p, 0.0)
             s_in[t] += hi.get(p, 0.0)
         targets = np.array(sorted(s_out), dtype=np.int64)
-        dag = fab.dag(targets) if len(targets) and fab.m else None
+        dag = bool(len(targets) and fab.m)
         src_sw = int(topo.host_switch[src]) if src is not None else None
         dag_src = (fab.dag(np.array([src_sw])) if src is not None and fab.m
                    else None)
@@ -261,14 +262,15 @@ class Engine(object):
                     up[p] -= r
                     down[src] -= r
             links = base.links.copy()
-            if dag is not None:
-                d_out = np.zeros((fab.n, len(targets)))
+            if dag:
+                r_out = np.zeros(len(targets))
                 d_in = np.zeros((fab.n, 1))
                 for j, t in enumerate(targets):
                     if t != src_sw:
-                        d_out[src_sw, j] = s_out[t]
+                        r_out[j] = s_out[t]
                         d_in[t, 0] = s_in[t]
-                links -= dag.route(d_out) + dag_src.route(d_in)
+                links -= (peerpaths.route_from(fab, src_sw, targets, r_out)
+                          + dag_src.route(d_in))
             work = loads_mod.Loads(np.maximum(up, 0.0),
                                    np.maximum(down, 0.0),
                                    np.maximum(links, 0.0))
@@ -347,7 +349,7 @@ class Engine(object):
                 s_lat[t], s_lat_host[t] = hl, p
             else:
                 s_lat2[t] = max(s_lat2[t], hl)
-        if dag is not None:
+        if dag:
             r_out = np.array([s_out[t] for t in targets])
             r_in = np.array([s_in[t] for t in targets])
             lk_cap = work.links / fab.cap
@@ -357,35 +359,28 @@ class Engine(object):
             # the maxima
             r_out_v = np.where(r_out > 0, r_out, -np.inf)
             r_in_v = np.where(r_in > 0, r_in, -np.inf)
-            kk = 1 if src_sw is None else 2
-
-            def values(e, c):
-                # the busier direction of the link for this peer switch:
-                # column 0 for the congestion term, column 1 (links that
-                # already carry this traffic left out) for the check
-                out = np.empty((len(e), kk))
+            def values(e, ro, ri):
+                # the busier direction of the link for this peer switch
+                # (non-decreasing in the rates, as PeerPaths requires)
                 re = fab.rev[e]
-                np.maximum(lk_cap[e] + r_out_v[c] * inv_cap[e],
-                           lk_cap[re] + r_in_v[c] * inv_cap[re],
-                           out=out[:, 0])
-                if kk == 2:
-                    used = dag.on_paths_from(src_sw, e, c)
-                    out[:, 1] = np.where(used, -np.inf, out[:, 0])
-                return out
-            w = dag.path_max(values)
-            u_sw = w[:, :, 0]
-            c_sw = w[:, :, 1] if src_sw is not None else u_sw
-            fabric_max = np.maximum(u_sw.max(axis=1), 0.0)[sw_c]
-            fabric_check = np.maximum(c_sw.max(axis=1), 0.0)[sw_c]
+                return np.maximum(lk_cap[e] + ro * inv_cap[e],
+                                  lk_cap[re] + ri * inv_cap[re])
+            # column "check" leaves out links that already carry this
+            # traffic (on a shortest path from the source switch)
+            pp = peerpaths.PeerPaths(fab, targets, r_out_v, r_in_v, values,
+                                     src_sw)
+            c_sw = pp
+            fabric_max = np.maximum(pp.best, 0.0)[sw_c]
+            fabric_check = np.maximum(pp.check, 0.0)[sw_c]
         else:
-            u_sw = c_sw = None
+            c_sw = None
             fabric_max = fabric_check = np.zeros(len(candidates))
         v.util_path = np.maximum(fabric_check, peer_check)
         congestion_path = np.maximum(fabric_max, peer_up)
 
         def path_worst(i):
             if c_sw is not None and fabric_check[i] >= peer_check[i]:
-                j = int(np.argmax(c_sw[sw_c[i]]))
+                j = c_sw.worst(int(sw_c[i]))
                 return 'between %s and %s' % (
                     topo.switch_names[sw_c[i]],
                     topo.switch_names[targets[j]])
