@@ -279,7 +279,8 @@ def route_demand(fabric, demand):
             nb = fabric.neighbours(ts[0])
             k = len(nb)
             r = np.repeat(x[si, ti] / k, k)
-            np.add.at(load, fabric.link(np.repeat(si, k), np.tile(nb, len(si))), r)
+            np.add.at(load, fabric.link(np.repeat(si, k),
+                                        np.tile(nb, len(si))), r)
             np.add.at(load, fabric.link(np.tile(nb, len(si)),
                                         np.repeat(ts[ti], k)), r)
         x[inner] = 0.0
