@@ -69,6 +69,7 @@ def group_dag(fabric, targets, groups, src=None):
     dag._index(np.concatenate([np.ones(len(le), np.int64),
                                lv[rest][order]]))
     dag.reps = reps
+    dag.CHUNK = 1 << 16         # small temporaries in the walks
     return dag
 
 
@@ -80,7 +81,7 @@ class PeerPaths(object):
     rates (``-inf`` for "no traffic")."""
 
     #: target columns walked at once: bounds the entries held in memory
-    BLOCK_LINKS = 1 << 21
+    BLOCK_LINKS = 1 << 18
 
     def __init__(self, fabric, targets, r_out, r_in, link_value, src=None):
         self.fabric = fabric
