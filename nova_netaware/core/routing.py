@@ -29,16 +29,13 @@ class Fabric(object):
         m = len(self.eu)
         self.n = n
         self.m = m
-        pos = {(int(u), int(v)): k for k, (u, v) in enumerate(
-            zip(self.eu, self.ev))}
-        # index of the reverse direction of each link
-        self.rev = np.array([pos[(int(v), int(u))] for u, v in zip(
-            self.eu, self.ev)], dtype=np.int64)
         # links by (tail, head), for :meth:`link`; tails' first links
         key = self.eu * n + self.ev
         self._key_order = np.argsort(key, kind='stable')
         self._keys = key[self._key_order]
         self._first = np.searchsorted(self.eu, np.arange(n + 1))
+        # index of the reverse direction of each link
+        self.rev = self.link(self.ev, self.eu)
         self.twin = self._twin_classes()
 
     def neighbours(self, s):
