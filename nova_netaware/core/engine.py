@@ -243,7 +243,7 @@ class Engine(object):
             s_out[t] += ho.get(p, 0.0)
             s_in[t] += hi.get(p, 0.0)
         targets = np.array(sorted(s_out), dtype=np.int64)
-        dag = bool(len(targets) and fab.m)
+        has_paths = bool(len(targets) and fab.m)
         src_sw = int(topo.host_switch[src]) if src is not None else None
         dag_src = (fab.dag(np.array([src_sw])) if src is not None and fab.m
                    else None)
@@ -262,7 +262,7 @@ class Engine(object):
                     up[p] -= r
                     down[src] -= r
             links = base.links.copy()
-            if dag:
+            if has_paths:
                 r_out = np.zeros(len(targets))
                 d_in = np.zeros((fab.n, 1))
                 for j, t in enumerate(targets):
@@ -349,7 +349,7 @@ class Engine(object):
                 s_lat[t], s_lat_host[t] = hl, p
             else:
                 s_lat2[t] = max(s_lat2[t], hl)
-        if dag:
+        if has_paths:
             r_out = np.array([s_out[t] for t in targets])
             r_in = np.array([s_in[t] for t in targets])
             lk_cap = work.links / fab.cap
@@ -359,6 +359,7 @@ class Engine(object):
             # the maxima
             r_out_v = np.where(r_out > 0, r_out, -np.inf)
             r_in_v = np.where(r_in > 0, r_in, -np.inf)
+
             def values(e, ro, ri):
                 # the busier direction of the link for this peer switch
                 # (non-decreasing in the rates, as PeerPaths requires)
@@ -369,18 +370,17 @@ class Engine(object):
             # traffic (on a shortest path from the source switch)
             pp = peerpaths.PeerPaths(fab, targets, r_out_v, r_in_v, values,
                                      src_sw)
-            c_sw = pp
             fabric_max = np.maximum(pp.best, 0.0)[sw_c]
             fabric_check = np.maximum(pp.check, 0.0)[sw_c]
         else:
-            c_sw = None
+            pp = None
             fabric_max = fabric_check = np.zeros(len(candidates))
         v.util_path = np.maximum(fabric_check, peer_check)
         congestion_path = np.maximum(fabric_max, peer_up)
 
         def path_worst(i):
-            if c_sw is not None and fabric_check[i] >= peer_check[i]:
-                j = c_sw.worst(int(sw_c[i]))
+            if pp is not None and fabric_check[i] >= peer_check[i]:
+                j = pp.worst(int(sw_c[i]))
                 return 'between %s and %s' % (
                     topo.switch_names[sw_c[i]],
                     topo.switch_names[targets[j]])
