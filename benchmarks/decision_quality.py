@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Decision-quality benchmark of the rebalance advisor (issue 5, part 3).
+"""Decision-quality benchmark of the rebalance advisor.
 
 Usage::
 

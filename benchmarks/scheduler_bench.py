@@ -55,7 +55,7 @@ def setup(kind, n_hosts, n_peers, tmp, seed=1):
     from oslo_config import cfg
 
     import nova.conf  # noqa: F401
-    from nova_netaware.core.advisor import HostUsage
+    from nova_netaware.advisor import HostUsage
     from nova_netaware.cmd import sim
     from nova_netaware.scheduler import runtime
 

@@ -1,4 +1,4 @@
-"""End to end against a real database: our whole request vs Nova's (issue 12).
+"""End to end against a real database: our whole request vs Nova's.
 
 Creates a Nova API database and a cell database on MariaDB with Nova's own
 schema (its migrations, as ``nova-manage db sync``), maps the cell, and loads the benchmark's
@@ -201,7 +201,7 @@ def host_manager(hosts):
 
 
 class FullReadRuntime(object):
-    """The lookup before issue 12: every server of the matrix, each time."""
+    """The lookup before the placement map: every server of the matrix, each time."""
 
     @staticmethod
     def lookup(spec_obj, uuids):

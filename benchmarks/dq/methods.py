@@ -41,7 +41,6 @@ from typing import List, Tuple
 import numpy as np
 
 from nova_netaware import advisor
-from nova_netaware.core import cost
 
 #: the advisor's thresholds, for every method that uses them
 KNOBS = advisor.AdvisorParams()
@@ -322,6 +321,6 @@ def migration_volume_mib(sc, moves, params):
     for s, src, dst in moves:
         ev = sc.eng.evaluate(sc.traffic, placement, sc.servers[s],
                              [Candidate(dst)], params)
-        out.append(cost.migration_volume_mb(sc.topo, ev, 0, src))
+        out.append(float(ev.volume_mb[0]))
         placement[s] = dst
     return np.array(out)

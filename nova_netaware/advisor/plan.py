@@ -169,8 +169,7 @@ def plan(eng, traffic, placement, servers, usage, params=None,
         _move_usage(usage, srv, src, best)
         steps.append(Step(uuid, src, best, incoming, why,
                           mif=float(ev.mif[i]),
-                          volume_mb=cost.migration_volume_mb(topo, ev, i,
-                                                             src)))
+                          volume_mb=float(ev.volume_mb[i])))
         over = [h for h in over if overloaded(usage[h], knobs)]
     if util is None:
         util = max_utilisation(eng, traffic, placement)

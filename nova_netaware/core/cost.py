@@ -19,8 +19,6 @@ defines a distance of its own.
 * :func:`hop_matrix`, :func:`switch_hops` and :func:`mover_terms`: the same
   cost split into the linear and pairwise terms of an exact placement
   program (the benchmark's ILP);
-* :func:`migration_volume_mb`: the pre-copy volume behind the engine's
-  migration cost ``volume x hops``.
 
 The engine's per-candidate ``comm(c)`` (:mod:`nova_netaware.core.impact`)
 is the same traffic x distance, computed per switch for speed.
@@ -120,19 +118,3 @@ def mover_terms(topo, traffic, placement, movers, hops):
         elif ib:
             linear[vpos[b]] += r * hops[:, topo.host_index[placement[a]]]
     return linear, pair
-
-
-def migration_volume_mb(topo, ev, i, source):
-    """Pre-copy volume (MB) of moving a server from host *source* to the
-    candidate ``ev.hosts[i]`` of an engine evaluation *ev*.
-
-    The engine's migration cost is ``volume x hops(source, candidate)``
-    (:func:`nova_netaware.core.impact.migration_cost`); the volume is that
-    cost over the hops (0 when *source* is not in the topology).
-    """
-    # integrator: replace with ev.volume_mb[i]
-    s = topo.host_index.get(source)
-    if s is None:
-        return 0.0
-    hops = topo.host_hops(s, topo.host_index[ev.hosts[i]])
-    return float(ev.migration[i]) / max(hops, 1)

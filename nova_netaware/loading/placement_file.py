@@ -19,7 +19,7 @@ that cannot be read or parsed raises the core's reading error.
 import dataclasses
 from typing import Dict, List
 
-from nova_netaware.core.advisor import HostUsage
+from nova_netaware.advisor import HostUsage
 from nova_netaware.core.exceptions import SnapshotError
 from nova_netaware.core.topology import load_data_file
 

@@ -12,7 +12,8 @@ import networkx as nx
 from osc_lib.command import command
 from osc_lib import exceptions
 
-from nova_netaware.core import advisor
+from nova_netaware import advisor
+from nova_netaware.core import impact
 from nova_netaware.core.topology import load_data_file
 from nova_netaware.core.topology import Topology
 from nova_netaware.core.exceptions import DataError
@@ -74,44 +75,14 @@ class _Base(object):
         return view
 
 
-def _threshold_args(parser):
-    parser.add_argument('--cpu-threshold', type=float, default=0.9,
-                        metavar='<fraction>',
-                        help='A host is overloaded above this fraction of '
-                             'its allocatable vCPUs (default 0.9).')
-    parser.add_argument('--ram-threshold', type=float, default=0.9,
-                        metavar='<fraction>',
-                        help='A host is overloaded above this fraction of '
-                             'its allocatable RAM (default 0.9).')
-    parser.add_argument('--link-threshold', type=float, default=0.8,
-                        metavar='<fraction>',
-                        help='A link is congested above this utilisation '
-                             '(default 0.8).')
-    parser.add_argument('--max-migrations', type=int, default=5,
-                        metavar='<N>',
-                        help='Plan at most N migrations (default 5).')
-    parser.add_argument('--min-gain', type=float, default=0.1,
-                        metavar='<fraction>',
-                        help='A move that relieves no hot spot is planned '
-                             'only if it lowers the network cost by at '
-                             'least this fraction of the server\'s own '
-                             'traffic cost (default 0.1; 0 plans every '
-                             'improvement).')
-    return parser
-
-
 def _plan(view, parsed_args):
-    """The advisor's plan on the cloud's view (core.advisor.plan, nothing
+    """The advisor's plan on the cloud's view (advisor.plan, nothing
     else)."""
     usage = {h: u for h, u in view.usage.items()
              if h in view.engine.topo.host_index}
     return advisor.plan(
         view.engine, view.traffic, view.placement, view.models(), usage,
-        view.params, max_migrations=parsed_args.max_migrations,
-        cpu_threshold=parsed_args.cpu_threshold,
-        ram_threshold=parsed_args.ram_threshold,
-        link_threshold=parsed_args.link_threshold,
-        min_gain=parsed_args.min_gain)
+        view.params, knobs=advisor.AdvisorParams.from_args(parsed_args))
 
 
 class Explain(_Base, command.Lister):
@@ -143,6 +114,7 @@ class Explain(_Base, command.Lister):
             self.app.stderr.write('note: %s\n' % note)
         rank = {p: r + 1 for r, p in enumerate(ev.ranking())}
         p = view.params
+        w_comm, w_mig, w_cong = impact.weighted_terms(ev, p)
         cols = ('Host', 'Verdict', 'Reasons', 'Comm (Mbit/s x hop)',
                 'Comm term', 'Migration (MB x hop)', 'Migration term',
                 'Congestion', 'Congestion term', 'MIF', 'Rank',
@@ -154,11 +126,11 @@ class Explain(_Base, command.Lister):
                 h, 'pass' if ev.passed[i] else 'refused',
                 '; '.join(ev.reasons.get(h, [])),
                 _fmt(ev.comm[i], 1),
-                _fmt(p.communication_weight * ev.comm_n[i]),
+                _fmt(w_comm[i]),
                 _fmt(ev.migration[i], 1),
-                _fmt(p.migration_weight * ev.migration_n[i]),
+                _fmt(w_mig[i]),
                 _fmt(ev.congestion[i]),
-                _fmt(p.congestion_weight * ev.congestion[i]),
+                _fmt(w_cong[i]),
                 _fmt(ev.mif[i]), rank.get(i), view.multiplier(h)))
         order = {h: k for k, h in enumerate(ev.hosts)}
         rows[1:] = sorted(rows[1:], key=lambda r: (
@@ -181,7 +153,7 @@ class Rebalance(_Base, command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        _threshold_args(parser)
+        advisor.add_arguments(parser)
         parser.add_argument('--execute', action='store_true',
                             help='Carry out the plan through Nova (without '
                                  'it nothing changes).')
@@ -352,7 +324,7 @@ class TopologyPlot(_Base, command.Command):
                             metavar='<file.png>', help='Image file to write')
         parser.add_argument('--no-plan', action='store_true',
                             help='Draw the current state only.')
-        _threshold_args(parser)
+        advisor.add_arguments(parser)
         return self._data_parser(parser)
 
     def take_action(self, parsed_args):

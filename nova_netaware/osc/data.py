@@ -18,7 +18,7 @@ from typing import Dict, List
 from oslo_config import cfg
 
 from nova_netaware import conf as netaware_conf
-from nova_netaware.core import advisor
+from nova_netaware import advisor
 from nova_netaware.core import engine as core_engine
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.topology import TopologyError

@@ -2,14 +2,14 @@
 
 Layers from top to bottom: switches by distance from the hosts (spines or
 cores on top), then hosts. An edge's colour is the higher utilisation of its
-two directions, from :func:`nova_netaware.core.advisor.utilisation` (the
+two directions, from :func:`nova_netaware.advisor.utilisation` (the
 same routing as the scheduler). One panel per placement, e.g. before and
 after a rebalance plan.
 """
 
 import numpy as np
 
-from nova_netaware.core import advisor
+from nova_netaware import advisor
 
 
 def _layers(topo):

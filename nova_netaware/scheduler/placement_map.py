@@ -2,7 +2,7 @@
 
 The filter and the weigher need ``{server uuid: host}`` for every server of
 the traffic matrix on every request. Reading all of them each time costs a
-query as long as the matrix per cell and grows with the cloud (issue 12).
+query as long as the matrix per cell and grows with the cloud.
 This map reads them once, then on each request asks every cell only for the
 instance rows changed since its last read, as Nova's own ``changes-since``
 does::

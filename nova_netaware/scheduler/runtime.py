@@ -119,7 +119,8 @@ class Runtime(object):
 
 
 def is_move(spec_obj):
-    """True for cold/live migration, evacuate and unshelve (NOTES.md)."""
+    """True for cold/live migration, evacuate and unshelve: a move has
+    ``requested_destination.cell`` set; a plain boot has not."""
     try:
         dest = spec_obj.requested_destination
     except Exception:
@@ -154,7 +155,6 @@ class NovaRuntime(Runtime):
     """Reads the placement of servers from Nova's databases."""
 
     def lookup(self, spec_obj, uuids):
-        # issue 12: an incremental map, not a full read on each request
         from nova_netaware.scheduler import placement_map
         return placement_map.for_runtime(self).lookup(
             placement_map.admin_context(spec_obj), uuids)

@@ -317,7 +317,7 @@ def test_core_and_data_layer_import_without_nova():
         'import nova_netaware.core.migration\n'
         'import nova_netaware.core.constraints\n'
         'import nova_netaware.core.impact, nova_netaware.core.engine\n'
-        'import nova_netaware.core.advisor\n'
+        'import nova_netaware.advisor, nova_netaware.core.cost\n'
         'import nova_netaware.loading.data, nova_netaware.loading.servers\n'
         'import nova_netaware.loading.capacity\n'
         'import nova_netaware.loading.placement_file\n'
