@@ -158,9 +158,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--kinds', default='leaf-spine,fat-tree')
+    ap.add_argument('--sizes', default='1000,10000,50000',
+                    help='host counts (comma-separated)')
+    ap.add_argument('--peers', default='10,200,500',
+                    help='peer counts (comma-separated)')
     args = ap.parse_args()
-    sizes = [1000, 10000, 50000]
-    peers = [10, 200, 500]
+    sizes = [int(x) for x in args.sizes.split(',')]
+    peers = [int(x) for x in args.peers.split(',')]
     if args.quick:
         sizes, peers = [1000, 10000], [10, 200]
     from nova_netaware.cmd import sim

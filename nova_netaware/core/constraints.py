@@ -80,10 +80,10 @@ def path(state):
 def worst_link(state, i):
     """Name the busiest growing link on candidate *i*'s paths."""
     p, names = state.paths, state.topology.switch_names
-    if (p.check_by_switch is not None and
+    if (p.peer_paths is not None and
             p.fabric_check[i] >= p.source_uplink_util[i]):
         sw = state.switch[i]
-        j = int(np.argmax(p.check_by_switch[sw]))
+        j = p.peer_paths.worst(int(sw))
         return 'between %s and %s' % (names[sw],
                                       names[state.peers.switches[j]])
     return 'uplink of source host %s (peers stay there)' % state.source_name

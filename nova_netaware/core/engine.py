@@ -7,8 +7,12 @@ placement ``{server uuid: host}`` and the candidates. The engine only
 orchestrates and caches: the per-request numbers are the typed
 :class:`~.state.RequestState`, the verdicts come from :mod:`.constraints`
 and the MIF from :mod:`.impact`. A request costs
-O(hosts + peers + links x peer switches); the loads of the whole traffic
-matrix are computed once per (traffic, placement) and cached.
+O(hosts + peers + links x twin classes of the peer switches): the paths to
+the peers are walked once per class of switches with the same neighbours
+(:mod:`.peerpaths`), i.e. at most once per pod on a fat-tree and once on a
+leaf-spine, and once per peer switch only on fabrics without twins. The
+loads of the whole traffic matrix are computed once per (traffic,
+placement) and cached.
 """
 
 import numpy as np

@@ -9,6 +9,8 @@ import collections
 
 import numpy as np
 
+from nova_netaware.core import peerpaths
+
 
 class Loads(object):
     """Link loads in Mbit/s: host ``up``/``down`` and fabric ``links``."""
@@ -45,22 +47,7 @@ def route_flows(fabric, flows):
 
 def route_switch_demand(fabric, demand):
     """Fabric loads of ``{(src_switch, dst_switch): mbps}``."""
-    if not demand:
-        return np.zeros(fabric.m)
-    targets = sorted({t for _, t in demand})
-    col = {t: j for j, t in enumerate(targets)}
-    links = np.zeros(fabric.m)
-    # Bound the (links x targets) working set to ~8M cells.
-    step = max(1, 8_000_000 // max(fabric.m, 1))
-    for lo in range(0, len(targets), step):
-        chunk = targets[lo:lo + step]
-        mat = np.zeros((fabric.n, len(chunk)))
-        for (s, t), r in demand.items():
-            j = col[t] - lo
-            if 0 <= j < len(chunk):
-                mat[s, j] += r
-        links += fabric.route(mat, np.array(chunk, dtype=np.int64))
-    return links
+    return peerpaths.route_demand(fabric, demand)
 
 
 def placement_flows(topo, traffic, placement):

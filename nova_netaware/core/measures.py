@@ -11,6 +11,7 @@ import collections
 
 import numpy as np
 
+from nova_netaware.core import peerpaths
 from nova_netaware.core.topology import remote_host_hops
 from nova_netaware.core.topology import UPLINK_HOPS
 
@@ -51,18 +52,20 @@ def peer_uplinks(topo, loads, host, source, peers):
     return peer_util, np.zeros(n)
 
 
-def fabric_paths(fabric, dag, loads, peers, source_switch, switch):
+def fabric_paths(fabric, loads, peers, source_switch, switch):
     """Busiest fabric link on any shortest path to each peer switch.
 
     Per peer switch, the busiest link on any shortest path between the
     candidate's switch and it, with this server's traffic to that switch
     added. The check leaves out links that already carry this traffic today
     (on a shortest path from the source switch): moving does not add to
-    them. The congestion term counts every link used.
+    them. The congestion term counts every link used. The paths are walked
+    once per twin class of the peer switches
+    (:class:`.peerpaths.PeerPaths`, exact).
 
-    :returns: ``(fabric_util, fabric_check, check_by_switch)``: per
-        candidate, the busiest link used and the busiest link whose load
-        grows; and the latter per (switch, peer switch).
+    :returns: ``(fabric_util, fabric_check, peer_paths)``: per candidate,
+        the busiest link used and the busiest link whose load grows; and
+        the :class:`.peerpaths.PeerPaths` (to name the worst link).
     """
     targets = peers.switches
     r_out = np.array([peers.out_by_switch[t] for t in targets])
@@ -73,27 +76,17 @@ def fabric_paths(fabric, dag, loads, peers, source_switch, switch):
     # -inf (times a positive 1/capacity) leaves it out of the maxima
     r_out_v = np.where(r_out > 0, r_out, -np.inf)
     r_in_v = np.where(r_in > 0, r_in, -np.inf)
-    n_sets = 1 if source_switch is None else 2
 
-    def values(e, c):
-        # the busier direction of the link for this peer switch: column 0
-        # for the congestion term, column 1 (links that already carry this
-        # traffic left out) for the check
-        out = np.empty((len(e), n_sets))
+    def values(e, rate_out, rate_in):
+        # the busier direction of the link for this peer switch
+        # (non-decreasing in the rates, as PeerPaths requires)
         re = fabric.rev[e]
-        np.maximum(util_now[e] + r_out_v[c] * inv_cap[e],
-                   util_now[re] + r_in_v[c] * inv_cap[re], out=out[:, 0])
-        if n_sets == 2:
-            used = dag.on_paths_from(source_switch, e, c)
-            out[:, 1] = np.where(used, -np.inf, out[:, 0])
-        return out
-    w = dag.path_max(values)
-    util_by_switch = w[:, :, 0]
-    check_by_switch = (w[:, :, 1] if source_switch is not None
-                       else util_by_switch)
-    return (np.maximum(util_by_switch.max(axis=1), 0.0)[switch],
-            np.maximum(check_by_switch.max(axis=1), 0.0)[switch],
-            check_by_switch)
+        return np.maximum(util_now[e] + rate_out * inv_cap[e],
+                          util_now[re] + rate_in * inv_cap[re])
+    peer_paths = peerpaths.PeerPaths(fabric, targets, r_out_v, r_in_v,
+                                     values, source_switch)
+    return (np.maximum(peer_paths.best, 0.0)[switch],
+            np.maximum(peer_paths.check, 0.0)[switch], peer_paths)
 
 
 def farthest_peer(topo, host, switch, peers):

@@ -29,11 +29,46 @@ class Fabric(object):
         m = len(self.eu)
         self.n = n
         self.m = m
-        pos = {(int(u), int(v)): k for k, (u, v) in enumerate(
-            zip(self.eu, self.ev))}
+        # links by (tail, head), for :meth:`link`; tails' first links
+        key = self.eu * n + self.ev
+        self._key_order = np.argsort(key, kind='stable')
+        self._keys = key[self._key_order]
+        self._first = np.searchsorted(self.eu, np.arange(n + 1))
         # index of the reverse direction of each link
-        self.rev = np.array([pos[(int(v), int(u))] for u, v in zip(
-            self.eu, self.ev)], dtype=np.int64)
+        self.rev = self.link(self.ev, self.eu)
+        self.twin = self._twin_classes()
+
+    def neighbours(self, s):
+        """Switches linked to switch *s*."""
+        return self.ev[self._first[s]:self._first[s + 1]]
+
+    def link(self, u, v):
+        """Positions of the directed links u -> v (arrays; must exist)."""
+        key = np.asarray(u, dtype=np.int64) * self.n + np.asarray(v)
+        return self._key_order[np.searchsorted(self._keys, key)]
+
+    def _twin_classes(self):
+        """Class per switch: switches with the same non-empty set of
+        neighbours share one (they are twins: every other switch is
+        equally far from each of them)."""
+        cls = np.arange(self.n)
+        seen = {}
+        for s in range(self.n):
+            nb = self.neighbours(s)
+            if len(nb):
+                cls[s] = seen.setdefault(tuple(np.sort(nb).tolist()), s)
+        return cls
+
+    def twin_groups(self, targets):
+        """Positions in *targets* grouped by twin class, each group in
+        ascending order, groups by their first position."""
+        targets = np.asarray(targets, dtype=np.int64)
+        cls = self.twin[targets]
+        _, first, inv = np.unique(cls, return_index=True, return_inverse=True)
+        order = np.argsort(inv, kind='stable')
+        bounds = np.cumsum(np.bincount(inv))[:-1]
+        groups = np.split(order, bounds)
+        return [groups[i] for i in np.argsort(first, kind='stable')]
 
     def dag(self, targets):
         """The shortest-path DAG towards *targets* (see :class:`Dag`)."""
@@ -121,6 +156,12 @@ class Dag(object):
         self.e = np.concatenate(es)[order] if es else np.zeros(0, idx_t)
         self.c = np.concatenate(cs)[order] if cs else np.zeros(0, idx_t)
         del es, cs, lvs, order
+        self._index(lv)
+
+    def _index(self, lv):
+        """Cells of the entries and their level bounds."""
+        fabric, n, k = self.fabric, self.fabric.n, self.k
+        idx_t = self.e.dtype
         self.cell_tail = (self.c * n + fabric.eu[self.e]).astype(idx_t)
         self.cell_head = (self.c * n + fabric.ev[self.e]).astype(idx_t)
         top = int(lv[-1]) if len(lv) else 0
@@ -148,19 +189,28 @@ class Dag(object):
 
     def route(self, demand):
         """Fluid ECMP loads (per link) of ``demand`` (switches x targets)."""
-        fab, k, n = self.fabric, self.k, self.fabric.n
+        k, n = self.k, self.fabric.n
         x = np.ascontiguousarray(
             np.asarray(demand, dtype=np.float64).reshape(n, k).T).reshape(-1)
+        return self.route_cells(x)
+
+    def route_cells(self, x, share=None):
+        """:meth:`route` of ``x`` (flat, cell = column * switches + switch;
+        updated in place). ``share(lo, hi, x_tail, next_hops)`` may replace
+        the even split ``x_tail / next_hops`` of entries [lo, hi)."""
+        fab, k, n = self.fabric, self.k, self.fabric.n
         load = np.zeros(fab.m)
         nh = np.maximum(self.nh, 1)
         for lo, hi, _ in reversed(self.levels):
             for a in range(lo, hi, self.CHUNK):
                 b = min(hi, a + self.CHUNK)
                 tail = self.cell_tail[a:b]
-                share = x[tail] / nh[tail]
-                load += np.bincount(self.e[a:b], share, minlength=fab.m)
-                x += np.bincount(self.cell_head[a:b], share,
-                                 minlength=n * k)
+                if share is None:
+                    sh = x[tail] / nh[tail]
+                else:
+                    sh = share(a, b, x[tail], nh[tail])
+                load += np.bincount(self.e[a:b], sh, minlength=fab.m)
+                x += np.bincount(self.cell_head[a:b], sh, minlength=n * k)
         return load
 
     def path_max(self, values):
@@ -172,20 +222,27 @@ class Dag(object):
         :returns: array (switches x targets[, K]), ``-inf`` at the target
             itself and where no path exists.
         """
-        k, n = self.k, self.fabric.n
         probe = np.asarray(values(np.zeros(0, dtype=np.int64),
                                   np.zeros(0, dtype=np.int64)))
-        w = np.full((k * n,) + probe.shape[1:], -np.inf)
+        w = self.walk_max(lambda a, b: values(self.e[a:b], self.c[a:b]),
+                          probe.shape[1:])
+        return np.swapaxes(w, 0, 1)
+
+    def walk_max(self, values, shape=()):
+        """:meth:`path_max` with ``values(lo, hi)`` giving the values of
+        entries [lo, hi) (shape (hi - lo,) + shape); returns an array
+        (targets x switches) + shape."""
+        k, n = self.k, self.fabric.n
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        w = np.full((k * n,) + shape, -np.inf)
         for lo, hi, first in self.levels:
             for a, b, rel in self._chunks(lo, hi, first):
-                val = np.asarray(values(self.e[a:b], self.c[a:b]),
-                                 dtype=np.float64)
+                val = np.asarray(values(a, b), dtype=np.float64)
                 cand = np.maximum(val, w[self.cell_head[a:b]])
                 red = np.maximum.reduceat(cand, rel, axis=0)
                 cells = self.cell_tail[a:b][rel]
                 w[cells] = np.maximum(w[cells], red)
-        w = w.reshape((k, n) + w.shape[1:])
-        return np.swapaxes(w, 0, 1)
+        return w.reshape((k, n) + shape)
 
     def on_paths_from(self, source, e, c):
         """For entries (e, c): is link e on a shortest path source ->

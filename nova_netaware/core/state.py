@@ -9,7 +9,11 @@ constraint or MIF term needs a new number, it is computed here, in its group.
 
 The per-candidate measures (busiest links on the paths to the peers,
 farthest peer, free bandwidth from the source) are computed in
-:mod:`.measures`. Nothing here knows about Nova.
+:mod:`.measures`. The paths to the peers, for those measures and for taking
+the server's own traffic off the loads, are walked once per twin class of
+the peer switches (:mod:`.peerpaths`; one class per fat-tree pod, one for
+all the leaves of a leaf-spine), not once per peer switch: a request costs
+O(hosts + peers + links x twin classes). Nothing here knows about Nova.
 """
 
 import collections
@@ -20,6 +24,7 @@ import numpy as np
 
 from nova_netaware.core import loads as loads_mod
 from nova_netaware.core import measures
+from nova_netaware.core import peerpaths
 from nova_netaware.core.migration import MBIT_PER_MIB
 from nova_netaware.core.migration import precopy
 from nova_netaware.core.request import Params
@@ -78,9 +83,10 @@ class PathLoads:
     fabric_util: np.ndarray
     #: busiest fabric link whose load the move increases (path check)
     fabric_check: np.ndarray
-    #: ``fabric_check`` per (switch, peer switch), to name the worst link;
-    #: ``None`` without fabric paths
-    check_by_switch: Optional[np.ndarray]
+    #: the walks behind ``fabric_util`` / ``fabric_check``
+    #: (:class:`.peerpaths.PeerPaths`), to name the worst link; ``None``
+    #: without fabric paths
+    peer_paths: Optional[peerpaths.PeerPaths]
     #: busiest peer uplink with this traffic on it (congestion term)
     peer_uplink_util: np.ndarray
     #: the source host's uplink where it grows (path check)
@@ -139,9 +145,12 @@ class RequestState:
     peers: PeerTraffic
     #: link loads without this server's own traffic
     loads: loads_mod.Loads
-    #: shortest-path DAGs (:meth:`.routing.Fabric.dag`) towards the peer
-    #: switches and the source switch; ``None`` without fabric links
-    peer_dag: Optional[object]
+    #: there are fabric paths to the peer switches (fabric links and at
+    #: least one peer switch): they are walked per twin class
+    #: (:mod:`.peerpaths`)
+    has_peer_paths: bool
+    #: shortest-path DAG (:meth:`.routing.Fabric.dag`) towards the source
+    #: switch; ``None`` without a source or without fabric links
     source_dag: Optional[object]
     uplinks: Uplinks
     paths: PathLoads
@@ -173,14 +182,13 @@ def request_state(topo, fabric, base, traffic, placement, server,
     if source_note:
         notes.append(source_note)
     peers = _peer_traffic(topo, traffic, placement, server, notes)
-    peer_dag = (fabric.dag(peers.switches)
-                if len(peers.switches) and fabric.m else None)
+    has_peer_paths = bool(len(peers.switches) and fabric.m)
     source_switch = (int(topo.host_switch[source]) if source is not None
                      else None)
     source_dag = (fabric.dag(np.array([source_switch]))
                   if source is not None and fabric.m else None)
     work = _without_server(fabric, base, source, source_switch, peers,
-                           peer_dag, source_dag)
+                           has_peer_paths, source_dag)
     switch = topo.host_switch[host]
     uplinks = _uplinks(topo, work, host, peers)
     return RequestState(
@@ -191,9 +199,10 @@ def request_state(topo, fabric, base, traffic, placement, server,
         free_vcpus=_free(candidates, 'free_vcpus'),
         source_name=source_name, source=source, source_switch=source_switch,
         source_note=source_note, notes=notes, peers=peers, loads=work,
-        peer_dag=peer_dag, source_dag=source_dag, uplinks=uplinks,
+        has_peer_paths=has_peer_paths, source_dag=source_dag,
+        uplinks=uplinks,
         paths=_path_loads(topo, fabric, work, host, switch, source,
-                          source_switch, peers, peer_dag),
+                          source_switch, peers, has_peer_paths),
         distances=_distances(topo, host, switch, peers, server, params),
         migration=_migration(topo, fabric, work, host, switch, source,
                              source_dag, server, params))
@@ -247,8 +256,8 @@ def _peer_traffic(topo, traffic, placement, server, notes):
         in_total=sum(in_by_host.values()))
 
 
-def _without_server(fabric, base, source, source_switch, peers, peer_dag,
-                    source_dag):
+def _without_server(fabric, base, source, source_switch, peers,
+                    has_peer_paths, source_dag):
     """The loads *base* without this server's own traffic (from its
     source host to its peers' hosts and back)."""
     if source is None or not (peers.out_by_host or peers.in_by_host):
@@ -263,15 +272,19 @@ def _without_server(fabric, base, source, source_switch, peers, peer_dag,
             up[p] -= rate
             down[source] -= rate
     links = base.links.copy()
-    if peer_dag is not None:
+    if has_peer_paths:
         targets = peers.switches
-        d_out = np.zeros((fabric.n, len(targets)))
+        # out: source switch -> each peer switch, one walk per twin class
+        # of the peer switches; in: every peer switch -> the source switch
+        rate_out = np.zeros(len(targets))
         d_in = np.zeros((fabric.n, 1))
         for j, t in enumerate(targets):
             if t != source_switch:
-                d_out[source_switch, j] = peers.out_by_switch[t]
+                rate_out[j] = peers.out_by_switch[t]
                 d_in[t, 0] = peers.in_by_switch[t]
-        links -= peer_dag.route(d_out) + source_dag.route(d_in)
+        links -= (peerpaths.route_from(fabric, source_switch, targets,
+                                       rate_out)
+                  + source_dag.route(d_in))
     return loads_mod.Loads(np.maximum(up, 0.0), np.maximum(down, 0.0),
                            np.maximum(links, 0.0))
 
@@ -307,20 +320,20 @@ def _distances(topo, host, switch, peers, server, params):
 
 
 def _path_loads(topo, fabric, work, host, switch, source, source_switch,
-                peers, peer_dag):
+                peers, has_peer_paths):
     """Busiest links on the server's paths to its peers (fabric links and
     peer uplinks), for the path check and the congestion term."""
     peer_util, source_util = measures.peer_uplinks(topo, work, host, source,
                                                    peers)
-    if peer_dag is not None:
-        fabric_util, fabric_check, check_by_switch = measures.fabric_paths(
-            fabric, peer_dag, work, peers, source_switch, switch)
+    if has_peer_paths:
+        fabric_util, fabric_check, peer_paths = measures.fabric_paths(
+            fabric, work, peers, source_switch, switch)
     else:
-        check_by_switch = None
+        peer_paths = None
         fabric_util = fabric_check = np.zeros(len(host))
     return PathLoads(
         fabric_util=fabric_util, fabric_check=fabric_check,
-        check_by_switch=check_by_switch, peer_uplink_util=peer_util,
+        peer_paths=peer_paths, peer_uplink_util=peer_util,
         source_uplink_util=source_util,
         check_util=np.maximum(fabric_check, source_util))
 
