@@ -20,9 +20,6 @@ class Loads(object):
         self.down = down
         self.links = links
 
-    def copy(self):
-        return Loads(self.up.copy(), self.down.copy(), self.links.copy())
-
 
 def route_flows(fabric, flows):
     """Loads of *flows*, an iterable of ``(src_host, dst_host, mbps)``.

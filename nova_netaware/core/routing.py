@@ -97,23 +97,6 @@ class Fabric(object):
         return ((dist[source, self.eu][:, None] + 1 +
                  dist[:, targets][self.ev]) == dst) & (dst < UNREACHABLE)
 
-    def path_max(self, values, targets):
-        """Largest link value on any shortest path from each switch.
-
-        :param values: array (links x len(targets)) or (links,), in this
-            Fabric's order.
-        :returns: ``W`` (switches x len(targets)); ``W[s, j]`` is the
-            largest value of a link on a shortest path from switch *s* to
-            ``targets[j]``; ``-inf`` at the target itself and where no path
-            exists.
-        """
-        k = len(targets)
-        if not self.m or not k:
-            return np.full((self.n, k), -np.inf)
-        vals = np.broadcast_to(np.asarray(values, dtype=np.float64).reshape(
-            self.m, -1), (self.m, k))
-        return self.dag(targets).path_max(lambda e, c: vals[e, c])
-
 
 class Dag(object):
     """Links on shortest paths towards each target, as sparse entries.
@@ -243,13 +226,3 @@ class Dag(object):
                 cells = self.cell_tail[a:b][rel]
                 w[cells] = np.maximum(w[cells], red)
         return w.reshape((k, n) + shape)
-
-    def on_paths_from(self, source, e, c):
-        """For entries (e, c): is link e on a shortest path source ->
-        targets[c]? (The same answer holds for the reverse link on the
-        path targets[c] -> source.)"""
-        dist = self.fabric.topo.dist
-        dst = self.dist_t[source, c]
-        return ((dist[source][self.fabric.eu[e]] + 1 +
-                 self.dist_t[self.fabric.ev[e], c]) == dst) & \
-            (dst < UNREACHABLE)
