@@ -15,6 +15,7 @@ Services (busybox httpd on port 80, CGI):
 * ``GET /cgi-bin/count``: increments the counter kept in guest RAM and
   answers ``count N host IP``; the state survives a live migration;
 * ``GET /cgi-bin/peek``: the counter without incrementing it;
+* ``GET /cgi-bin/ping?peer=IP``: three ICMP echoes from the guest;
 * ``GET /cgi-bin/traffic?peer=IP&kbps=R`` (or ``mbps=R``): send R to the
   peer's sink (TCP port 5001) from now on; rate 0 stops that flow;
   ``GET /cgi-bin/traffic`` lists the running flows;
@@ -98,6 +99,14 @@ echo
 echo "count $(cat /tmp/counter) host $(hostname) ip $(cat /run/ip)"
 '''
 
+CGI_PING = r'''#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+peer=${QUERY_STRING#peer=}
+case $peer in ''|*[!0-9.]*) echo "bad peer"; exit 0;; esac
+ping -c 3 -W 2 $peer 2>&1 | tail -2
+'''
+
 CGI_TRAFFIC = r'''#!/bin/sh
 echo "Content-Type: text/plain"
 echo
@@ -168,5 +177,6 @@ def files():
         'www/cgi-bin/count': (0o755, CGI_COUNT),
         'www/cgi-bin/peek': (0o755, CGI_PEEK),
         'www/cgi-bin/traffic': (0o755, CGI_TRAFFIC),
+        'www/cgi-bin/ping': (0o755, CGI_PING),
         'www/index.html': (0o644, 'netaware guest\n'),
     }
