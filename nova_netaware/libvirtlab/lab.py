@@ -54,23 +54,15 @@ class LabSettings(object):
         self.logs = os.path.join(self.state_dir, 'logs')
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
         self.lab_file = os.path.join(self.state_dir, 'lab.json')
+        #: the instances directory: the same path on every host, bind-
+        #: mounted from hosts/<host>/instances in the host's mount namespace
+        self.instances = os.path.join(self.state_dir, 'instances')
 
     def log(self, name):
         return os.path.join(self.logs, name + '.log')
 
     def host_dir(self, host):
         return os.path.join(self.state_dir, 'hosts', host)
-
-
-def _run(argv, log):
-    with open(log, 'ab') as out:
-        out.write(('$ %s\n' % ' '.join(argv)).encode())
-        out.flush()
-        res = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, timeout=60)
-    if res.returncode != 0:
-        raise LabError('%s failed (exit %d); log %s: %s' % (
-            ' '.join(argv), res.returncode, log, stack.why(log)))
 
 
 class Lab(object):
@@ -134,15 +126,20 @@ class Lab(object):
         for ns in fabric.namespaces(plan):
             self.state['namespaces'].append(ns)
             self.save()
-            _run(['ip', 'netns', 'add', ns], log)
+            stack.run(['ip', 'netns', 'add', ns], log, timeout=60)
         for argv in fabric.commands(plan):
-            _run(argv, log)
+            stack.run(argv, log, timeout=60)
         stack.say('fabric: %d namespaces, %d fabric links, shaped with tbf'
                   % (len(self.state['namespaces']), len(plan['links'])))
         procs = self.procs()
         for host, h in sorted(plan['hosts'].items()):
             mounts = hypervisor.prepare_dirs(self.s.host_dir(host), host,
                                              h['ip'])
+            # one path, private content per host (as on separate machines)
+            private = os.path.join(self.s.host_dir(host), 'instances')
+            os.makedirs(private, exist_ok=True)
+            os.makedirs(self.s.instances, exist_ok=True)
+            mounts[self.s.instances] = private
             rec = procs.start('holder-' + host,
                               hypervisor.holder_argv(h['ns'], host, mounts))
             self.state['holders'][host] = rec['pid']

@@ -31,6 +31,7 @@ import uuid
 
 from nova_netaware.libvirtlab import fabric
 from nova_netaware.libvirtlab import guest
+from nova_netaware.localstack.netstub import _json
 
 LOG = logging.getLogger('nova_netaware.libvirtlab.netstandin')
 
@@ -167,13 +168,6 @@ def _matches(item, query):
                 and str(item[key]).lower() in values):
             return False
     return True
-
-
-def _json(start_response, status, body):
-    data = json.dumps(body).encode()
-    start_response(status, [('Content-Type', 'application/json'),
-                            ('Content-Length', str(len(data)))])
-    return [data]
 
 
 def _not_found(start_response, what):

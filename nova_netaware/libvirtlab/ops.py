@@ -74,10 +74,15 @@ def replies(proc):
             (line.split() for line in out.splitlines() if line)]
 
 
-def max_gap(points):
-    """Longest time between two consecutive answers: (gap, at time)."""
-    return max(((b[0] - a[0], a[0]) for a, b in zip(points, points[1:])),
-               default=(0.0, None))
+def max_gap(points, end=None):
+    """Longest time without an answer: between two consecutive answers,
+    or from the last answer to ``end`` (the probe's end; a guest that
+    died after the move answers no more). Returns (gap, from time)."""
+    pairs = list(zip(points, points[1:]))
+    gaps = [(b[0] - a[0], a[0]) for a, b in pairs]
+    if end is not None and points:
+        gaps.append((end - points[-1][0], points[-1][0]))
+    return max(gaps, default=(0.0, None))
 
 
 def migrate(lab, name, src, dst, timeout=300):
