@@ -140,6 +140,7 @@ class Lab(object):
             os.makedirs(private, exist_ok=True)
             os.makedirs(self.s.instances, exist_ok=True)
             mounts[self.s.instances] = private
+            mounts['/etc/hosts'] = self._hosts_file(plan)
             rec = procs.start('holder-' + host,
                               hypervisor.holder_argv(h['ns'], host, mounts))
             self.state['holders'][host] = rec['pid']
@@ -156,6 +157,20 @@ class Lab(object):
                            lambda: hypervisor.libvirtd_ready(pid), timeout,
                            interval=0.5, proc=rec)
         stack.say('libvirtd answers on %d hypervisors' % len(plan['hosts']))
+
+    def _hosts_file(self, plan):
+        """/etc/hosts of every lab host: the hosts' names resolve to their
+        underlay addresses. Without it libvirt's hostname lookup
+        (getaddrinfo of the unresolvable host name, DNS unreachable from
+        the namespace) waited for the resolver's 5 s timeout in the
+        switch-over of every live migration: 5.2-5.5 s of downtime."""
+        path = os.path.join(self.s.state_dir, 'hosts.txt')
+        lines = ['127.0.0.1 localhost']
+        lines += ['%s %s' % (h['ip'], name)
+                  for name, h in sorted(plan['hosts'].items())]
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
 
     # -- down -------------------------------------------------------------
 
