@@ -85,6 +85,25 @@ def max_gap(points, end=None):
     return max(gaps, default=(0.0, None))
 
 
+def probed(lab, observer, ip, action, lead=3, settle=8):
+    """Run ``action()`` while ``observer`` polls the guest at ``ip``.
+
+    Returns ``(action's result, seconds it took, points, longest gap,
+    probe end time)``; the gap counts the silence after the last answer
+    too (see :func:`max_gap`).
+    """
+    proc = probe(lab, observer, ip, 3600)
+    time.sleep(lead)
+    t0 = time.monotonic()
+    result = action()
+    took = time.monotonic() - t0
+    time.sleep(settle)
+    end = time.time()
+    proc.terminate()
+    points = replies(proc)
+    return result, took, points, max_gap(points, end)[0], end
+
+
 def migrate(lab, name, src, dst, timeout=300):
     """``virsh migrate --live --p2p`` from src to dst over the underlay;
     returns (seconds, downtime ms from the destination's job info)."""
