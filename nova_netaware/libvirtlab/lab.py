@@ -25,7 +25,8 @@ from nova_netaware.core.topology import leaf_spine
 from nova_netaware.libvirtlab import fabric
 from nova_netaware.libvirtlab import hypervisor
 from nova_netaware.libvirtlab import image
-from nova_netaware.localstack import stack
+from nova_netaware.deploy.localstack import processes
+from nova_netaware.deploy.localstack import settings
 
 
 class LabError(NetawareError):
@@ -44,11 +45,11 @@ def default_topology(hosts=3, uplink_gbps=0.1, fabric_gbps=0.4):
 
 
 class LabSettings(object):
-    """Paths of the lab; duck-types what :class:`stack.Procs` needs."""
+    """Paths of the lab; duck-types what :class:`processes.Procs` needs."""
 
     def __init__(self, state_dir=None):
         if state_dir is None:
-            state_dir = os.path.join(stack.Settings().state_dir,
+            state_dir = os.path.join(settings.Settings().state_dir,
                                      'libvirtlab')
         self.state_dir = os.path.abspath(state_dir)
         self.logs = os.path.join(self.state_dir, 'logs')
@@ -80,7 +81,7 @@ class Lab(object):
         os.replace(tmp, self.s.lab_file)
 
     def procs(self):
-        return stack.Procs(self.s)
+        return processes.Procs(self.s)
 
     def holder(self, host):
         return self.state['holders'][host]
@@ -112,12 +113,12 @@ class Lab(object):
         try:
             self._up(plan, timeout)
         except BaseException:
-            stack.say('lab start failed: taking down what was made')
+            processes.say('lab start failed: taking down what was made')
             self.down()
             raise
         self.state['up_seconds'] = round(time.monotonic() - t0, 1)
         self.save()
-        stack.say('libvirt lab up in %.1f s: %s' % (
+        processes.say('libvirt lab up in %.1f s: %s' % (
             self.state['up_seconds'], ', '.join(sorted(plan['hosts']))))
         return self.state
 
@@ -126,10 +127,10 @@ class Lab(object):
         for ns in fabric.namespaces(plan):
             self.state['namespaces'].append(ns)
             self.save()
-            stack.run(['ip', 'netns', 'add', ns], log, timeout=60)
+            processes.run(['ip', 'netns', 'add', ns], log, timeout=60)
         for argv in fabric.commands(plan):
-            stack.run(argv, log, timeout=60)
-        stack.say('fabric: %d namespaces, %d fabric links, shaped with tbf'
+            processes.run(argv, log, timeout=60)
+        processes.say('fabric: %d namespaces, %d fabric links, shaped with tbf'
                   % (len(self.state['namespaces']), len(plan['links'])))
         procs = self.procs()
         for host, h in sorted(plan['hosts'].items()):
@@ -145,7 +146,7 @@ class Lab(object):
                               hypervisor.holder_argv(h['ns'], host, mounts))
             self.state['holders'][host] = rec['pid']
             self.save()
-            stack.wait_for('namespaces of ' + host,
+            processes.wait_for('namespaces of ' + host,
                            lambda: hypervisor.holder_ready(rec['pid'], host),
                            timeout, proc=rec)
         for host in sorted(plan['hosts']):
@@ -153,10 +154,10 @@ class Lab(object):
             procs.start('virtlogd-' + host, hypervisor.virtlogd_argv(pid))
             rec = procs.start('libvirtd-' + host,
                               hypervisor.libvirtd_argv(pid))
-            stack.wait_for('libvirtd on ' + host,
+            processes.wait_for('libvirtd on ' + host,
                            lambda: hypervisor.libvirtd_ready(pid), timeout,
                            interval=0.5, proc=rec)
-        stack.say('libvirtd answers on %d hypervisors' % len(plan['hosts']))
+        processes.say('libvirtd answers on %d hypervisors' % len(plan['hosts']))
 
     def _hosts_file(self, plan):
         """/etc/hosts of every lab host: the hosts' names resolve to their
@@ -176,7 +177,7 @@ class Lab(object):
 
     def down(self):
         if not self.state.get('namespaces') and not self.procs().records:
-            stack.say('the libvirt lab is not up')
+            processes.say('the libvirt lab is not up')
             return []
         procs = self.procs()
         alive = {r['name'] for r in procs.alive()}
@@ -184,7 +185,7 @@ class Lab(object):
             if 'libvirtd-' + host in alive:
                 names = hypervisor.destroy_all(pid)
                 if names:
-                    stack.say('%s: destroyed %s' % (host, ', '.join(names)))
+                    processes.say('%s: destroyed %s' % (host, ', '.join(names)))
         stopped = procs.stop_all(timeout=20)
         existing = set(subprocess.run(['ip', 'netns', 'list'],
                                       capture_output=True, text=True)
@@ -200,7 +201,7 @@ class Lab(object):
             os.remove(self.s.lab_file)
         shutil.rmtree(os.path.join(self.s.state_dir, 'hosts'),
                       ignore_errors=True)
-        stack.say('libvirt lab down: %d processes stopped, namespaces %s '
+        processes.say('libvirt lab down: %d processes stopped, namespaces %s '
                   'deleted' % (len(stopped), ', '.join(gone)))
         return gone
 

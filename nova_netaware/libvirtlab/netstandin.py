@@ -31,7 +31,7 @@ import uuid
 
 from nova_netaware.libvirtlab import fabric
 from nova_netaware.libvirtlab import guest
-from nova_netaware.localstack.netstub import _json
+from nova_netaware.deploy.localstack.netstub import _json
 
 LOG = logging.getLogger('nova_netaware.libvirtlab.netstandin')
 

@@ -33,10 +33,13 @@ copies the root disk's allocated blocks over NBD, then the memory.
 import os
 import time
 
-from nova_netaware import deploy
 from nova_netaware.libvirtlab import hypervisor
 from nova_netaware.libvirtlab import lab as lablib
-from nova_netaware.localstack import stack
+from nova_netaware.deploy import topology
+from nova_netaware.deploy.localstack import configuration
+from nova_netaware.deploy.localstack import processes
+from nova_netaware.deploy.localstack import services
+from nova_netaware.deploy.localstack import settings
 
 NETSTANDIN_OFFSET = 10
 FLAVOR = 'nvl.tiny'
@@ -50,7 +53,7 @@ def compute_conf(s, lab, host):
     path = os.path.join(lab.s.state_dir, 'nova-compute-%s.conf' % host)
     state = os.path.join(lab.s.state_dir, 'nova', host)
     os.makedirs(state, exist_ok=True)
-    stack.write(path, stack.ini({
+    configuration.write(path, configuration.ini({
         'DEFAULT': {
             'host': host, 'my_ip': h['ip'], 'state_path': state,
             'instances_path': lab.s.instances,
@@ -105,9 +108,9 @@ def up(s, lab, topo=None, timeout=240):
         'nova_netaware.libvirtlab.netstandin:app()'],
         env={'NETAWARE_NETSTANDIN_STATE': os.path.join(
             lab.s.state_dir, 'ports.json')})
-    stack.wait_for('network stand-in', lambda: stack.http_status(
+    processes.wait_for('network stand-in', lambda: processes.http_status(
         'http://127.0.0.1:%d/' % port) == 200, 60, proc=net)
-    conn = stack.connect(s)
+    conn = services.connect(s)
     _point_network_endpoint(conn, 'http://127.0.0.1:%d' % port)
     hosts = sorted(lab.plan['hosts'])
     namespaces = [lab.plan['hosts'][h]['ns'] for h in hosts]
@@ -134,12 +137,12 @@ def up(s, lab, topo=None, timeout=240):
     for svc in conn.compute.services():
         if svc.binary == 'nova-compute' and svc.host in s.hosts:
             conn.compute.disable_service(svc, svc.host, svc.binary)
-    deploy.write_topology(s.topology_file, lab.state['topology'])
+    topology.write_topology(s.topology_file, lab.state['topology'])
     _wait_computes(s, conn, computes, timeout)
     times['computes'] = time.monotonic() - t0 - times['lab']
     upload_image(conn, lab.state['image'])
     times['total'] = time.monotonic() - t0
-    stack.say('libvirt computes up: %s' % ', '.join(
+    processes.say('libvirt computes up: %s' % ', '.join(
         '%s %.0f s' % kv for kv in times.items()))
     return times
 
@@ -147,7 +150,7 @@ def up(s, lab, topo=None, timeout=240):
 def _wait_computes(s, conn, computes, timeout):
     deadline = time.monotonic() + timeout
     while True:
-        stack.run(stack._nova(s, 'nova-manage', 'cell_v2', 'discover_hosts'),
+        processes.run(services.nova_cmd(s, 'nova-manage', 'cell_v2', 'discover_hosts'),
                   s.log('nova-setup'))
         hyps = {h.name for h in conn.compute.hypervisors()
                 if h.state == 'up'}
@@ -155,12 +158,12 @@ def _wait_computes(s, conn, computes, timeout):
         if not missing:
             return
         for host in missing:
-            if not stack._alive(computes[host]):
-                stack.fail('nova-compute-' + host, computes[host]['log'],
+            if not processes._alive(computes[host]):
+                processes.fail('nova-compute-' + host, computes[host]['log'],
                            'its process exited')
         if time.monotonic() > deadline:
             rec = computes[missing[0]]
-            stack.fail(rec['name'], rec['log'], 'no hypervisor within %ds'
+            processes.fail(rec['name'], rec['log'], 'no hypervisor within %ds'
                        % timeout)
         time.sleep(3)
 
@@ -190,7 +193,7 @@ def upload_image(conn, image):
 def main(argv=None):
     import sys
     args = list(sys.argv[1:] if argv is None else argv)
-    s = stack.Settings(computes=2)
+    s = settings.Settings(computes=2)
     lab = lablib.Lab(lablib.LabSettings())
     if args and args[0] == 'down':
         lab.down()

@@ -22,7 +22,8 @@ import pytest
 from nova_netaware.libvirtlab import lab as lablib
 from nova_netaware.libvirtlab import novastack
 from nova_netaware.libvirtlab import ops
-from nova_netaware.localstack import stack
+from nova_netaware.deploy.localstack import settings
+from nova_netaware.deploy.localstack import stack
 
 pytestmark = pytest.mark.skipif(
     os.environ.get('NETAWARE_LIBVIRT_TESTS') != '1' or os.geteuid() != 0
@@ -35,14 +36,14 @@ def cloud(tmp_path_factory):
     state = str(tmp_path_factory.mktemp('stack'))
     with open('/tmp/netaware-localstack.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        s = stack.Settings(state, computes=2)
+        s = settings.Settings(state, computes=2)
         st = stack.Stack(s)
         lab = lablib.Lab(lablib.LabSettings(os.path.join(state, 'lab')))
         try:
             st.up()
             times = novastack.up(s, lab)
             env = dict(os.environ, OS_CLIENT_CONFIG_FILE=s.clouds_yaml,
-                       OS_CLOUD=stack.CLOUD)
+                       OS_CLOUD=settings.CLOUD)
             yield s, lab, env, times
         finally:
             lab.down()
