@@ -384,7 +384,8 @@ class TopologyPlot(_Base, command.Command):
                 len(plan.moves), '' if len(plan.moves) == 1 else 's'),
                 plan.placement_after))
         try:
-            plot.plot(view.engine, view.traffic, panels, parsed_args.output)
+            plot.plot(view.engine, view.traffic, panels, parsed_args.output,
+                      link_threshold=parsed_args.link_threshold)
         except OSError as e:
             raise exceptions.CommandError('cannot write %s: %s'
                                           % (parsed_args.output, e))
