@@ -252,7 +252,8 @@ def _print_table(server, ev, rows, winner, nova_choice):
               p.congestion_weight))
     hdr = ('rank', 'host', 'verdict', 'comm Mb/s*hop', 'migr MB*hop',
            'congestion', 'MIF')
-    fmt = '%-4s  %-12s  %-7s  %13s  %11s  %10s  %7s'
+    width = max([len(hdr[1])] + [len(r['host']) for r in rows])
+    fmt = '%%-4s  %%-%ds  %%-7s  %%13s  %%11s  %%10s  %%7s' % width
     print(fmt % hdr)
     print(fmt % tuple('-' * len(x) for x in hdr))
     for r in rows:

@@ -105,6 +105,31 @@ class TestOperatorFirstHour(unittest.TestCase):
                  if h['host'] != 'compute-99']
         self.assertTrue(all(h['in_topology'] for h in known))
 
+    def test_columns_fit_long_host_names(self):
+        long_name = 'compute-with-a-long-name-99'
+        with open(os.path.join(EXAMPLE, 'placement.yaml')) as f:
+            snap = yaml.safe_load(f)
+        snap['hosts'][long_name] = dict(snap['hosts']['compute-1'])
+        fd, tmp = tempfile.mkstemp(suffix='.yaml')
+        with os.fdopen(fd, 'w') as f:
+            yaml.safe_dump(snap, f)
+        try:
+            table = run('--placement', tmp)
+        finally:
+            os.unlink(tmp)
+        self.assertEqual(0, table.returncode, table.stderr)
+        lines = table.stdout.splitlines()
+        header = [ln for ln in lines if ln.startswith('rank ')][0]
+        col = header.index('verdict')
+        rows = [ln for ln in lines
+                if ln.split()[:1] and ln.split()[0] in ('-',) + tuple(
+                    str(i) for i in range(1, 100)) and len(ln.split()) == 7]
+        self.assertGreater(len(rows), 2)
+        for ln in rows:
+            self.assertIn(ln[col:].split()[0], ('pass', 'REFUSED',
+                                                'UNKNOWN'), ln)
+            self.assertEqual(' ', ln[col - 1], ln)
+
     def test_closed_pipe_ends_quietly(self):
         # the reader is gone before the command writes (as `| head -c 10`
         # after its 10 bytes): no BrokenPipeError traceback
