@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iptables iproute2 libnetfilter-queue-dev gcc shellcheck prometheus mariadb-server rabbitmq-server redis-server)
+APT_PACKAGES=(iptables iproute2 nftables libnetfilter-queue-dev gcc shellcheck prometheus mariadb-server rabbitmq-server redis-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
