@@ -123,6 +123,18 @@ prometheus_opts = [
                     'sample per directed pair, its value in Mbit/s, with '
                     'the two ends in the labels named by '
                     'prometheus_src_label and prometheus_dst_label.'),
+    cfg.StrOpt('prometheus_health_query',
+               default='up{job="netaware-flow-meter"} == 0 or '
+                       'netaware_flow_meter_up == 0',
+               help='PromQL instant query giving one sample per traffic '
+                    'meter that is down (its labels name it). If it gives '
+                    'any sample, the read counts as failed, as when '
+                    'Prometheus is down: the last good matrix is used '
+                    'within prometheus_max_staleness, then on_missing_data '
+                    'applies; a dead meter does not look like silent '
+                    'guests. The default matches nova-netaware-flow-meter '
+                    'scraped as job "netaware-flow-meter". Empty: not '
+                    'checked.'),
     cfg.StrOpt('prometheus_src_label', default='src',
                help='Label of the query result holding the sending end.'),
     cfg.StrOpt('prometheus_dst_label', default='dst',

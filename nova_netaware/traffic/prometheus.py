@@ -3,6 +3,7 @@
 Options (group ``[netaware]``, see :mod:`nova_netaware.conf`):
 ``prometheus_url``, ``prometheus_query``, ``prometheus_src_label``,
 ``prometheus_dst_label``, ``prometheus_label_kind`` (``uuid`` or ``ip``),
+``prometheus_health_query``,
 ``prometheus_ports_cloud``, ``prometheus_port_cache_ttl``,
 ``prometheus_timeout``, ``prometheus_cache_ttl``,
 ``prometheus_max_staleness``.
@@ -28,6 +29,17 @@ Caching and failures (decision, documented in docs/advisor.md):
   cache); otherwise :class:`DataError` is raised and the scheduler plugin
   falls back as ``on_missing_data`` says (fail-open by default: every host
   passes, neutral weights).
+
+* a dead traffic meter is a failed read too: if
+  ``prometheus_health_query`` (by default ``up{job="netaware-flow-meter"}
+  == 0 or netaware_flow_meter_up == 0``) gives any sample, the read fails
+  with the meters it names, so the pairs a dead meter counted do not
+  silently drop to zero.
+
+Where the default query's ``netaware_flow_bytes_total{src, dst}`` comes
+from: ``nova-netaware-flow-meter`` on each hypervisor
+(:mod:`nova_netaware.flowmeter`; its labels are fixed IPs, so
+``prometheus_label_kind = ip``).
 
 ``version`` changes exactly when the rates change.
 """
@@ -67,7 +79,7 @@ class PrometheusTrafficSource(base.TrafficSource):
         self._version = 0
         self._ips = {}
         self._ips_at = -math.inf
-        self.queries = 0          # number of HTTP queries made (for tests)
+        self.queries = 0          # reads of Prometheus (for tests)
 
     # -- public -----------------------------------------------------------------
     def get(self):
@@ -112,10 +124,22 @@ class PrometheusTrafficSource(base.TrafficSource):
 
     # -- one query --------------------------------------------------------------
     def _fetch(self, o, now):
-        url = o.prometheus_url.rstrip('/') + '/api/v1/query'
         self.queries += 1
+        samples = self._query(o, o.prometheus_query)
+        if o.prometheus_health_query:
+            broken = self._query(o, o.prometheus_health_query)
+            if broken:
+                raise DataError('traffic meter(s) down (%s): %s' % (
+                    o.prometheus_health_query, '; '.join(sorted(
+                        _describe(b.get('metric') or {})
+                        for b in broken))))
+        return self._matrix_from(samples, o, now)
+
+    def _query(self, o, query):
+        """One instant query; its result (a vector) or DataError."""
+        url = o.prometheus_url.rstrip('/') + '/api/v1/query'
         try:
-            resp = self._http.get(url, params={'query': o.prometheus_query},
+            resp = self._http.get(url, params={'query': query},
                                   timeout=o.prometheus_timeout)
         except requests.Timeout:
             raise DataError('Prometheus at %s did not answer within %.1fs'
@@ -130,15 +154,15 @@ class PrometheusTrafficSource(base.TrafficSource):
                             % (o.prometheus_url, resp.status_code))
         if resp.status_code != 200 or body.get('status') != 'success':
             raise DataError('Prometheus at %s rejected the query %r: HTTP %s '
-                            '%s: %s' % (o.prometheus_url, o.prometheus_query,
+                            '%s: %s' % (o.prometheus_url, query,
                                         resp.status_code,
                                         body.get('errorType', ''),
                                         body.get('error', '')))
         result = body.get('data') or {}
         if result.get('resultType') != 'vector':
             raise DataError('the query %r gives a %s, not an instant vector'
-                            % (o.prometheus_query, result.get('resultType')))
-        return self._matrix_from(result.get('result') or [], o, now)
+                            % (query, result.get('resultType')))
+        return result.get('result') or []
 
     def _matrix_from(self, samples, o, now):
         flows, unlabelled, unresolved = [], 0, set()
@@ -235,6 +259,12 @@ class PrometheusTrafficSource(base.TrafficSource):
         except Exception as e:
             raise DataError('cannot list Neutron ports: %s' % _short(e))
         return out
+
+
+def _describe(labels):
+    """A sample's labels as ``instance=..., job=...`` (no metric name)."""
+    return ', '.join('%s=%s' % (k, v) for k, v in sorted(labels.items())
+                     if k != '__name__') or '(no labels)'
 
 
 def _short(e):

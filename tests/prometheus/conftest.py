@@ -68,18 +68,23 @@ class Exporter(object):
 
 class Prometheus(object):
 
-    def __init__(self, target_port, scrape_interval='1s'):
+    def __init__(self, target_port, scrape_interval='1s', job='netaware'):
+        """:param target_port: the port, or a list of ports, scraped on
+        127.0.0.1 as job *job*."""
         self.dir = tempfile.mkdtemp(prefix='netaware-prom-')
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
+        ports = target_port if isinstance(target_port, (list, tuple)) \
+            else [target_port]
         cfg = os.path.join(self.dir, 'prometheus.yml')
         with open(cfg, 'w') as f:
             f.write('global:\n  scrape_interval: %s\n'
                     '  evaluation_interval: %s\n'
-                    'scrape_configs:\n  - job_name: netaware\n'
+                    'scrape_configs:\n  - job_name: %s\n'
                     '    static_configs:\n'
-                    '      - targets: ["127.0.0.1:%d"]\n'
-                    % (scrape_interval, scrape_interval, target_port))
+                    '      - targets: [%s]\n'
+                    % (scrape_interval, scrape_interval, job,
+                       ', '.join('"127.0.0.1:%d"' % p for p in ports)))
         self.log = open(os.path.join(self.dir, 'prometheus.log'), 'w')
         self.proc = subprocess.Popen(
             [PROMETHEUS, '--config.file=' + cfg,
