@@ -31,10 +31,19 @@ function _netaware_settings_args {
 
 # The base install is the scheduler plugin; the replica agent's
 # dependencies (the [replica] extra: NetfilterQueue needs gcc and
-# libnetfilter-queue-dev) only where the agent's service is enabled.
+# libnetfilter-queue-dev) only where the agent's service is enabled, and
+# The flow meter's (the [meter] extra: prometheus-client) where its
+# service is enabled.
 function install_nova_netaware {
+    local extras=()
     if is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
-        setup_develop "$NOVA_NETAWARE_DIR" replica
+        extras+=(replica)
+    fi
+    if is_service_enabled "$NETAWARE_FLOW_METER_SERVICE"; then
+        extras+=(meter)
+    fi
+    if [[ ${#extras[@]} -gt 0 ]]; then
+        setup_develop "$NOVA_NETAWARE_DIR" "$(IFS=,; echo "${extras[*]}")"
     else
         setup_develop "$NOVA_NETAWARE_DIR"
     fi
@@ -92,6 +101,36 @@ function stop_nova_netaware_replica_agent {
     fi
 }
 
+# The flow meter on this node (a compute) if its service is enabled; as
+# root, since it installs an nftables table (deleted when it stops).
+function start_nova_netaware_flow_meter {
+    local cmd pattern
+    local -a patterns
+    if ! is_service_enabled "$NETAWARE_FLOW_METER_SERVICE"; then
+        return 0
+    fi
+    if ! command -v "$NETAWARE_FLOW_METER_BIN" > /dev/null; then
+        echo "nova-netaware: $NETAWARE_FLOW_METER_BIN is not installed; not starting $NETAWARE_FLOW_METER_SERVICE"
+        return 0
+    fi
+    cmd="$(command -v "$NETAWARE_FLOW_METER_BIN") --port $NETAWARE_FLOW_METER_PORT"
+    # the patterns are nft wildcards, not file names: no globbing
+    read -ra patterns <<< "$NETAWARE_FLOW_METER_GUEST_PORTS"
+    for pattern in "${patterns[@]}"; do
+        cmd+=" --guest-ports $pattern"
+    done
+    if [[ -n "$NETAWARE_FLOW_METER_ARGS" ]]; then
+        cmd+=" $NETAWARE_FLOW_METER_ARGS"
+    fi
+    run_process "$NETAWARE_FLOW_METER_SERVICE" "$cmd" "" root
+}
+
+function stop_nova_netaware_flow_meter {
+    if is_service_enabled "$NETAWARE_FLOW_METER_SERVICE"; then
+        stop_process "$NETAWARE_FLOW_METER_SERVICE"
+    fi
+}
+
 function cleanup_nova_netaware {
     # Only the files this plugin generated; an operator's own topology or
     # traffic file outside the data dir is left alone.
@@ -110,10 +149,12 @@ if [[ "$1" == "stack" ]]; then
             ;;
         extra)
             start_nova_netaware_replica_agent
+            start_nova_netaware_flow_meter
             ;;
     esac
 elif [[ "$1" == "unstack" ]]; then
     stop_nova_netaware_replica_agent
+    stop_nova_netaware_flow_meter
 elif [[ "$1" == "clean" ]]; then
     cleanup_nova_netaware
 fi

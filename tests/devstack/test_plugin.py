@@ -50,7 +50,7 @@ DEVSTACK_FILTERS = ['ComputeFilter', 'ComputeCapabilitiesFilter',
 
 
 def run_plugin(tmp_path, *args, env=None, conf_text=SAMPLE_NOVA_CONF,
-               write_conf=True):
+               write_conf=True, cwd=None):
     """Source settings and plugin.sh as devstack does; return the result."""
     nova_conf = tmp_path / 'nova.conf'
     if write_conf:
@@ -76,7 +76,7 @@ echo "PLUGIN-RETURNED"
     full_env.update(env or {})
     return subprocess.run(['bash', '-c', script, 'plugin-test'] + list(args),
                           env=full_env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=cwd)
 
 
 def load_with_oslo(path):
@@ -317,3 +317,48 @@ def test_extra_unstack_clean(tmp_path):
     assert 'PLUGIN-RETURNED' in res.stdout
     assert not (tmp_path / 'data' / 'nova-netaware').exists()
     assert (tmp_path / 'nova.conf').exists()
+
+
+def test_flow_meter_phase(tmp_path):
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    meter = bindir / 'nova-netaware-flow-meter'
+    meter.write_text('#!/bin/sh\nexit 0\n')
+    meter.chmod(0o755)
+    # a file named like the pattern must not be globbed into the command
+    (tmp_path / 'tapfile').write_text('')
+    calls = tmp_path / 'calls'
+    env = {'STANDIN_ENABLED_SERVICES': 'n-cpu,netaware-flow-meter',
+           'PATH': '%s:%s' % (bindir, os.environ['PATH'])}
+    res = run_plugin(tmp_path, 'stack', 'install', env=env)
+    assert res.returncode == 0, res.stderr
+    assert 'setup_develop %s meter' % (
+        tmp_path / 'opt-stack' / 'nova-netaware') in \
+        calls.read_text().splitlines()
+    env['NETAWARE_FLOW_METER_GUEST_PORTS'] = 'tap* vnet*'
+    env['NETAWARE_FLOW_METER_ARGS'] = '--idle-timeout 120'
+    res = run_plugin(tmp_path, 'stack', 'extra', env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_plugin(tmp_path, 'unstack', env=env)
+    assert res.returncode == 0, res.stderr
+    lines = calls.read_text().splitlines()
+    assert ('run_process netaware-flow-meter %s --port 9811 --guest-ports '
+            'tap* --guest-ports vnet* --idle-timeout 120  root' % meter) \
+        in lines, lines
+    assert 'stop_process netaware-flow-meter' in lines
+    # both services: both extras
+    calls.unlink()
+    env['STANDIN_ENABLED_SERVICES'] = \
+        'netaware-replica-agent,netaware-flow-meter'
+    res = run_plugin(tmp_path, 'stack', 'install', env=env)
+    assert 'setup_develop %s replica,meter' % (
+        tmp_path / 'opt-stack' / 'nova-netaware') in \
+        calls.read_text().splitlines()
+    # enabled but not installed: says so, starts nothing
+    calls.unlink()
+    env['PATH'] = os.environ['PATH']
+    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
+    assert res.returncode == 0, res.stderr
+    assert 'nova-netaware-flow-meter is not installed' in res.stdout
+    assert not calls.exists() or 'run_process netaware-flow-meter' not in \
+        calls.read_text()
