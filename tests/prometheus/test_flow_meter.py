@@ -302,6 +302,40 @@ def test_measured_matrix_matches_generated_rates(lab, meter_prom, caplog):
                              % UNKNOWN_IP) == 1
 
 
+def test_moved_guest_is_counted_by_its_new_hypervisor(lab, meter_prom):
+    """g3 "migrates" from hv1 to hv2: its port (the veth end) moves to
+    hv2's bridge, its TCP stream to g1 goes on. After one rate() window
+    the pair is counted by hv2's meter only, and the matrix still shows
+    g3 -> g1 at its rate, now across the uplink."""
+    tap = 'tap%sg3' % lab.tag[3:]
+    moved = time.time()
+    sh('ip', '-n', lab.ns['hv1'], 'link', 'set', tap, 'netns', lab.ns['hv2'])
+    sh('ip', '-n', lab.ns['hv2'], 'link', 'set', tap, 'master', 'br-guests',
+       'up')
+    pair = (lab.ip['g3'], lab.ip['g1'])
+    hv2 = '127.0.0.1:%d' % lab.meter_ports['hv2']
+    hv1 = '127.0.0.1:%d' % lab.meter_ports['hv1']
+    meter_prom.wait_for(
+        'count_over_time(netaware_flow_bytes_total{src="%s",dst="%s"}[%ds])'
+        % (pair + (WINDOW,)),
+        lambda r: any(x['metric']['instance'] == hv2 and
+                      float(x['value'][1]) >= WINDOW for x in r), timeout=60)
+    per_meter = {x['metric']['instance']: float(x['value'][1]) * 8 / 1e6
+                 for x in meter_prom.query(
+                     'rate(netaware_flow_bytes_total{src="%s",dst="%s"}[%ds])'
+                     % (pair + (WINDOW,)))}
+    src = PrometheusTrafficSource(make_conf(
+        prometheus_url=meter_prom.url, prometheus_query=QUERY,
+        prometheus_label_kind='ip', prometheus_max_staleness=0),
+        connection=lab.conn)
+    got = src.get().rates.get((SERVERS['g3'], SERVERS['g1']), 0.0)
+    print('\nafter the move (%.1f s): g3 -> g1 per meter %s, matrix %.2f '
+          'Mbit/s' % (time.time() - moved, per_meter, got))
+    assert per_meter.get(hv1, 0.0) == 0.0        # frozen, not gone yet
+    assert abs(per_meter[hv2] - 3.0) <= 0.6
+    assert abs(got - 3.0) <= 0.6
+
+
 def test_dead_meter_is_dead_telemetry(lab, meter_prom):
     src = PrometheusTrafficSource(make_conf(
         prometheus_url=meter_prom.url, prometheus_query=QUERY,
