@@ -33,6 +33,7 @@ from nova_netaware.flowmeter import nft as nft_mod
 
 LOG = logging.getLogger('nova_netaware.flowmeter')
 DEFAULT_PORT = 9811
+JOB = 'netaware-flow-meter'    # the Prometheus job name the docs use
 
 
 class FlowCollector(object):
@@ -93,7 +94,8 @@ class FlowCollector(object):
 def command(port, netns=None, listen='127.0.0.1', guest_ports=('tap*',),
             python=None):
     """The argv that starts a meter (for the local stack, which runs one
-    per hypervisor namespace with ``netns`` and its own ``port``)."""
+    per hypervisor namespace with ``netns`` and its own ``port``, e.g.
+    ``DEFAULT_PORT + i`` for the i-th host, all on 127.0.0.1)."""
     argv = [python or sys.executable, '-m', 'nova_netaware.flowmeter',
             '--listen', listen, '--port', str(int(port))]
     for g in guest_ports:
@@ -101,6 +103,17 @@ def command(port, netns=None, listen='127.0.0.1', guest_ports=('tap*',),
     if netns:
         argv += ['--netns', netns]
     return argv
+
+
+def scrape_config(targets, interval='5s'):
+    """The Prometheus ``scrape_configs`` entry (YAML text) for meters at
+    *targets* (``host:port`` strings), under the job name that the default
+    ``[netaware] prometheus_health_query`` watches."""
+    return ('  - job_name: %s\n'
+            '    scrape_interval: %s\n'
+            '    static_configs:\n'
+            '      - targets: [%s]\n'
+            % (JOB, interval, ', '.join('"%s"' % t for t in targets)))
 
 
 def parse_args(argv=None):

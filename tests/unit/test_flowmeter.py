@@ -110,3 +110,15 @@ def test_command_and_defaults():
     assert (args.listen, args.port, args.guest_ports, args.idle_timeout,
             args.table) == ('0.0.0.0', exporter.DEFAULT_PORT, ['tap*'], 600,
                             nft.TABLE)
+
+
+def test_scrape_config_is_the_job_the_health_query_watches():
+    import yaml
+    from nova_netaware import conf
+    text = 'scrape_configs:\n' + exporter.scrape_config(
+        ['127.0.0.1:9811', '127.0.0.1:9812'])
+    [job] = yaml.safe_load(text)['scrape_configs']
+    assert job['static_configs'] == [
+        {'targets': ['127.0.0.1:9811', '127.0.0.1:9812']}]
+    [opt] = [o for o in conf.ALL_OPTS if o.name == 'prometheus_health_query']
+    assert 'job="%s"' % job['job_name'] in opt.default
