@@ -181,5 +181,5 @@ class TestWheelMetadata(unittest.TestCase):
         self.assertIn('nova', self.requires['nova'])
 
     def test_test_extra_brings_every_part(self):
-        self.assertIn('nova-netaware[nova,osc,replica]; extra == "test"',
+        self.assertIn('nova-netaware[meter,nova,osc,replica]; extra == "test"',
                       self.lines)
