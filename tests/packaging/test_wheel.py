@@ -113,6 +113,18 @@ class TestWheel(unittest.TestCase):
         self.assertIn('usage: nova-netaware', r.stdout)
         self.assertIn('--placement', r.stdout)
 
+    def test_flow_meter_command(self):
+        r = self._venv('nova-netaware-flow-meter', '--help')
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn('usage: nova-netaware-flow-meter', r.stdout)
+        self.assertIn('--guest-ports', r.stdout)
+        # the base install has no prometheus-client: one clear line
+        r = self._venv('nova-netaware-flow-meter', '--port', '1')
+        self.assertEqual(2, r.returncode, r.stderr)
+        self.assertEqual('nova-netaware-flow-meter needs prometheus-client '
+                         '(pip install nova-netaware[meter])',
+                         r.stderr.strip())
+
     def test_example_datacenter_is_package_data(self):
         r = self._venv('python', '-c',
                        'from nova_netaware.cmd import cli; '
