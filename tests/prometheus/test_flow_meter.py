@@ -354,3 +354,58 @@ def test_dead_meter_is_dead_telemetry(lab, meter_prom):
         src.get()
     assert 'traffic meter(s) down' in str(e.value)
     assert '127.0.0.1:%d' % lab.meter_ports['hv2'] in str(e.value)
+
+
+def _free_port_base(n):
+    """A port p with p .. p+n-1 all free on 127.0.0.1."""
+    from nova_netaware.deploy.localstack import processes
+    for _ in range(50):
+        base = free_port()
+        if base + n < 65000 and not any(
+                processes.port_open(p) for p in range(base, base + n)):
+            return base
+    raise RuntimeError('no %d free ports in a row' % n)
+
+
+def test_stack_hook_starts_meters_and_prometheus(tmp_path):
+    """flowmeter.stack.start, as the local stack calls it: meters per
+    hypervisor namespace and a Prometheus in the stack's real process
+    table; stop_all (what ``down`` does) stops them and the meters delete
+    their tables."""
+    from nova_netaware.deploy.localstack import processes
+    from nova_netaware.deploy.localstack import settings
+    from nova_netaware.flowmeter import stack
+    tag = 'nfs%d' % (os.getpid() % 100000)
+    ns = {'cmpa': tag + '-a', 'cmpb': tag + '-b'}
+    s = settings.Settings(state_dir=str(tmp_path),
+                          port_base=_free_port_base(13))
+    os.makedirs(s.logs)
+    procs = processes.Procs(s)
+    try:
+        for n in ns.values():
+            sh('ip', 'netns', 'add', n)
+        url = stack.start(s, procs, ns)
+        prom_port, meter_ports = stack.ports(s, ns)
+        assert url == 'http://127.0.0.1:%d' % prom_port
+        res = requests.get(url + '/api/v1/query', params={
+            'query': 'netaware_flow_meter_up'}, timeout=5).json()
+        assert sorted((r['metric']['instance'], r['value'][1])
+                      for r in res['data']['result']) == sorted(
+            ('127.0.0.1:%d' % p, '1') for p in meter_ports.values())
+        src = PrometheusTrafficSource(make_conf(
+            **stack.netaware_options(url, 'netaware-local')))
+        assert src.get().rates == {}          # no guests yet, all meters up
+        for n in ns.values():
+            assert 'netaware_flowmeter' in subprocess.run(
+                ['ip', 'netns', 'exec', n, 'nft', 'list', 'tables'],
+                capture_output=True, text=True, timeout=10).stdout
+    finally:
+        stopped = procs.stop_all(timeout=15)
+        left = {n: subprocess.run(['ip', 'netns', 'exec', n, 'nft', 'list',
+                                   'tables'], capture_output=True, text=True,
+                                  timeout=10).stdout for n in ns.values()}
+        for n in ns.values():
+            subprocess.run(['ip', 'netns', 'del', n], capture_output=True)
+    assert sorted(r['name'] for r in stopped) == [
+        'flow-meter-cmpa', 'flow-meter-cmpb', 'prometheus']
+    assert left == {n: '' for n in ns.values()}
