@@ -9,7 +9,7 @@ a veth ``up0`` (the uplink, not a guest port). Each hypervisor runs
 ``python -m nova_netaware.flowmeter --netns <hv>`` (the console script's
 module); Prometheus scrapes both as job ``netaware-flow-meter``. Paced TCP
 senders in the guests make the traffic. The ports API is the lab's
-network stand-in (nova_netaware/libvirtlab/netstandin.py, served over HTTP
+network stand-in (netstandin.py of the libvirt lab, served over HTTP
 in its own process; ports created through openstacksdk).
 
 Needs root (namespaces, nft).
@@ -29,6 +29,10 @@ import requests
 
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.traffic.prometheus import PrometheusTrafficSource
+try:        # where the libvirt lab lives once moved under the local stack
+    from nova_netaware.deploy.localstack.libvirt import netstandin
+except ImportError:
+    from nova_netaware.libvirtlab import netstandin
 from tests.prometheus.conftest import free_port
 from tests.prometheus.conftest import Prometheus
 from tests.prometheus.test_prometheus_source import make_conf
@@ -112,17 +116,16 @@ class Lab(object):
         from keystoneauth1 import noauth
         from keystoneauth1 import session as ks_session
         import openstack.connection
-        from nova_netaware.libvirtlab import netstandin
         port = free_port()
         e = env()
         e['NETAWARE_NETSTANDIN_STATE'] = os.path.join(self.dir, 'ports.json')
         self.log = open(os.path.join(self.dir, 'services.log'), 'w')
         proc = subprocess.Popen(
             [sys.executable, '-c',
-             'import sys, wsgiref.simple_server as w\n'
-             'from nova_netaware.libvirtlab import netstandin\n'
-             'w.make_server("127.0.0.1", int(sys.argv[1]), '
-             'netstandin.application).serve_forever()', str(port)],
+             'import importlib, sys, wsgiref.simple_server as w\n'
+             'app = importlib.import_module(sys.argv[2]).application\n'
+             'w.make_server("127.0.0.1", int(sys.argv[1]), app)'
+             '.serve_forever()', str(port), netstandin.__name__],
             cwd=ROOT, env=e, stdout=self.log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         url = 'http://127.0.0.1:%d' % port
