@@ -15,6 +15,7 @@ in its own process; ports created through openstacksdk).
 Needs root (namespaces, nft).
 """
 
+import logging
 import os
 import shutil
 import signal
@@ -275,15 +276,15 @@ def test_measured_matrix_matches_generated_rates(lab, meter_prom, caplog):
             float(x['value'][1]) >= WINDOW for x in r
             if (x['metric']['src'], x['metric']['dst']) in pairs),
         timeout=60)
-    print('\nsenders ran %.1f s before the read' % (time.monotonic() - started))
+    print('\nsenders ran %.1f s before the read'
+          % (time.monotonic() - started))
     src = PrometheusTrafficSource(make_conf(
         prometheus_url=meter_prom.url, prometheus_query=QUERY,
         prometheus_label_kind='ip', prometheus_max_staleness=0),
         connection=lab.conn)
-    import logging
     with caplog.at_level(logging.WARNING):
         tm = src.get()
-    srv = {g: SERVERS[g] for g in SERVERS}
+    srv = SERVERS
     print('\nflow        asked Mbit/s  measured Mbit/s  error')
     for a, b, kbps in FLOWS:
         if a == 'g4':
