@@ -47,6 +47,7 @@ class FlowCollector(object):
         self.meter = meter
         self.reinstall = reinstall
         self._last_error = None
+        self._last_install_error = None
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
@@ -68,8 +69,10 @@ class FlowCollector(object):
                     LOG.warning('flow meter: table installed again; the '
                                 'counters restart from 0')
                 except nft_mod.FlowMeterError as e2:
-                    LOG.error('flow meter: cannot install the table: %s',
-                              e2)
+                    if str(e2) != self._last_install_error:
+                        LOG.error('flow meter: cannot install the table: '
+                                  '%s', e2)
+                    self._last_install_error = str(e2)
         b = CounterMetricFamily(
             'netaware_flow_bytes', 'Bytes of IP packets from src to dst '
             'that entered a bridge from a guest port of this hypervisor',

@@ -96,6 +96,8 @@ def test_collector_reports_down_and_tries_to_reinstall(caplog):
     # the same error is logged once, not on every scrape
     list(collector.collect())
     assert caplog.text.count('cannot read the counters') == 1
+    assert caplog.text.count('cannot install the table') == 1
+    assert tries == [1, 1]
 
 
 def test_command_and_defaults():
