@@ -61,7 +61,10 @@ class NetworkAwareFilter(filters.BaseHostFilter):
             if not hosts or not (CONF.netaware.apply_to_boots or
                                  runtime.is_move(spec_obj)):
                 return hosts
-            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            rt = runtime.get_runtime()
+            if hasattr(rt, 'begin'):
+                rt.begin(spec_obj)
+            result = rt.evaluate(hosts, spec_obj)
             if result is None:
                 return hosts if CONF.netaware.on_missing_data != \
                     'fail-closed' else []
@@ -75,6 +78,8 @@ class NetworkAwareFilter(filters.BaseHostFilter):
                     LOG.info('NetworkAwareFilter refused host %s for server '
                              '%s: %s', h.host, spec_obj.instance_uuid,
                              '; '.join(ev.reasons.get(h.host, [])))
+            if not passing and hasattr(rt, 'end'):
+                rt.end(spec_obj.instance_uuid)
             return passing
         except Exception:
             if runtime.log_once(logging.ERROR, 'NetworkAwareFilter failed'):

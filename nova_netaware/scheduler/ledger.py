@@ -326,11 +326,11 @@ _hooked = False
 _hook_lock = threading.Lock()
 
 
-def install_hook(get_ledger, wanted):
+def install_hook(on_consume):
     """Wrap ``HostState.consume_from_request`` once per process so that
-    every host Nova selects and claims is recorded in ``get_ledger()``
-    when ``wanted(spec_obj)`` (see the module docstring). Returns whether
-    the hook is in place."""
+    ``on_consume(spec_obj, host_state)`` is called for every host Nova
+    selects and claims (see the module docstring). Returns whether the
+    hook is in place."""
     global _hooked
     with _hook_lock:
         if _hooked:
@@ -344,15 +344,14 @@ def install_hook(get_ledger, wanted):
             return False
 
         def consume_from_request(self, spec_obj):
-            result = original(self, spec_obj)
             try:
-                u = getattr(spec_obj, 'instance_uuid', None)
-                if u and wanted(spec_obj):
-                    get_ledger().record(u, self.host, self.nodename)
-            except Exception as e:
-                log_once(logging.ERROR, 'nova-netaware: recording the '
-                         'choice in the ledger failed: %s', e)
-            return result
+                return original(self, spec_obj)
+            finally:
+                try:
+                    on_consume(spec_obj, self)
+                except Exception as e:
+                    log_once(logging.ERROR, 'nova-netaware: recording the '
+                             'choice in the ledger failed: %s', e)
 
         consume_from_request._netaware_original = original
         host_manager.HostState.consume_from_request = consume_from_request
