@@ -298,3 +298,41 @@ class TestRetryOnAlternate(InFlightBase):
             self.cold(m)
             self.wait_state(m, 'VERIFY_RESIZE')
             self.assertEqual('h2', self.host_of(m))
+
+
+class TestSharedLedger(InFlightBase):
+    """The same burst with ``[netaware] ledger_backend = tooz`` on the
+    machine's Redis, then with the store unreachable."""
+
+    compute_driver = 'fake.MediumFakeDriver'
+
+    def setUp(self):
+        super().setUp()
+        self.flags(ledger_backend='tooz',
+                   ledger_url='redis://127.0.0.1:6379?namespace=netaware-'
+                              'ft-%s' % self.movers[0]['id'][:8],
+                   group='netaware')
+
+    def test_burst_with_the_shared_ledger(self):
+        for m in self.movers:
+            self.cold(m)
+        for m in self.movers:
+            self.wait_state(m, 'VERIFY_RESIZE')
+        self.assert_two_on_h2_third_next_best()
+        led = runtime.get_runtime().ledger()
+        self.assertEqual('ToozLedger', type(led).__name__)
+        self.assertTrue(led.shared)
+        led.close()
+
+    def test_store_down_scheduling_goes_on_and_log_says_what_is_lost(self):
+        self.flags(ledger_url='redis://127.0.0.1:6390', group='netaware')
+        for m in self.movers:
+            self.cold(m)
+        for m in self.movers:
+            self.wait_state(m, 'VERIFY_RESIZE')
+        # within this process its own decisions still count
+        self.assert_two_on_h2_third_next_best()
+        self.assertFalse(runtime.get_runtime().ledger().shared)
+        self.assertEqual(1, self.log_text().count(
+            'moves decided by other scheduler processes are not counted '
+            'until Nova records them'))
