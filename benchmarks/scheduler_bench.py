@@ -270,7 +270,7 @@ def in_flight_mode(args):
                 1000 * r['map'], 1000 * r['moves'],
                 1000 * r['moves_in_flight'], r['map'] / r['nova'],
                 r['moves'] / r['nova']))
-            print('  in-flight read + ledger: %.2f ms = %.1f%% of nova\'s '
+            print('  in-flight read + ledger: %.2f ms = %.2f%% of nova\'s '
                   'request; %d in flight, %d ledger entries; winner %s'
                   % (1000 * r['moves_in_flight'],
                      100 * r['moves_in_flight'] / r['nova'],
