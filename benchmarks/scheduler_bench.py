@@ -241,10 +241,7 @@ def main():
 def in_flight_mode(args):
     """The in-flight columns (see the module docstring), one row per size
     and topology, each in its own process as scheduler_db_bench runs."""
-    import json
-    import subprocess
-    db_bench = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            'scheduler_db_bench.py')
+    import scheduler_db_bench
     sizes = args.sizes if args.sizes != '1000,10000,50000' else '10000'
     peers = args.peers.split(',')[0] if args.peers != '10,200,500' else '200'
     print('ms per request, median of 5, MariaDB; %d moves in flight + %d '
@@ -255,16 +252,10 @@ def in_flight_mode(args):
         'in-flight', 'ratio', 'ratio+N'))
     for kind in args.kinds.split(','):
         for n in sizes.split(','):
-            proc = subprocess.run(
-                [sys.executable, db_bench, '--child', kind, n, peers, '5',
-                 str(args.in_flight), str(args.history)],
-                capture_output=True, text=True)
-            lines = [ln for ln in proc.stdout.splitlines()
-                     if ln.startswith('RESULT ')]
-            if proc.returncode or not lines:
-                print('%s %s: failed\n%s' % (kind, n, proc.stderr[-3000:]))
+            r = scheduler_db_bench.child_row(kind, n, peers, 5,
+                                             args.in_flight, args.history)
+            if r is None:
                 continue
-            r = json.loads(lines[-1][7:])
             print('%-10s %6d %5d | %8.1f %8.1f %8.1f %9.2f | %7.3f %7.3f' % (
                 kind, r['hosts'], r['peers'], 1000 * r['nova'],
                 1000 * r['map'], 1000 * r['moves'],

@@ -444,9 +444,25 @@ def print_row(r):
     sys.stdout.flush()
 
 
-def main():
+def child_row(kind, n, peers, reps, *extra):
+    """:func:`row` in a fresh process (its own databases and caches); the
+    result dict, or ``None`` after printing why it failed."""
     import json
     import subprocess
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--child', kind, str(n),
+         str(peers), str(reps)] + [str(x) for x in extra],
+        capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines()
+             if ln.startswith('RESULT ')]
+    if proc.returncode or not lines:
+        print('%s %s: failed\n%s' % (kind, n, proc.stderr[-3000:]))
+        return None
+    return json.loads(lines[-1][7:])
+
+
+def main():
+    import json
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--sizes', default='10000,50000')
     ap.add_argument('--peers', type=int, default=200)
@@ -473,16 +489,9 @@ def main():
     for kind in args.kinds.split(','):
         for n in map(int, args.sizes.split(',')):
             reps = args.reps or (5 if n <= 10000 else 3)
-            proc = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), '--child', kind,
-                 str(n), str(args.peers), str(reps)],
-                capture_output=True, text=True)
-            lines = [ln for ln in proc.stdout.splitlines()
-                     if ln.startswith('RESULT ')]
-            if proc.returncode or not lines:
-                print('%s %d: failed\n%s' % (kind, n, proc.stderr[-3000:]))
+            r = child_row(kind, n, args.peers, reps)
+            if r is None:
                 continue
-            r = json.loads(lines[-1][7:])
             r['target'] = targets.get(n)
             results.append(r)
             print_row(r)

@@ -214,7 +214,7 @@ class ToozLedger(Ledger):
         caps = json.dumps({u: list(e) for u, e in self._own().items()})
         coord.update_capabilities(GROUP, caps.encode()).get()
 
-    # -- request side ----------------------------------------------------------
+    # -- request side ------------------------------------------------------
     def _shared(self, op):
         """``op(coord)`` on the store, or ``None`` when it is down."""
         with self._state:
