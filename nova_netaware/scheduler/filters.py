@@ -14,6 +14,12 @@ default) or none (``fail-closed``). It never raises into the scheduler.
 
 Every refusal is logged with the host, the constraint and the numbers.
 
+Moves in flight (unfinished Migration records, and this plugin's own
+decisions not yet in Nova's records, :mod:`.ledger`) count where they are
+going (:mod:`nova_netaware.core.moves`); within a scheduler process one
+move is evaluated at a time until Nova has consumed its choice
+(:meth:`.runtime.NovaRuntime.begin`).
+
 Rebuild (decision): a rebuild keeps the server on its host; Nova asks the
 scheduler only whether that host is still fit for the new image, marking
 the request ``_nova_check_type = ['rebuild']`` and forcing the current host.

@@ -240,15 +240,18 @@ class NovaRuntime(Runtime):
         uuid = getattr(spec_obj, 'instance_uuid', None)
         if not uuid:
             return
+        wanted = wants_ledger(spec_obj)
         try:
-            if wants_ledger(spec_obj):
+            if wanted:
                 self.ledger().record(uuid, host, node)
         finally:
             with self._gate:
-                now = time.monotonic()
-                self._consumed = {k: v for k, v in self._consumed.items()
-                                  if now - v[2] < 60}
-                self._consumed[id(spec_obj)] = (spec_obj, uuid, now)
+                if wanted:
+                    now = time.monotonic()
+                    self._consumed = {k: v for k, v in
+                                      self._consumed.items()
+                                      if now - v[2] < 60}
+                    self._consumed[id(spec_obj)] = (spec_obj, uuid, now)
                 if self._pending.pop(uuid, None) is not None:
                     self._gate.notify_all()
 
