@@ -267,8 +267,7 @@ class ToozLedger(Ledger):
 
     def entries(self):
         out = {}
-        members = self._shared(
-            lambda c: c.get_members_with_capabilities(GROUP).get())
+        members = self._shared(_members)
         limit = self.clock() - self.ttl
         for caps in (members or {}).values():
             try:
@@ -304,6 +303,18 @@ class ToozLedger(Ledger):
                 pass
         if self._queue is not None:
             self._queue.put((None, None))
+
+
+def _members(coord):
+    """``{member: capabilities}`` of the group: one round trip where the
+    driver has it (tooz >= 8 with Redis), else one per member."""
+    from tooz import NotImplemented as ToozNotImplemented
+    try:
+        return coord.get_members_with_capabilities(GROUP).get()
+    except (AttributeError, ToozNotImplemented):
+        members = coord.get_members(GROUP).get()
+        return {m: coord.get_member_capabilities(GROUP, m).get()
+                for m in members}
 
 
 def load(name=None):
