@@ -181,5 +181,6 @@ class TestWheelMetadata(unittest.TestCase):
         self.assertIn('nova', self.requires['nova'])
 
     def test_test_extra_brings_every_part(self):
-        self.assertIn('nova-netaware[nova,osc,replica]; extra == "test"',
-                      self.lines)
+        self.assertIn(
+            'nova-netaware[ledger,nova,osc,replica]; extra == "test"',
+            self.lines)
