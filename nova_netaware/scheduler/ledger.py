@@ -24,10 +24,9 @@ instance being placed, also in a multi-create). :func:`install_hook` wraps
 that method once per process (idempotent) to call :meth:`Ledger.record`:
 a host whose claim failed is never consumed, so it is never recorded.
 
-Limits: the hook depends on a Nova method that is not a public API (it
-exists unchanged since Queens and in Nova 34); the hook is checked at
-start-up and its absence is logged at WARNING (the ledger then stays
-empty). A decision abandoned *after* the scheduler returned (the conductor
+Limits: the hook depends on a Nova method that is not a public API
+(checked in Nova 34.0.0); when it is missing, that is logged at WARNING
+when the filter or weigher is loaded and the ledger stays empty. A decision abandoned *after* the scheduler returned (the conductor
 moving on to an alternate host after a failed ``prep_resize``) stays in
 the ledger until the Migration row names the alternate (then the row
 counts), the move ends, or the TTL.
