@@ -10,7 +10,8 @@ its uplink fits two of them (800), not three (1,200).
 Moves are held in flight by Nova itself: a cold migration waits in
 VERIFY_RESIZE (Migration status 'finished') until confirmed, a live
 migration with ``fake.FakeLiveMigrateDriver`` holds in 'running' (up to
-5 s, or until force-completed or aborted). Every wait is bounded and fails
+5 s, or until force-completed or aborted); an evacuation is in flight from
+its request to 'done'. Every wait is bounded and fails
 the test when it runs out.
 """
 
@@ -336,3 +337,26 @@ class TestSharedLedger(InFlightBase):
         self.assertEqual(1, self.log_text().count(
             'moves decided by other scheduler processes are not counted '
             'until Nova records them'))
+
+
+class TestEvacuationBurst(InFlightBase):
+    """m0..m2 all on h6; h6 dies (stopped, forced down) and the three are
+    evacuated at once: at most two land on h2."""
+
+    compute_driver = 'fake.MediumFakeDriver'
+    SOURCES = ('h6', 'h6', 'h6')
+
+    def test_concurrent_evacuations_at_most_two_on_h2(self):
+        svc = self.admin_api.get_services(binary='nova-compute',
+                                          host='h6')[0]
+        self.computes['h6'].stop()
+        self.admin_api.put_service(svc['id'], {'forced_down': 'true'})
+        for m in self.movers:
+            self.admin_api.post_server_action(m['id'], {'evacuate': {}})
+        for m in self.movers:
+            mig = self.wait_migration(m, ['done'])
+            self.assertEqual('evacuation', mig['migration_type'])
+            # as in Nova's own evacuate tests, the fake driver's rebuilt
+            # server comes back SHUTOFF
+            self.wait_state(m, 'SHUTOFF')
+        self.assert_two_on_h2_third_next_best()
