@@ -4,6 +4,11 @@
 * where the server and its peers are now, read from Nova's instance records
   at decision time (InstanceMapping -> cell -> Instance.host), so no separate
   inventory goes stale after a migration;
+* the moves in flight (Nova's unfinished Migration records, read once per
+  request through the same cell-aware path) and this plugin's own recent
+  decisions (:mod:`.ledger`), applied by :mod:`nova_netaware.core.moves`:
+  a moving server counts at its destination (a live migration at its
+  source too) for every check and for the MIF;
 * one :class:`Evaluation` per request: the filter computes it and the
   weigher reuses it (each host's MIF does not depend on the other
   candidates).
@@ -13,6 +18,7 @@ the caller as ``None``; the filter and weigher then behave as documented
 (fail-open by default).
 """
 
+import threading
 import time
 
 from oslo_config import cfg
@@ -64,6 +70,11 @@ class Runtime(object):
         """Return ``({uuid: host}, server metadata)``."""
         raise NotImplementedError()
 
+    def in_flight(self, spec_obj, placement, uuid):
+        """``(placement, also_at)`` with the moves in flight applied
+        (:func:`nova_netaware.core.moves.apply`); none here."""
+        return placement, {}
+
     # -- one request -----------------------------------------------------------
     def evaluate(self, host_states, spec_obj):
         """Evaluation for *host_states*, or ``None`` if data is unusable.
@@ -108,10 +119,12 @@ class Runtime(object):
         # Every server of the traffic matrix: their flows load the links.
         others = [s for s in traffic.servers if s != uuid]
         placement, metadata = self.lookup(spec_obj, [uuid] + others)
+        placement, also_at = self.in_flight(spec_obj, placement, uuid)
         server = server_from_spec(spec_obj, metadata)
         params = core_engine.Params.from_conf(CONF.netaware)
         cands = [candidate_from_host_state(h) for h in host_states]
-        ev = eng.evaluate(traffic, placement, server, cands, params)
+        ev = eng.evaluate(traffic, placement, server, cands, params,
+                          also_at=also_at)
         for note in ev.notes:
             log_once(logging.WARNING, 'nova-netaware: %s', note)
         pos = {h: i for i, h in enumerate(ev.hosts)}
@@ -151,13 +164,133 @@ def candidate_from_host_state(hs):
     return core_engine.Candidate(hs.host, free_ram, free_vcpus)
 
 
+def wants_ledger(spec_obj):
+    """Whether a decision for *spec_obj* goes to the ledger: the requests
+    the filter and weigher act on."""
+    return bool(CONF.netaware.apply_to_boots or is_move(spec_obj))
+
+
 class NovaRuntime(Runtime):
-    """Reads the placement of servers from Nova's databases."""
+    """Reads the placement of servers from Nova's databases.
+
+    Decisions are serialised within the process (:meth:`begin`,
+    :meth:`decided`): from the moment the filter or the weigher starts on a
+    move until Nova consumes the host it claimed in Placement, another
+    move's evaluation waits, at most ``[netaware] decision_wait`` seconds,
+    so that it sees the first one's choice in the ledger. Without it,
+    requests interleave during the Placement claim (measured in the
+    functional harness: three concurrent moves all passed the same full
+    uplink).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._ledger = None
+        self._gate = threading.Condition()
+        self._pending = {}          # uuid -> deadline (monotonic)
+        # id(spec_obj) -> (spec_obj, uuid, monotonic time), kept 60 s
+        self._consumed = {}
+
+    # -- one decision at a time ------------------------------------------
+    def begin(self, spec_obj):
+        """Wait (bounded) until no other move is between its evaluation
+        and Nova's choice, then mark this one pending."""
+        if not wants_ledger(spec_obj):
+            return
+        uuid = getattr(spec_obj, 'instance_uuid', None)
+        wait_s = CONF.netaware.decision_wait
+        if not uuid or wait_s <= 0:
+            return
+        with self._gate:
+            now = time.monotonic()
+            if uuid in self._pending:
+                return
+            if self._was_consumed(spec_obj, uuid):
+                return      # Nova re-weighs for alternates after consuming
+            deadline = now + wait_s
+            while True:
+                now = time.monotonic()
+                for u in [u for u, d in self._pending.items() if d <= now]:
+                    del self._pending[u]    # never consumed: given up
+                if not self._pending or now >= deadline:
+                    break
+                self._gate.wait(min(self._pending.values()) - now)
+            if self._pending:
+                log_once(logging.WARNING, 'nova-netaware: a move waited '
+                         '%.1f s ([netaware] decision_wait) for another '
+                         'one\'s decision and went on', wait_s)
+            self._pending[uuid] = time.monotonic() + wait_s
+
+    def _was_consumed(self, spec_obj, uuid):
+        """Whether Nova consumed a host for this very request (the same
+        RequestSpec object) and server already: in a multi-create, Nova
+        filters and weighs again for alternates after consuming."""
+        seen = self._consumed.get(id(spec_obj))
+        return seen is not None and seen[0] is spec_obj and seen[1] == uuid
+
+    def end(self, uuid):
+        """The pending decision of *uuid* is over (no host passed)."""
+        with self._gate:
+            if self._pending.pop(uuid, None) is not None:
+                self._gate.notify_all()
+
+    def decided(self, spec_obj, host, node):
+        """Nova consumed *host* for the request: record it in the ledger
+        and let the next move's evaluation go on."""
+        uuid = getattr(spec_obj, 'instance_uuid', None)
+        if not uuid:
+            return
+        wanted = wants_ledger(spec_obj)
+        try:
+            if wanted:
+                self.ledger().record(uuid, host, node)
+        finally:
+            with self._gate:
+                if wanted:
+                    now = time.monotonic()
+                    self._consumed = {k: v for k, v in
+                                      self._consumed.items()
+                                      if now - v[2] < 60}
+                    self._consumed[id(spec_obj)] = (spec_obj, uuid, now)
+                if self._pending.pop(uuid, None) is not None:
+                    self._gate.notify_all()
+
+    def ledger(self):
+        """This process's ledger (``[netaware] ledger_backend``, loaded
+        once)."""
+        if self._ledger is None:
+            from nova_netaware.scheduler import ledger
+            self._ledger = ledger.load()
+        return self._ledger
 
     def lookup(self, spec_obj, uuids):
         from nova_netaware.scheduler import placement_map
         return placement_map.for_runtime(self).lookup(
             placement_map.admin_context(spec_obj), uuids)
+
+    def in_flight(self, spec_obj, placement, uuid):
+        """Unfinished Migration rows (one query per cell) and the ledger,
+        applied to *placement*; ledger entries Nova's records now show are
+        forgotten."""
+        from nova_netaware.core import moves
+        from nova_netaware.scheduler import placement_map
+        led = self.ledger()
+        entries = led.entries()
+        ctx = placement_map.admin_context(spec_obj)
+        since = (min(e[2] for e in entries.values()) - moves.SLACK_S
+                 if entries else None)
+        rows = placement_map.in_flight_migrations(
+            ctx, placement_map.for_runtime(self).cells(ctx), entries, since)
+        result = moves.apply(placement, rows, entries, exclude=uuid)
+        if result.settled:
+            led.forget(result.settled)
+        for note in result.notes:
+            log_once(logging.WARNING, 'nova-netaware: %s', note)
+        if result.counted:
+            LOG.debug('nova-netaware: moves in flight counted for server '
+                      '%s: %s', uuid, ', '.join(
+                          '%s at %s (%s)' % c for c in result.counted))
+        return result.placement, result.also_at
 
 
 _runtime = None
@@ -170,9 +303,21 @@ def get_runtime():
     return _runtime
 
 
+def install_ledger_hook():
+    """Record Nova's choices in the current runtime's ledger and end the
+    runtime's pending decision (:func:`.ledger.install_hook`); called when
+    Nova loads the filter or the weigher."""
+    from nova_netaware.scheduler import ledger
+
+    def on_consume(spec_obj, host_state):
+        rt = get_runtime()
+        if hasattr(rt, 'decided'):
+            rt.decided(spec_obj, host_state.host, host_state.nodename)
+    return ledger.install_hook(on_consume)
+
+
 def set_runtime(runtime):
     """Replace the data access (the CLI and the benchmark use
     :class:`nova_netaware.cmd.sim.FixedPlacementRuntime`)."""
     global _runtime
     _runtime = runtime
-

@@ -29,6 +29,11 @@ CONF = cfg.CONF
 
 class MigrationImpactWeigher(weights.BaseHostWeigher):
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Nova creates it once, at scheduler start: learn Nova's choices.
+        runtime.install_ledger_hook()
+
     def weight_multiplier(self, host_state):
         return utils.get_weight_multiplier(
             host_state, 'netaware_weight_multiplier',
@@ -40,7 +45,10 @@ class MigrationImpactWeigher(weights.BaseHostWeigher):
             if not (CONF.netaware.apply_to_boots or
                     runtime.is_move(spec_obj)):
                 return [0.0] * len(hosts)
-            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            rt = runtime.get_runtime()
+            if hasattr(rt, 'begin'):
+                rt.begin(spec_obj)
+            result = rt.evaluate(hosts, spec_obj)
             if result is None:
                 return [0.0] * len(hosts)
             ev, pos = result

@@ -185,6 +185,9 @@ class TestWheelMetadata(unittest.TestCase):
     def test_meter_extra(self):
         self.assertEqual({'prometheus-client'}, self.requires['meter'])
 
+    def test_ledger_extra(self):
+        self.assertEqual({'tooz', 'redis'}, self.requires['ledger'])
+
     def test_osc_extra(self):
         self.assertEqual({'cliff', 'osc-lib', 'python-openstackclient',
                           'matplotlib'}, self.requires['osc'])
@@ -193,5 +196,6 @@ class TestWheelMetadata(unittest.TestCase):
         self.assertIn('nova', self.requires['nova'])
 
     def test_test_extra_brings_every_part(self):
-        self.assertIn('nova-netaware[meter,nova,osc,replica]; extra == "test"',
-                      self.lines)
+        self.assertIn(
+            'nova-netaware[ledger,meter,nova,osc,replica]; extra == "test"',
+            self.lines)
