@@ -76,8 +76,10 @@ class Settings(object):
         base = int(port_base or os.environ.get('NETAWARE_STACK_PORT_BASE',
                                                25000))
         self.ports = {name: base + i for i, name in enumerate(PORT_NAMES)}
-        self.scheduler_workers = int(scheduler_workers or os.environ.get(
-            'NETAWARE_STACK_SCHEDULER_WORKERS') or 1)
+        if scheduler_workers is None:
+            scheduler_workers = os.environ.get(
+                'NETAWARE_STACK_SCHEDULER_WORKERS') or 1
+        self.scheduler_workers = int(scheduler_workers)
         if self.scheduler_workers < 1:
             raise StackError('scheduler workers must be at least 1')
         self.ledger_backend = ledger_backend or os.environ.get(
