@@ -156,7 +156,37 @@ prometheus_opts = [
                       'on_missing_data says (fail-open by default).'),
 ]
 
-ALL_OPTS = data_opts + constraint_opts + weigher_opts + prometheus_opts
+ledger_opts = [
+    cfg.StrOpt('ledger_backend', default='memory',
+               help='Where the plugin keeps its own recent scheduling '
+                    'decisions until Nova\'s records show them: a stevedore '
+                    'plugin in namespace "nova_netaware.ledgers". "memory" '
+                    '(in this scheduler process only) or "tooz" (shared by '
+                    'every nova-scheduler process through ledger_url; when '
+                    'the store is unreachable the process falls back to its '
+                    'own decisions and logs it once at WARNING).'),
+    cfg.StrOpt('ledger_url', default='redis://127.0.0.1:6379',
+               help='tooz coordination URL of the shared ledger (backend '
+                    '"tooz"), e.g. redis://127.0.0.1:6379. For Redis a '
+                    'socket_timeout of 1 s is added unless the URL gives '
+                    'one: a request never waits longer for the store.'),
+    cfg.FloatOpt('ledger_timeout', default=1.0, min=0.05,
+                 help='Seconds a scheduling request waits at most for the '
+                      'shared ledger store (backend "tooz"). A call that '
+                      'fails or takes longer marks the store unreachable '
+                      'for 30 s: the process then counts only its own '
+                      'decisions (logged once at WARNING).'),
+    cfg.FloatOpt('ledger_ttl', default=120.0, min=1.0,
+                 help='Seconds a decision stays in the ledger at most. It '
+                      'leaves earlier when Nova\'s records show the move (a '
+                      'Migration row naming the destination, the move '
+                      'ended, or the instance\'s host changed). Bounds how '
+                      'long a decision Nova abandoned after scheduling '
+                      '(e.g. a failed unshelve) keeps counting.'),
+]
+
+ALL_OPTS = (data_opts + constraint_opts + weigher_opts + prometheus_opts +
+            ledger_opts)
 
 
 def register_opts(conf):

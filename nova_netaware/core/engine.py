@@ -101,11 +101,44 @@ class Engine(object):
         return self._base
 
     # -- one request -------------------------------------------------------
-    def evaluate(self, traffic, placement, server, candidates, params):
+    def also_loads(self, traffic, placement, also_at, exclude=None):
+        """Loads of the flows of the servers of *also_at*
+        (``{uuid: host}``) as if each were also at that host.
+
+        A live migration in flight loads its source and its destination
+        (:mod:`.moves`): *placement* has it at the destination, these are
+        its flows from the source, added on top. Flows with *exclude* (the
+        server being scheduled, whose own flows the request state moves)
+        are left out.
+        """
+        pairs = set()
+        for s in also_at:
+            for p in traffic.peers(s):
+                if p == exclude:
+                    continue
+                for pair in ((s, p), (p, s)):
+                    if pair in traffic.rates:
+                        pairs.add(pair)
+        pl = dict(placement)
+        pl.update(also_at)
+        return loads_mod.route_flows(self.fabric, loads_mod.placement_flows(
+            self.topo, traffic.subset(pairs), pl))
+
+    def evaluate(self, traffic, placement, server, candidates, params,
+                 also_at=None):
         """Verdicts and MIF of moving (or booting) *server* to each of
-        *candidates*: an :class:`Evaluation`."""
-        state = request_state(self.topo, self.fabric,
-                              self.base_loads(traffic, placement), traffic,
+        *candidates*: an :class:`Evaluation`.
+
+        *also_at* (``{uuid: host}``): servers whose flows also load that
+        host, on top of *placement* (live migrations in flight,
+        :meth:`also_loads`).
+        """
+        base = self.base_loads(traffic, placement)
+        if also_at:
+            x = self.also_loads(traffic, placement, also_at, server.uuid)
+            base = loads_mod.Loads(base.up + x.up, base.down + x.down,
+                                   base.links + x.links)
+        state = request_state(self.topo, self.fabric, base, traffic,
                               placement, server, candidates, params)
         ev = Evaluation(state.hosts)
         ev.notes = state.notes

@@ -47,6 +47,11 @@ class NetworkAwareFilter(filters.BaseHostFilter):
 
     RUN_ON_REBUILD = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Nova creates it once, at scheduler start: learn Nova's choices.
+        runtime.install_ledger_hook()
+
     def filter_all(self, filter_obj_list, spec_obj):
         hosts = list(filter_obj_list)
         try:

@@ -36,6 +36,8 @@ import time
 
 import sqlalchemy as sa
 
+from nova_netaware.core import moves
+
 #: seconds re-read before the previous read's database clock
 OVERLAP_S = 10.0
 #: rows inserted this many ids below the last seen id are read again
@@ -50,10 +52,8 @@ CHUNK = 5000
 #: (plus 1000) the servers of the current request
 PRUNE_FACTOR = 2
 GONE_STATES = ('deleted', 'soft-delete')
-#: Migration statuses that end a move (as Nova's
-#: migration_get_in_progress_by_host_and_node)
-DONE_STATUSES = ('confirmed', 'reverted', 'error', 'failed', 'completed',
-                 'cancelled', 'done')
+#: Migration statuses that end a move (defined in core.moves)
+DONE_STATUSES = tuple(sorted(moves.DONE_STATUSES))
 
 
 def _models():
@@ -299,26 +299,46 @@ def for_runtime(runtime):
     return pm
 
 
-def in_flight_migrations(ctx, cells):
-    """Unfinished moves, one query per cell: a list of dicts.
+def in_flight_migrations(ctx, cells, ledger_uuids=(), since=None):
+    """Moves in flight, one query per cell: a list of dicts.
 
-    Each has the Migration's uuid, instance_uuid, migration_type, status,
-    source_compute, dest_compute, source_node, dest_node and the cell uuid.
-    A move is unfinished while its status is not in :data:`DONE_STATUSES`.
+    Each has the Migration's id, uuid, instance_uuid, migration_type,
+    status, source_compute, dest_compute, source_node, dest_node,
+    created_at, updated_ts (``updated_at`` in seconds since the epoch, or
+    ``None``) and the cell uuid. Returned: every unfinished row (status not
+    in :data:`DONE_STATUSES`) and, for the servers of *ledger_uuids*, every
+    row updated at or after *since* (seconds since the epoch), finished or
+    not, so that :func:`nova_netaware.core.moves.apply` sees a move of the
+    ledger end.
     """
+    import calendar
     from nova import context as nova_context
     _, mig = _models()
-    cols = (mig.c.uuid, mig.c.instance_uuid, mig.c.migration_type,
+    cols = (mig.c.id, mig.c.uuid, mig.c.instance_uuid, mig.c.migration_type,
             mig.c.status, mig.c.source_compute, mig.c.dest_compute,
-            mig.c.source_node, mig.c.dest_node)
-    q = sa.select(*cols).where(mig.c.deleted == 0,
-                               mig.c.status.not_in(DONE_STATUSES))
+            mig.c.source_node, mig.c.dest_node, mig.c.created_at,
+            mig.c.updated_at)
+    cond = mig.c.status.not_in(DONE_STATUSES)
+    ledger_uuids = sorted(ledger_uuids)
+    if ledger_uuids:
+        import datetime
+        recent = mig.c.instance_uuid.in_(ledger_uuids)
+        if since is not None:
+            recent = sa.and_(recent, mig.c.updated_at >= datetime.datetime.
+                             fromtimestamp(since, datetime.timezone.utc).
+                             replace(tzinfo=None))
+        cond = sa.or_(cond, recent)
+    q = sa.select(*cols).where(mig.c.deleted == 0, cond)
     out = []
     for cell in cells:
         with nova_context.target_cell(ctx, cell) as cctx:
             with _session(cctx) as session:
                 for row in session.execute(q):
                     d = dict(row._mapping)
+                    up = d.pop('updated_at')
+                    d['updated_ts'] = (calendar.timegm(up.timetuple()) +
+                                       up.microsecond / 1e6
+                                       if up is not None else None)
                     d['cell_uuid'] = cell.uuid
                     out.append(d)
     return out

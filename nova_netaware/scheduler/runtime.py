@@ -4,6 +4,11 @@
 * where the server and its peers are now, read from Nova's instance records
   at decision time (InstanceMapping -> cell -> Instance.host), so no separate
   inventory goes stale after a migration;
+* the moves in flight (Nova's unfinished Migration records, read once per
+  request through the same cell-aware path) and this plugin's own recent
+  decisions (:mod:`.ledger`), applied by :mod:`nova_netaware.core.moves`:
+  a moving server counts at its destination (a live migration at its
+  source too) for every check and for the MIF;
 * one :class:`Evaluation` per request: the filter computes it and the
   weigher reuses it (each host's MIF does not depend on the other
   candidates).
@@ -64,6 +69,11 @@ class Runtime(object):
         """Return ``({uuid: host}, server metadata)``."""
         raise NotImplementedError()
 
+    def in_flight(self, spec_obj, placement, uuid):
+        """``(placement, also_at)`` with the moves in flight applied
+        (:func:`nova_netaware.core.moves.apply`); none here."""
+        return placement, {}
+
     # -- one request -----------------------------------------------------------
     def evaluate(self, host_states, spec_obj):
         """Evaluation for *host_states*, or ``None`` if data is unusable.
@@ -108,10 +118,12 @@ class Runtime(object):
         # Every server of the traffic matrix: their flows load the links.
         others = [s for s in traffic.servers if s != uuid]
         placement, metadata = self.lookup(spec_obj, [uuid] + others)
+        placement, also_at = self.in_flight(spec_obj, placement, uuid)
         server = server_from_spec(spec_obj, metadata)
         params = core_engine.Params.from_conf(CONF.netaware)
         cands = [candidate_from_host_state(h) for h in host_states]
-        ev = eng.evaluate(traffic, placement, server, cands, params)
+        ev = eng.evaluate(traffic, placement, server, cands, params,
+                          also_at=also_at)
         for note in ev.notes:
             log_once(logging.WARNING, 'nova-netaware: %s', note)
         pos = {h: i for i, h in enumerate(ev.hosts)}
@@ -151,13 +163,55 @@ def candidate_from_host_state(hs):
     return core_engine.Candidate(hs.host, free_ram, free_vcpus)
 
 
+def wants_ledger(spec_obj):
+    """Whether a decision for *spec_obj* goes to the ledger: the requests
+    the filter and weigher act on."""
+    return bool(CONF.netaware.apply_to_boots or is_move(spec_obj))
+
+
 class NovaRuntime(Runtime):
     """Reads the placement of servers from Nova's databases."""
+
+    def __init__(self):
+        super().__init__()
+        self._ledger = None
+
+    def ledger(self):
+        """This process's ledger (``[netaware] ledger_backend``, loaded
+        once)."""
+        if self._ledger is None:
+            from nova_netaware.scheduler import ledger
+            self._ledger = ledger.load()
+        return self._ledger
 
     def lookup(self, spec_obj, uuids):
         from nova_netaware.scheduler import placement_map
         return placement_map.for_runtime(self).lookup(
             placement_map.admin_context(spec_obj), uuids)
+
+    def in_flight(self, spec_obj, placement, uuid):
+        """Unfinished Migration rows (one query per cell) and the ledger,
+        applied to *placement*; ledger entries Nova's records now show are
+        forgotten."""
+        from nova_netaware.core import moves
+        from nova_netaware.scheduler import placement_map
+        led = self.ledger()
+        entries = led.entries()
+        ctx = placement_map.admin_context(spec_obj)
+        since = (min(e[2] for e in entries.values()) - moves.SLACK_S
+                 if entries else None)
+        rows = placement_map.in_flight_migrations(
+            ctx, placement_map.for_runtime(self).cells(ctx), entries, since)
+        result = moves.apply(placement, rows, entries, exclude=uuid)
+        if result.settled:
+            led.forget(result.settled)
+        for note in result.notes:
+            log_once(logging.WARNING, 'nova-netaware: %s', note)
+        if result.counted:
+            LOG.debug('nova-netaware: moves in flight counted for server '
+                      '%s: %s', uuid, ', '.join(
+                          '%s at %s (%s)' % c for c in result.counted))
+        return result.placement, result.also_at
 
 
 _runtime = None
@@ -168,6 +222,25 @@ def get_runtime():
     if _runtime is None:
         _runtime = NovaRuntime()
     return _runtime
+
+
+def _current_ledger():
+    rt = get_runtime()
+    return rt.ledger() if hasattr(rt, 'ledger') else None
+
+
+class _NoLedger(object):
+    def record(self, *a, **k):
+        pass
+
+
+def install_ledger_hook():
+    """Record Nova's choices in the current runtime's ledger
+    (:func:`.ledger.install_hook`); called when Nova loads the filter or
+    the weigher."""
+    from nova_netaware.scheduler import ledger
+    return ledger.install_hook(lambda: _current_ledger() or _NoLedger(),
+                               wants_ledger)
 
 
 def set_runtime(runtime):

@@ -29,6 +29,11 @@ CONF = cfg.CONF
 
 class MigrationImpactWeigher(weights.BaseHostWeigher):
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Nova creates it once, at scheduler start: learn Nova's choices.
+        runtime.install_ledger_hook()
+
     def weight_multiplier(self, host_state):
         return utils.get_weight_multiplier(
             host_state, 'netaware_weight_multiplier',

@@ -1,0 +1,360 @@
+"""The ledger: this plugin's own recent scheduling decisions.
+
+Between the moment nova-scheduler picks a host for a move and the moment a
+Nova record (the Migration's ``dest_compute``, or the instance's host)
+names it, the move is invisible to every other request. The ledger closes
+that window: it holds ``{instance uuid: (host, node, t)}`` for each
+decision, *t* being the wall-clock time of the decision, and
+:func:`nova_netaware.core.moves.apply` counts each entry at its host until
+Nova's records show the move; the runtime then calls :meth:`Ledger.forget`.
+An entry also leaves after ``[netaware] ledger_ttl`` seconds. The latest
+decision for an instance wins.
+
+How the plugin learns Nova's choice
+-----------------------------------
+The filter and the weigher only see candidates: Nova sorts them after all
+weighers, may pick at random among the best ``host_subset_size``, and tries
+to claim each in Placement in turn, moving on to the next one when a claim
+fails. The one call that names the host Nova finally chose is
+``SchedulerManager._consume_selected_host`` ->
+``HostState.consume_from_request(spec_obj)``, made once per instance after
+its Placement claim succeeded, on the chosen host's ``HostState`` and with
+the request's ``spec_obj`` (whose ``instance_uuid`` Nova sets to the
+instance being placed, also in a multi-create). :func:`install_hook` wraps
+that method once per process (idempotent) to call :meth:`Ledger.record`:
+a host whose claim failed is never consumed, so it is never recorded.
+
+Limits: the hook depends on a Nova method that is not a public API (it
+exists unchanged since Queens and in Nova 34); the hook is checked at
+start-up and its absence is logged at WARNING (the ledger then stays
+empty). A decision abandoned *after* the scheduler returned (the conductor
+moving on to an alternate host after a failed ``prep_resize``) stays in
+the ledger until the Migration row names the alternate (then the row
+counts), the move ends, or the TTL.
+
+Backends (stevedore namespace ``nova_netaware.ledgers``, option
+``[netaware] ledger_backend``):
+
+``memory``
+    In the scheduler process only (default). With several nova-scheduler
+    processes (``[scheduler] workers``, several controllers), decisions of
+    the others are not seen until Nova records them.
+``tooz``
+    Shared by every scheduler process through a tooz coordinator
+    (``[netaware] ledger_url``, e.g. ``redis://127.0.0.1:6379``). Each
+    process joins the group ``nova-netaware-ledger`` and publishes its own
+    recent decisions as its member capabilities (one write per decision);
+    a request reads all members' capabilities in one round trip
+    (``get_members_with_capabilities``). A process that dies leaves the
+    group when its heartbeat expires (tooz ``membership_timeout``). When
+    the store cannot be reached the ledger falls back to its in-process
+    copy, logs once at WARNING which guarantee is lost, and tries the store
+    again every :data:`RETRY_S` seconds; a request never waits for the
+    store longer than ``[netaware] ledger_timeout`` (default 1 s).
+"""
+
+import concurrent.futures
+import json
+import os
+import queue
+import socket
+import threading
+import time
+import uuid as uuid_mod
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from nova_netaware import conf  # noqa: F401 - registers [netaware]
+from nova_netaware.utils.log import LogOnce
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+NAMESPACE = 'nova_netaware.ledgers'
+GROUP = b'nova-netaware-ledger'
+#: seconds between attempts to reach an unreachable shared store
+RETRY_S = 30.0
+LOST = ('nova-netaware ledger: the shared store %s is unreachable (%s); '
+        'using this process\'s own ledger. Guarantee lost until it is '
+        'back: moves decided by other scheduler processes are not counted '
+        'until Nova records them.')
+
+log_once = LogOnce(LOG)
+
+
+class Ledger(object):
+    """In-process ledger (backend ``memory``); the base of the others."""
+
+    def __init__(self, ttl=None, clock=time.time):
+        self.ttl = CONF.netaware.ledger_ttl if ttl is None else ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries = {}
+
+    def record(self, instance_uuid, host, node=None):
+        """Note that *instance_uuid* was just placed on *host* (*node*)."""
+        with self._lock:
+            self._entries[instance_uuid] = (host, node, self.clock())
+            self._expire()
+
+    def entries(self):
+        """``{instance_uuid: (host, node, t)}`` younger than the TTL."""
+        with self._lock:
+            self._expire()
+            return dict(self._entries)
+
+    def forget(self, instance_uuids):
+        """Drop the entries of *instance_uuids* (Nova's records show them)."""
+        with self._lock:
+            for u in instance_uuids:
+                self._entries.pop(u, None)
+
+    def _expire(self):
+        limit = self.clock() - self.ttl
+        for u in [u for u, e in self._entries.items() if e[2] < limit]:
+            del self._entries[u]
+
+    def _own(self):
+        with self._lock:
+            self._expire()
+            return dict(self._entries)
+
+
+class ToozLedger(Ledger):
+    """Ledger shared by every scheduler process through tooz (see the
+    module docstring).
+
+    Every call to the store runs on one worker thread and is waited for at
+    most :attr:`timeout` seconds (tooz and redis-py retry a refused
+    connection for about a minute on their own); a call that fails or
+    times out marks the store down for :data:`RETRY_S` seconds, during
+    which no call is made. Before connecting, a TCP probe of the store's
+    address (same timeout) avoids those retries altogether.
+    """
+
+    def __init__(self, ttl=None, url=None, clock=time.time, member_id=None,
+                 timeout=None):
+        super().__init__(ttl, clock)
+        self.url = CONF.netaware.ledger_url if url is None else url
+        self.timeout = (CONF.netaware.ledger_timeout if timeout is None
+                        else timeout)
+        self.member_id = (member_id or '%s-%d-%s' % (
+            socket.gethostname(), os.getpid(), uuid_mod.uuid4().hex[:8])
+        ).encode()
+        self._coord = None
+        self._bad = False
+        self._down_since = None
+        self._retry_at = 0.0
+        self._beat_at = 0.0
+        self._state = threading.Lock()
+        self._queue = None
+        from tooz import coordination  # noqa: F401 - import once, here
+
+    def _url(self):
+        url = self.url
+        if url.startswith('redis') and 'socket_timeout' not in url:
+            url += ('&' if '?' in url else '?') + \
+                'socket_timeout=%g' % self.timeout
+        return url
+
+    def _probe(self):
+        """Raise unless the store's address accepts a TCP connection."""
+        from urllib import parse
+        u = parse.urlsplit(self.url)
+        if u.hostname:
+            socket.create_connection((u.hostname, u.port or 6379),
+                                     timeout=self.timeout).close()
+
+    # -- runs on the worker thread ------------------------------------------
+    def _worker(self, q):
+        # A daemon thread: a call stuck in tooz's own retries never holds
+        # up the process's exit.
+        while True:
+            fut, op = q.get()
+            if op is None:
+                return
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(self._run(op))
+                except BaseException as e:
+                    fut.set_exception(e)
+
+    def _run(self, op):
+        now = time.monotonic()
+        if self._bad and self._coord is not None:
+            coord, self._coord = self._coord, None
+            try:
+                coord.stop()
+            except Exception:
+                pass
+        self._bad = False
+        if self._coord is None:
+            from tooz import coordination
+            self._probe()
+            coord = coordination.get_coordinator(self._url(), self.member_id)
+            coord.start()
+            try:
+                # (join_group_create waits a second before creating)
+                coord.create_group(GROUP).get()
+            except coordination.GroupAlreadyExist:
+                pass
+            try:
+                coord.join_group(GROUP, capabilities=b'{}').get()
+            except coordination.MemberAlreadyExist:
+                pass        # this member id joined before: publish anew
+            self._coord = coord
+            self._beat_at = now
+            self._publish(coord)
+        elif now - self._beat_at > 1.0:
+            self._coord.heartbeat()
+            self._beat_at = now
+        return op(self._coord)
+
+    def _publish(self, coord):
+        caps = json.dumps({u: list(e) for u, e in self._own().items()})
+        coord.update_capabilities(GROUP, caps.encode()).get()
+
+    # -- request side ----------------------------------------------------------
+    def _shared(self, op):
+        """``op(coord)`` on the store, or ``None`` when it is down."""
+        with self._state:
+            now = time.monotonic()
+            if self._down_since is not None and now < self._retry_at:
+                return None
+            if self._queue is None:
+                self._queue = queue.Queue()
+                threading.Thread(target=self._worker, args=(self._queue,),
+                                 name='netaware-ledger', daemon=True).start()
+            fut = concurrent.futures.Future()
+            self._queue.put((fut, op))
+        try:
+            result = fut.result(timeout=self.timeout)
+        except Exception as e:
+            self._down(e)
+            return None
+        with self._state:
+            if self._down_since is not None:
+                self._down_since = None
+                LOG.warning('nova-netaware ledger: the shared store %s is '
+                            'reachable again; decisions of every scheduler '
+                            'process are counted', self.url)
+        return result
+
+    def _down(self, error):
+        with self._state:
+            self._bad = True
+            self._retry_at = time.monotonic() + RETRY_S
+            if self._down_since is None:
+                # once per outage
+                self._down_since = time.monotonic()
+                LOG.warning(LOST, self.url, '%s: %s' % (
+                    type(error).__name__, error))
+
+    @property
+    def shared(self):
+        """Whether the last call reached the shared store."""
+        return self._down_since is None
+
+    def record(self, instance_uuid, host, node=None):
+        super().record(instance_uuid, host, node)
+        self._shared(self._publish)
+
+    def forget(self, instance_uuids):
+        before = set(self._own())
+        super().forget(instance_uuids)
+        if before - set(self._own()):
+            self._shared(self._publish)
+
+    def entries(self):
+        out = {}
+        members = self._shared(
+            lambda c: c.get_members_with_capabilities(GROUP).get())
+        limit = self.clock() - self.ttl
+        for caps in (members or {}).values():
+            try:
+                data = json.loads(caps or b'{}')
+            except (TypeError, ValueError):
+                continue
+            for u, e in data.items():
+                try:
+                    host, node, t = e[0], e[1], float(e[2])
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if t >= limit and (u not in out or t > out[u][2]):
+                    out[u] = (host, node, t)
+        # this process's own decisions, also when the store is down
+        for u, e in self._own().items():
+            if u not in out or e[2] > out[u][2]:
+                out[u] = e
+        return out
+
+    def close(self):
+        """Leave the group (tests; a dead process leaves by heartbeat
+        expiry)."""
+        def leave(coord):
+            coord.leave_group(GROUP).get()
+            self._coord = None
+            coord.stop()
+        if self._coord is not None and self._queue is not None:
+            fut = concurrent.futures.Future()
+            self._queue.put((fut, leave))
+            try:
+                fut.result(timeout=self.timeout)
+            except Exception:
+                pass
+        if self._queue is not None:
+            self._queue.put((None, None))
+
+
+def load(name=None):
+    """The ledger backend *name* (``[netaware] ledger_backend``) from the
+    stevedore namespace :data:`NAMESPACE`; an unknown name is logged and
+    the in-process ledger used."""
+    from stevedore import driver
+    name = name or CONF.netaware.ledger_backend
+    try:
+        return driver.DriverManager(NAMESPACE, name,
+                                    invoke_on_load=True).driver
+    except Exception as e:
+        log_once(logging.ERROR, 'nova-netaware: ledger backend %r cannot be '
+                 'loaded (%s); using the in-process ledger', name, e)
+        return Ledger()
+
+
+# -- learning Nova's choice ---------------------------------------------------
+_hooked = False
+_hook_lock = threading.Lock()
+
+
+def install_hook(get_ledger, wanted):
+    """Wrap ``HostState.consume_from_request`` once per process so that
+    every host Nova selects and claims is recorded in ``get_ledger()``
+    when ``wanted(spec_obj)`` (see the module docstring). Returns whether
+    the hook is in place."""
+    global _hooked
+    with _hook_lock:
+        if _hooked:
+            return True
+        try:
+            from nova.scheduler import host_manager
+            original = host_manager.HostState.consume_from_request
+        except Exception as e:
+            log_once(logging.WARNING, 'nova-netaware: cannot learn Nova\'s '
+                     'choices (%s); the ledger stays empty', e)
+            return False
+
+        def consume_from_request(self, spec_obj):
+            result = original(self, spec_obj)
+            try:
+                u = getattr(spec_obj, 'instance_uuid', None)
+                if u and wanted(spec_obj):
+                    get_ledger().record(u, self.host, self.nodename)
+            except Exception as e:
+                log_once(logging.ERROR, 'nova-netaware: recording the '
+                         'choice in the ledger failed: %s', e)
+            return result
+
+        consume_from_request._netaware_original = original
+        host_manager.HostState.consume_from_request = consume_from_request
+        _hooked = True
+        return True
