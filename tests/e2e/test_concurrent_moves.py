@@ -235,8 +235,8 @@ def scheduler_pids(log, stack, ids, action):
     out = {}
     for name in MOVERS:
         req = request_id(stack, ids[name], action)
-        pids = {line.split()[2] for line in text
-                if req in line and 'MigrationImpactWeigher ranking' in line}
+        # oslo.log: "<date> <time> <pid> <LEVEL> <logger> [<request> ..."
+        pids = {line.split()[2] for line in text if req in line}
         out[name] = pids
     return out
 
