@@ -17,6 +17,17 @@ or a restart).
 
     .venv/bin/python benchmarks/scheduler_bench.py            # full table
     .venv/bin/python benchmarks/scheduler_bench.py --quick    # small sizes
+    .venv/bin/python benchmarks/scheduler_bench.py --in-flight 50
+
+``--in-flight N`` measures the cost of counting moves in flight (issue 11)
+end to end on MariaDB, with ``scheduler_db_bench.py``'s database set-up
+(Nova's schema, 10,000 hosts by default): N unfinished live migrations
+among ``--history`` finished ones in Nova's migrations table, and N
+decisions in the ledger, against Nova's default pipeline (its host-state
+read + filters + weighers) in the same run. Columns: nova, ours with
+nothing in flight (ours), ours with N in flight (ours+N), the in-flight
+read + ledger part of the latter (in-flight), ours / nova and
+ours+N / nova.
 """
 
 import argparse
@@ -162,7 +173,14 @@ def main():
                     help='host counts (comma-separated)')
     ap.add_argument('--peers', default='10,200,500',
                     help='peer counts (comma-separated)')
+    ap.add_argument('--in-flight', type=int, default=0, metavar='N',
+                    help='measure the in-flight read + ledger with N moves '
+                         'in flight on MariaDB (see above)')
+    ap.add_argument('--history', type=int, default=20000,
+                    help='finished migrations in the table (--in-flight)')
     args = ap.parse_args()
+    if args.in_flight:
+        return in_flight_mode(args)
     sizes = [int(x) for x in args.sizes.split(',')]
     peers = [int(x) for x in args.peers.split(',')]
     if args.quick:
@@ -218,6 +236,38 @@ def main():
               '(warm), %.2f (cold) -> %s (target <= 0.5 warm)' % (
                   r[0], r[4] / r[3], r[5] / r[3],
                   'PASS' if r[4] / r[3] <= 0.5 else 'FAIL'))
+
+
+def in_flight_mode(args):
+    """The in-flight columns (see the module docstring), one row per size
+    and topology, each in its own process as scheduler_db_bench runs."""
+    import scheduler_db_bench
+    sizes = args.sizes if args.sizes != '1000,10000,50000' else '10000'
+    peers = args.peers.split(',')[0] if args.peers != '10,200,500' else '200'
+    print('ms per request, median of 5, MariaDB; %d moves in flight + %d '
+          'ledger entries, %d finished migrations in the table'
+          % (args.in_flight, args.in_flight, args.history))
+    print('%-10s %6s %5s | %8s %8s %8s %9s | %7s %7s' % (
+        'topology', 'hosts', 'peers', 'nova', 'ours', 'ours+N',
+        'in-flight', 'ratio', 'ratio+N'))
+    for kind in args.kinds.split(','):
+        for n in sizes.split(','):
+            r = scheduler_db_bench.child_row(kind, n, peers, 5,
+                                             args.in_flight, args.history)
+            if r is None:
+                continue
+            print('%-10s %6d %5d | %8.1f %8.1f %8.1f %9.2f | %7.3f %7.3f' % (
+                kind, r['hosts'], r['peers'], 1000 * r['nova'],
+                1000 * r['map'], 1000 * r['moves'],
+                1000 * r['moves_in_flight'], r['map'] / r['nova'],
+                r['moves'] / r['nova']))
+            print('  in-flight read + ledger: %.2f ms = %.2f%% of nova\'s '
+                  'request; %d in flight, %d ledger entries; winner %s'
+                  % (1000 * r['moves_in_flight'],
+                     100 * r['moves_in_flight'] / r['nova'],
+                     r['moves_counted'], r['moves_ledger'],
+                     r['moves_winner']))
+            sys.stdout.flush()
 
 
 if __name__ == '__main__':

@@ -144,6 +144,36 @@ def load(hosts, placement, cell_uuid):
             updated_at=sa.func.date_sub(now, sa.text('INTERVAL 1 DAY'))))
 
 
+def load_migrations(placement, hosts, in_flight, history, rng):
+    """*in_flight* unfinished live migrations of servers of *placement*
+    (their destinations named) and *history* finished ones, as Nova's
+    migrations table holds them; returns the moving servers' uuids."""
+    from nova.db.main import models as mm
+    servers = sorted(placement)
+    moving = rng.sample(servers, in_flight)
+    rows = []
+    for i in range(in_flight + history):
+        u = moving[i] if i < in_flight else rng.choice(servers)
+        src = placement[u]
+        dest = rng.choice(hosts)
+        rows.append(dict(
+            uuid=str(uuidlib.uuid4()), instance_uuid=u, source_compute=src,
+            dest_compute=dest, source_node=src, dest_node=dest,
+            status='running' if i < in_flight else rng.choice(
+                ('completed', 'confirmed', 'error', 'done')),
+            migration_type='live-migration' if i % 2 == 0 else 'migration',
+            hidden=False, cross_cell_move=False, deleted=0))
+    eng = sa.create_engine(url(CELL_DB))
+    _insert(eng, mm.Migration.__table__, rows)
+    with eng.begin() as c:
+        c.execute(mm.Migration.__table__.update().values(
+            created_at=sa.func.date_sub(sa.func.utc_timestamp(),
+                                        sa.text('INTERVAL 1 HOUR')),
+            updated_at=sa.func.date_sub(sa.func.utc_timestamp(),
+                                        sa.text('INTERVAL 1 HOUR'))))
+    return moving
+
+
 def move_elsewhere(server, host):
     """Another process moves *server*: an UPDATE of its instance row."""
     from nova.db.main import models as mm
@@ -255,6 +285,8 @@ def instrument(rt):
     from nova_netaware.core import impact
     sw = Stopwatch()
     sw.wrap(rt, 'lookup', 'lookup')
+    if hasattr(rt, 'in_flight'):
+        sw.wrap(rt, 'in_flight', 'in_flight')
     sw.wrap(engine.Engine, 'base_loads', 'loads')
     sw.wrap(constraints, 'check', 'checks')
     for f in ('communication_cost', 'migration_cost', 'mif'):
@@ -285,9 +317,9 @@ def med(xs):
 OLD_MAX_SERVERS = 30000
 
 
-def row(kind, n, peers, reps):
+def row(kind, n, peers, reps, in_flight=0, history=0):
     from nova import objects
-    from nova_netaware.scheduler import hoststates
+    from nova_netaware.cmd import sim as hoststates
     from nova_netaware.scheduler import runtime
 
     tmp = tempfile.mkdtemp(prefix='netaware-dbbench-')
@@ -353,12 +385,40 @@ def row(kind, n, peers, reps):
             tot.append(time.perf_counter() - t0)
             parts.append(dict(sw.t))
         out[mode] = med(tot)
-        for k in ('lookup', 'loads', 'checks', 'mif'):
+        for k in ('lookup', 'in_flight', 'loads', 'checks', 'mif'):
             out['%s_%s' % (mode, k)] = med([p.get(k, 0.0) for p in parts])
         out[mode + '_winner'] = w[0].obj.host if w else None
         if mode == 'map':
             pm = rt._placement_map
             out['map_full_reads'] = pm.full_reads
+    if in_flight:
+        # the same request with moves in flight: *in_flight* unfinished
+        # Migration rows among *history* finished ones, and as many
+        # decisions in the ledger not yet in Nova's records
+        moving = load_migrations(placement, hosts, in_flight, history, rng)
+        rt = runtime.NovaRuntime()
+        runtime.set_runtime(rt)
+        led = rt.ledger()
+        others = [u for u in bg if u not in set(moving)]
+        for u in rng.sample(others, in_flight):
+            led.record(u, rng.choice(hosts))
+        sw = instrument(rt)
+        w = ours(hs, spec())
+        tot, parts = [], []
+        for _ in range(reps):
+            move_elsewhere(rng.choice(bg), rng.choice(hosts))
+            sw.t = {}
+            t0 = time.perf_counter()
+            w = ours(hs, spec())
+            tot.append(time.perf_counter() - t0)
+            parts.append(dict(sw.t))
+        out['moves'] = med(tot)
+        out['moves_in_flight'] = med([p.get('in_flight', 0.0)
+                                      for p in parts])
+        out['moves_counted'] = in_flight
+        out['moves_ledger'] = len(led.entries())
+        out['history'] = history
+        out['moves_winner'] = w[0].obj.host if w else None
     return out
 
 
@@ -384,20 +444,37 @@ def print_row(r):
     sys.stdout.flush()
 
 
-def main():
+def child_row(kind, n, peers, reps, *extra):
+    """:func:`row` in a fresh process (its own databases and caches); the
+    result dict, or ``None`` after printing why it failed."""
     import json
     import subprocess
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--child', kind, str(n),
+         str(peers), str(reps)] + [str(x) for x in extra],
+        capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines()
+             if ln.startswith('RESULT ')]
+    if proc.returncode or not lines:
+        print('%s %s: failed\n%s' % (kind, n, proc.stderr[-3000:]))
+        return None
+    return json.loads(lines[-1][7:])
+
+
+def main():
+    import json
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--sizes', default='10000,50000')
     ap.add_argument('--peers', type=int, default=200)
     ap.add_argument('--kinds', default='leaf-spine')
     ap.add_argument('--reps', type=int, default=0)
-    ap.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument('--child', nargs='+', help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        kind, n, p, reps = args.child
+        kind, n, p, reps = args.child[:4]
+        extra = [int(x) for x in args.child[4:]]
         try:
-            r = row(kind, int(n), int(p), int(reps))
+            r = row(kind, int(n), int(p), int(reps), *extra)
         finally:
             drop_databases()
         print('RESULT ' + json.dumps(r))
@@ -412,16 +489,9 @@ def main():
     for kind in args.kinds.split(','):
         for n in map(int, args.sizes.split(',')):
             reps = args.reps or (5 if n <= 10000 else 3)
-            proc = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), '--child', kind,
-                 str(n), str(args.peers), str(reps)],
-                capture_output=True, text=True)
-            lines = [ln for ln in proc.stdout.splitlines()
-                     if ln.startswith('RESULT ')]
-            if proc.returncode or not lines:
-                print('%s %d: failed\n%s' % (kind, n, proc.stderr[-3000:]))
+            r = child_row(kind, n, args.peers, reps)
+            if r is None:
                 continue
-            r = json.loads(lines[-1][7:])
             r['target'] = targets.get(n)
             results.append(r)
             print_row(r)

@@ -11,14 +11,16 @@ Decisions (documented in the README, "Moves in flight"):
 
 * **A move with a destination counts at its destination** from the moment
   a record names it until the Migration's status is one of
-  :data:`DONE_STATUSES` (Nova's own ``migration_get_in_progress_by_host_and_node``
-  list), so a cold migration or resize counts at its destination until it
-  is confirmed (``finished`` / ``confirming`` = VERIFY_RESIZE still count).
+  :data:`DONE_STATUSES` (the list of Nova's own
+  ``migration_get_in_progress_by_host_and_node``), so a cold migration
+  or resize counts at its destination until it is confirmed
+  (``finished`` / ``confirming`` = VERIFY_RESIZE still count).
 * **A live migration also keeps loading its source** until it ends: the
   guest runs and sends from the source until the switch-over, and from the
   destination after it; Nova's records do not say which phase it is in.
-  Conservative choice: its flows count at *both* hosts (:attr:`InFlight.also_at`)
-  until the status is ``completed``, ``failed``, ``cancelled`` or ``error``.
+  Conservative choice: its flows count at *both* hosts
+  (:attr:`InFlight.also_at`) until the status is ``completed``,
+  ``failed``, ``cancelled`` or ``error``.
   The price: the peer-side links of its flows are counted twice during the
   move, which can refuse a host near a peer for those seconds.
 * A cold migration, resize or evacuation counts at its destination only:

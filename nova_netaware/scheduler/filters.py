@@ -14,6 +14,12 @@ default) or none (``fail-closed``). It never raises into the scheduler.
 
 Every refusal is logged with the host, the constraint and the numbers.
 
+Moves in flight (unfinished Migration records, and this plugin's own
+decisions not yet in Nova's records, :mod:`.ledger`) count where they are
+going (:mod:`nova_netaware.core.moves`); within a scheduler process one
+move is evaluated at a time until Nova has consumed its choice
+(:meth:`.runtime.NovaRuntime.begin`).
+
 Rebuild (decision): a rebuild keeps the server on its host; Nova asks the
 scheduler only whether that host is still fit for the new image, marking
 the request ``_nova_check_type = ['rebuild']`` and forcing the current host.
@@ -61,7 +67,10 @@ class NetworkAwareFilter(filters.BaseHostFilter):
             if not hosts or not (CONF.netaware.apply_to_boots or
                                  runtime.is_move(spec_obj)):
                 return hosts
-            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            rt = runtime.get_runtime()
+            if hasattr(rt, 'begin'):
+                rt.begin(spec_obj)
+            result = rt.evaluate(hosts, spec_obj)
             if result is None:
                 return hosts if CONF.netaware.on_missing_data != \
                     'fail-closed' else []
@@ -75,6 +84,8 @@ class NetworkAwareFilter(filters.BaseHostFilter):
                     LOG.info('NetworkAwareFilter refused host %s for server '
                              '%s: %s', h.host, spec_obj.instance_uuid,
                              '; '.join(ev.reasons.get(h.host, [])))
+            if not passing and hasattr(rt, 'end'):
+                rt.end(spec_obj.instance_uuid)
             return passing
         except Exception:
             if runtime.log_once(logging.ERROR, 'NetworkAwareFilter failed'):

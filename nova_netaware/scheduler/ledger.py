@@ -214,7 +214,7 @@ class ToozLedger(Ledger):
         caps = json.dumps({u: list(e) for u, e in self._own().items()})
         coord.update_capabilities(GROUP, caps.encode()).get()
 
-    # -- request side ----------------------------------------------------------
+    # -- request side ------------------------------------------------------
     def _shared(self, op):
         """``op(coord)`` on the store, or ``None`` when it is down."""
         with self._state:
@@ -267,8 +267,7 @@ class ToozLedger(Ledger):
 
     def entries(self):
         out = {}
-        members = self._shared(
-            lambda c: c.get_members_with_capabilities(GROUP).get())
+        members = self._shared(_members)
         limit = self.clock() - self.ttl
         for caps in (members or {}).values():
             try:
@@ -306,6 +305,18 @@ class ToozLedger(Ledger):
             self._queue.put((None, None))
 
 
+def _members(coord):
+    """``{member: capabilities}`` of the group: one round trip where the
+    driver has it (tooz >= 8 with Redis), else one per member."""
+    from tooz import NotImplemented as ToozNotImplemented
+    try:
+        return coord.get_members_with_capabilities(GROUP).get()
+    except (AttributeError, ToozNotImplemented):
+        members = coord.get_members(GROUP).get()
+        return {m: coord.get_member_capabilities(GROUP, m).get()
+                for m in members}
+
+
 def load(name=None):
     """The ledger backend *name* (``[netaware] ledger_backend``) from the
     stevedore namespace :data:`NAMESPACE`; an unknown name is logged and
@@ -326,11 +337,11 @@ _hooked = False
 _hook_lock = threading.Lock()
 
 
-def install_hook(get_ledger, wanted):
+def install_hook(on_consume):
     """Wrap ``HostState.consume_from_request`` once per process so that
-    every host Nova selects and claims is recorded in ``get_ledger()``
-    when ``wanted(spec_obj)`` (see the module docstring). Returns whether
-    the hook is in place."""
+    ``on_consume(spec_obj, host_state)`` is called for every host Nova
+    selects and claims (see the module docstring). Returns whether the
+    hook is in place."""
     global _hooked
     with _hook_lock:
         if _hooked:
@@ -344,15 +355,14 @@ def install_hook(get_ledger, wanted):
             return False
 
         def consume_from_request(self, spec_obj):
-            result = original(self, spec_obj)
             try:
-                u = getattr(spec_obj, 'instance_uuid', None)
-                if u and wanted(spec_obj):
-                    get_ledger().record(u, self.host, self.nodename)
-            except Exception as e:
-                log_once(logging.ERROR, 'nova-netaware: recording the '
-                         'choice in the ledger failed: %s', e)
-            return result
+                return original(self, spec_obj)
+            finally:
+                try:
+                    on_consume(spec_obj, self)
+                except Exception as e:
+                    log_once(logging.ERROR, 'nova-netaware: recording the '
+                             'choice in the ledger failed: %s', e)
 
         consume_from_request._netaware_original = original
         host_manager.HostState.consume_from_request = consume_from_request

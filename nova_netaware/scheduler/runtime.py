@@ -18,6 +18,7 @@ the caller as ``None``; the filter and weigher then behave as documented
 (fail-open by default).
 """
 
+import threading
 import time
 
 from oslo_config import cfg
@@ -170,11 +171,89 @@ def wants_ledger(spec_obj):
 
 
 class NovaRuntime(Runtime):
-    """Reads the placement of servers from Nova's databases."""
+    """Reads the placement of servers from Nova's databases.
+
+    Decisions are serialised within the process (:meth:`begin`,
+    :meth:`decided`): from the moment the filter or the weigher starts on a
+    move until Nova consumes the host it claimed in Placement, another
+    move's evaluation waits, at most ``[netaware] decision_wait`` seconds,
+    so that it sees the first one's choice in the ledger. Without it,
+    requests interleave during the Placement claim (measured in the
+    functional harness: three concurrent moves all passed the same full
+    uplink).
+    """
 
     def __init__(self):
         super().__init__()
         self._ledger = None
+        self._gate = threading.Condition()
+        self._pending = {}          # uuid -> deadline (monotonic)
+        # id(spec_obj) -> (spec_obj, uuid, monotonic time), kept 60 s
+        self._consumed = {}
+
+    # -- one decision at a time ------------------------------------------
+    def begin(self, spec_obj):
+        """Wait (bounded) until no other move is between its evaluation
+        and Nova's choice, then mark this one pending."""
+        if not wants_ledger(spec_obj):
+            return
+        uuid = getattr(spec_obj, 'instance_uuid', None)
+        wait_s = CONF.netaware.decision_wait
+        if not uuid or wait_s <= 0:
+            return
+        with self._gate:
+            now = time.monotonic()
+            if uuid in self._pending:
+                return
+            if self._was_consumed(spec_obj, uuid):
+                return      # Nova re-weighs for alternates after consuming
+            deadline = now + wait_s
+            while True:
+                now = time.monotonic()
+                for u in [u for u, d in self._pending.items() if d <= now]:
+                    del self._pending[u]    # never consumed: given up
+                if not self._pending or now >= deadline:
+                    break
+                self._gate.wait(min(self._pending.values()) - now)
+            if self._pending:
+                log_once(logging.WARNING, 'nova-netaware: a move waited '
+                         '%.1f s ([netaware] decision_wait) for another '
+                         'one\'s decision and went on', wait_s)
+            self._pending[uuid] = time.monotonic() + wait_s
+
+    def _was_consumed(self, spec_obj, uuid):
+        """Whether Nova consumed a host for this very request (the same
+        RequestSpec object) and server already: in a multi-create, Nova
+        filters and weighs again for alternates after consuming."""
+        seen = self._consumed.get(id(spec_obj))
+        return seen is not None and seen[0] is spec_obj and seen[1] == uuid
+
+    def end(self, uuid):
+        """The pending decision of *uuid* is over (no host passed)."""
+        with self._gate:
+            if self._pending.pop(uuid, None) is not None:
+                self._gate.notify_all()
+
+    def decided(self, spec_obj, host, node):
+        """Nova consumed *host* for the request: record it in the ledger
+        and let the next move's evaluation go on."""
+        uuid = getattr(spec_obj, 'instance_uuid', None)
+        if not uuid:
+            return
+        wanted = wants_ledger(spec_obj)
+        try:
+            if wanted:
+                self.ledger().record(uuid, host, node)
+        finally:
+            with self._gate:
+                if wanted:
+                    now = time.monotonic()
+                    self._consumed = {k: v for k, v in
+                                      self._consumed.items()
+                                      if now - v[2] < 60}
+                    self._consumed[id(spec_obj)] = (spec_obj, uuid, now)
+                if self._pending.pop(uuid, None) is not None:
+                    self._gate.notify_all()
 
     def ledger(self):
         """This process's ledger (``[netaware] ledger_backend``, loaded
@@ -224,23 +303,17 @@ def get_runtime():
     return _runtime
 
 
-def _current_ledger():
-    rt = get_runtime()
-    return rt.ledger() if hasattr(rt, 'ledger') else None
-
-
-class _NoLedger(object):
-    def record(self, *a, **k):
-        pass
-
-
 def install_ledger_hook():
-    """Record Nova's choices in the current runtime's ledger
-    (:func:`.ledger.install_hook`); called when Nova loads the filter or
-    the weigher."""
+    """Record Nova's choices in the current runtime's ledger and end the
+    runtime's pending decision (:func:`.ledger.install_hook`); called when
+    Nova loads the filter or the weigher."""
     from nova_netaware.scheduler import ledger
-    return ledger.install_hook(lambda: _current_ledger() or _NoLedger(),
-                               wants_ledger)
+
+    def on_consume(spec_obj, host_state):
+        rt = get_runtime()
+        if hasattr(rt, 'decided'):
+            rt.decided(spec_obj, host_state.host, host_state.nodename)
+    return ledger.install_hook(on_consume)
 
 
 def set_runtime(runtime):
@@ -248,4 +321,3 @@ def set_runtime(runtime):
     :class:`nova_netaware.cmd.sim.FixedPlacementRuntime`)."""
     global _runtime
     _runtime = runtime
-

@@ -45,7 +45,10 @@ class MigrationImpactWeigher(weights.BaseHostWeigher):
             if not (CONF.netaware.apply_to_boots or
                     runtime.is_move(spec_obj)):
                 return [0.0] * len(hosts)
-            result = runtime.get_runtime().evaluate(hosts, spec_obj)
+            rt = runtime.get_runtime()
+            if hasattr(rt, 'begin'):
+                rt.begin(spec_obj)
+            result = rt.evaluate(hosts, spec_obj)
             if result is None:
                 return [0.0] * len(hosts)
             ev, pos = result

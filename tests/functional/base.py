@@ -48,8 +48,7 @@ class NetawareTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.topology_path = os.path.join(self.tmp, 'topology.yaml')
         self.traffic_path = os.path.join(self.tmp, 'traffic.yaml')
-        topo = leaf_spine(2, 3, 2, uplink_gbps=25, fabric_gbps=100,
-                          host_prefix='h')
+        topo = self.topology_data()
         with open(self.topology_path, 'w') as f:
             yaml.safe_dump(topo, f)
         self.write_traffic([])
@@ -74,6 +73,11 @@ class NetawareTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         super().setUp()
         for h in self.HOSTS:
             self._start_compute(h)
+
+    def topology_data(self):
+        """The topology file's content (see the class docstring)."""
+        return leaf_spine(2, 3, 2, uplink_gbps=25, fabric_gbps=100,
+                          host_prefix='h')
 
     def write_traffic(self, flows):
         """flows: [(src server, dst server, mbps)]; servers or uuids."""

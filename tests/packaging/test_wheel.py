@@ -170,6 +170,9 @@ class TestWheelMetadata(unittest.TestCase):
         self.assertEqual({'netfilterqueue', 'tooz', 'prometheus-client'},
                          self.requires['replica'])
 
+    def test_ledger_extra(self):
+        self.assertEqual({'tooz', 'redis'}, self.requires['ledger'])
+
     def test_osc_extra(self):
         self.assertEqual({'cliff', 'osc-lib', 'python-openstackclient',
                           'matplotlib'}, self.requires['osc'])

@@ -184,3 +184,68 @@ def test_ledger_and_rows_through_engine_refuse_the_full_uplink():
     assert 'uplink' in ev.reasons[h[1]][0]
     ev0 = eng.evaluate(traffic, pl, srv, cands, Params())
     assert ev0.passed[ev0.hosts.index(h[1])]
+
+
+class _Dest(dict):
+    pass
+
+
+class _Spec(object):
+    """A move's RequestSpec as the runtime reads it (instance_uuid and a
+    requested_destination with a cell)."""
+
+    def __init__(self, uuid):
+        self.instance_uuid = uuid
+        self.requested_destination = _Dest(cell='cell1')
+
+
+def test_one_move_decision_at_a_time_until_nova_consumes():
+    import threading
+
+    from oslo_config import cfg
+
+    from nova_netaware.scheduler import runtime
+    cfg.CONF.set_override('decision_wait', 5.0, 'netaware')
+    try:
+        rt = runtime.NovaRuntime()
+        rt._ledger = Ledger(ttl=60)
+        a, b = _Spec('a'), _Spec('b')
+        rt.begin(a)
+        rt.begin(a)                     # the weigher after the filter
+        done = []
+        th = threading.Thread(target=lambda: (rt.begin(b),
+                                              done.append(time.time())))
+        th.start()
+        time.sleep(0.3)
+        assert done == []               # b waits for a's choice
+        t = time.time()
+        rt.decided(a, 'h2', 'n2')       # Nova consumed h2 for a
+        th.join(5)
+        assert done and done[0] - t < 1.0
+        assert rt.ledger().entries()['a'][:2] == ('h2', 'n2')
+        # Nova weighs again for alternates after consuming: no wait
+        rt.decided(b, 'h3', None)
+        t = time.time()
+        rt.begin(b)
+        assert time.time() - t < 0.1
+    finally:
+        cfg.CONF.clear_override('decision_wait', 'netaware')
+
+
+def test_a_decision_never_consumed_holds_the_next_at_most_decision_wait():
+    from oslo_config import cfg
+
+    from nova_netaware.scheduler import runtime
+    cfg.CONF.set_override('decision_wait', 0.5, 'netaware')
+    try:
+        rt = runtime.NovaRuntime()
+        rt.begin(_Spec('a'))            # every claim fails: no consume
+        t = time.time()
+        rt.begin(_Spec('b'))
+        assert 0.4 < time.time() - t < 1.5
+        rt.end('b')                     # no host passed for b
+        t = time.time()
+        rt.begin(_Spec('c'))
+        assert time.time() - t < 0.1
+    finally:
+        cfg.CONF.clear_override('decision_wait', 'netaware')
