@@ -287,3 +287,73 @@ def test_demo_scores_table_fits_long_host_names():
         host = row.split()[0]
         # at least one space between the host and the next column
         assert row[2 + len(host)] == ' '
+
+
+def test_scheduler_workers_and_ledger_options(tmp_path, monkeypatch):
+    for var in ('NETAWARE_STACK_SCHEDULER_WORKERS',
+                'NETAWARE_STACK_LEDGER_BACKEND', 'NETAWARE_STACK_LEDGER_URL'):
+        monkeypatch.delenv(var, raising=False)
+    from nova_netaware.deploy import nova_conf as deploy
+    # default: one worker, no ledger line (the plugin's own default)
+    s = settings(tmp_path)
+    configuration.write_configs(s)
+    raw = deploy.read_ini(s.conf('nova', 'nova.conf'))
+    assert raw['scheduler']['workers'] == ['1']
+    assert not {'ledger_backend', 'ledger_url'} & set(raw['netaware'])
+    # two workers sharing the ledger on the local Redis
+    monkeypatch.setenv('NETAWARE_STACK_SCHEDULER_WORKERS', '2')
+    monkeypatch.setenv('NETAWARE_STACK_LEDGER_BACKEND', 'tooz')
+    s = settings(tmp_path)
+    assert s.ledger_url == ls_settings.REDIS_URL
+    configuration.write_configs(s)
+    raw = deploy.read_ini(s.conf('nova', 'nova.conf'))
+    assert raw['scheduler']['workers'] == ['2']
+    assert raw['netaware']['ledger_backend'] == ['tooz']
+    assert raw['netaware']['ledger_url'] == [ls_settings.REDIS_URL]
+    # the restart edits: applied to that file they change nothing
+    before = open(s.conf('nova', 'nova.conf')).read()
+    deploy.apply_edits(s.conf('nova', 'nova.conf'),
+                       configuration.scheduler_edits(s))
+    assert open(s.conf('nova', 'nova.conf')).read() == before
+    # and back to one worker, in-process ledger, other url
+    s = ls_settings.Settings(s.state_dir, scheduler_workers=1,
+                             ledger_backend='memory',
+                             ledger_url='redis://127.0.0.1:1')
+    deploy.apply_edits(s.conf('nova', 'nova.conf'),
+                       configuration.scheduler_edits(s))
+    raw = deploy.read_ini(s.conf('nova', 'nova.conf'))
+    assert raw['scheduler']['workers'] == ['1']
+    assert raw['netaware']['ledger_backend'] == ['memory']
+    assert raw['netaware']['ledger_url'] == ['redis://127.0.0.1:1']
+    for bad in ({'scheduler_workers': 0}, {'ledger_backend': 'etcd'}):
+        with pytest.raises(StackError):
+            ls_settings.Settings(s.state_dir, **bad)
+
+
+def test_stop_one_process_drops_only_its_record(tmp_path):
+    s = settings(tmp_path)
+    procs = processes.Procs(s)
+    sleep = [sys.executable, '-c', 'import time; time.sleep(60)']
+    a = procs.start('nova-compute-a', sleep)
+    b = procs.start('nova-compute-b', sleep)
+    try:
+        import signal
+        rec = processes.Procs(s).stop('nova-compute-a', signal.SIGKILL)
+        assert rec['pid'] == a['pid']
+        assert not processes._alive(a)
+        assert processes._alive(b)
+        assert [r['name'] for r in processes.Procs(s).records] == [
+            'nova-compute-b']
+        assert processes.Procs(s).stop('nova-compute-a') is None
+    finally:
+        processes.Procs(s).stop_all(timeout=5)
+
+
+def test_compute_commands_check_the_host(tmp_path):
+    st = ls.Stack(settings(tmp_path))
+    with pytest.raises(StackError) as exc:
+        st.stop_compute('netaware-cmp9')
+    assert 'unknown compute host' in str(exc.value)
+    with pytest.raises(StackError) as exc:
+        st.start_compute('netaware-cmp1')
+    assert 'not running' in str(exc.value)

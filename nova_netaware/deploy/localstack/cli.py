@@ -1,4 +1,4 @@
-"""``local-stack``: up | down | status | logs | env | demo."""
+"""``local-stack``: up | down | status | logs | env | demo | scheduler | compute."""
 
 import argparse
 import os
@@ -7,6 +7,19 @@ import sys
 from nova_netaware.deploy.exceptions import StackError
 from nova_netaware.deploy.localstack import settings as ls_settings
 from nova_netaware.deploy.localstack import stack
+
+
+def _scheduler_args(p, workers_flag):
+    p.add_argument(workers_flag, dest='workers', type=int,
+                   help='nova-scheduler processes ([scheduler] workers; '
+                   'default $NETAWARE_STACK_SCHEDULER_WORKERS or 1)')
+    p.add_argument('--ledger-backend', choices=ls_settings.LEDGER_BACKENDS,
+                   help='[netaware] ledger_backend (default '
+                   '$NETAWARE_STACK_LEDGER_BACKEND, else the plugin\'s '
+                   'default); tooz shares it between the workers')
+    p.add_argument('--ledger-url', help='[netaware] ledger_url (default '
+                   '$NETAWARE_STACK_LEDGER_URL, or %s with tooz)'
+                   % ls_settings.REDIS_URL)
 
 
 def main(argv=None):
@@ -25,6 +38,18 @@ def main(argv=None):
                    'processes (default $NETAWARE_STACK_COMPUTES or 4)')
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
+    _scheduler_args(p, '--scheduler-workers')
+    p = sub.add_parser('scheduler', help='restart nova-scheduler with other '
+                       '[scheduler] workers / [netaware] ledger options')
+    _scheduler_args(p, '--workers')
+    p.add_argument('--timeout', type=int, default=180)
+    p = sub.add_parser('compute', help='stop a compute (a host failure) or '
+                       'start it again')
+    p.add_argument('action', choices=('stop', 'start'))
+    p.add_argument('host', help='e.g. netaware-cmp1')
+    p.add_argument('--kill', action='store_true', help='stop with SIGKILL '
+                   '(a crash) instead of SIGTERM')
+    p.add_argument('--timeout', type=int, default=180)
     sub.add_parser('down', help='stop the processes that up started')
     sub.add_parser('status', help='show each process and API')
     p = sub.add_parser('logs', help='show the log directory and log tails')
@@ -43,11 +68,20 @@ def main(argv=None):
             path.append(d)
     os.environ['PATH'] = os.pathsep.join(path)
     try:
-        settings = ls_settings.Settings(args.state_dir,
-                                  computes=getattr(args, 'computes', None))
+        settings = ls_settings.Settings(
+            args.state_dir, computes=getattr(args, 'computes', None),
+            scheduler_workers=getattr(args, 'workers', None),
+            ledger_backend=getattr(args, 'ledger_backend', None),
+            ledger_url=getattr(args, 'ledger_url', None))
         st = stack.Stack(settings)
         if args.command == 'up':
             return st.up(timeout=args.timeout)
+        if args.command == 'scheduler':
+            return st.restart_scheduler(timeout=args.timeout)
+        if args.command == 'compute':
+            if args.action == 'stop':
+                return st.stop_compute(args.host, kill=args.kill)
+            return st.start_compute(args.host, timeout=args.timeout)
         if args.command == 'down':
             return st.down()
         if args.command == 'status':

@@ -75,9 +75,33 @@ def _client(s, user):
 
 def netaware_settings(s):
     """The [netaware] values, as the devstack plugin's settings give them."""
-    return {'topology_file': s.topology_file, 'traffic_source': 'static',
-            'static_traffic_file': s.traffic_file,
-            'weight_multiplier': '10.0'}
+    values = {'topology_file': s.topology_file, 'traffic_source': 'static',
+              'static_traffic_file': s.traffic_file,
+              'weight_multiplier': '10.0'}
+    values.update(ledger_settings(s))
+    return values
+
+
+def ledger_settings(s):
+    """The ``[netaware]`` ledger options the stack was asked for (none by
+    default: the plugin's defaults apply)."""
+    out = {}
+    if s.ledger_backend:
+        out['ledger_backend'] = s.ledger_backend
+    if s.ledger_url:
+        out['ledger_url'] = s.ledger_url
+    return out
+
+
+def scheduler_edits(s):
+    """The nova.conf edits that give nova-scheduler the stack's workers
+    and ledger options (for :meth:`Stack.restart_scheduler`), checked
+    against the plugin's declared options like every [netaware] value."""
+    edits = [nova_conf.Edit('set', 'scheduler', 'workers',
+                            str(s.scheduler_workers))]
+    for name, value in nova_conf.netaware_values(ledger_settings(s)):
+        edits.append(nova_conf.Edit('set', 'netaware', name, value))
+    return edits
 
 
 def write_keystone_conf(s):
@@ -151,7 +175,7 @@ def write_nova_conf(s):
         'glance': {'region_name': REGION},
         'neutron': dict(_client(s, 'neutron'),
                         service_metadata_proxy='False'),
-        'scheduler': {'workers': '1',
+        'scheduler': {'workers': str(s.scheduler_workers),
                       'discover_hosts_in_cells_interval': '-1'},
         'conductor': {'workers': '1'},
         'oslo_concurrency': {'lock_path': os.path.join(nova_dir, 'lock')},

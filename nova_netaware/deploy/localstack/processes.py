@@ -111,6 +111,27 @@ class Procs(object):
     def alive(self):
         return [r for r in self.records if _alive(r)]
 
+    def stop(self, name, sig=signal.SIGTERM, timeout=30):
+        """Stop the recorded process ``name`` (its process group: nova's
+        forked workers too) with ``sig``, SIGKILL after ``timeout``, and
+        drop its record. Returns the record, or None if there was none."""
+        rec = self.get(name)
+        if rec is None:
+            return None
+        if _alive(rec):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(rec['pid'], sig)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _alive(rec):
+                time.sleep(0.2)
+            if _alive(rec):
+                say('%s did not stop in %ds: SIGKILL' % (name, timeout))
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(rec['pid'], signal.SIGKILL)
+        self.records = [r for r in self.records if r is not rec]
+        self.save()
+        return rec
+
     def dead(self):
         return [r for r in self.records if not _alive(r)]
 

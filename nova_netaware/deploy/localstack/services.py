@@ -75,6 +75,26 @@ def ensure_rabbitmq(s):
         log, timeout=90)
 
 
+def ensure_redis(s):
+    """Start the machine's Redis (as tools/services.sh does) when the
+    stack's ledger is tooz on the local Redis and nothing listens there;
+    a ledger_url elsewhere is left alone (an unreachable store is a case
+    the plugin handles: see the README)."""
+    from nova_netaware.deploy.localstack.settings import REDIS_URL
+    if s.ledger_backend != 'tooz' or s.ledger_url != REDIS_URL \
+            or port_open(6379):
+        return
+    log = s.log('redis-setup')
+    say('Redis is not running: starting it (the tooz ledger uses it)')
+    os.makedirs('/var/lib/redis', exist_ok=True)
+    os.makedirs('/var/log/redis', exist_ok=True)
+    run(['redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1',
+         '-::1', '--port', '6379', '--save', '', '--appendonly', 'no',
+         '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'],
+        log, timeout=30)
+    wait_for('Redis', lambda: port_open(6379), 30, log=log)
+
+
 # -- command lines ------------------------------------------------------------
 
 def gunicorn(s, procs, name, factory, port, env):

@@ -46,8 +46,26 @@ def _default_state_dir():
     return os.path.expanduser('~/.local/share/nova-netaware/local-stack')
 
 
+#: The local Redis (tools/services.sh starts it): the shared ledger's store
+#: when the stack runs with ``--ledger-backend tooz``.
+REDIS_URL = 'redis://127.0.0.1:6379'
+LEDGER_BACKENDS = ('memory', 'tooz')
+
+
 class Settings(object):
-    def __init__(self, state_dir=None, computes=None, port_base=None):
+    """The stack's names, ports and paths, and its scheduler options.
+
+    ``scheduler_workers`` is nova.conf's ``[scheduler] workers`` (default 1;
+    ``$NETAWARE_STACK_SCHEDULER_WORKERS``). ``ledger_backend`` (``memory``
+    or ``tooz``; ``$NETAWARE_STACK_LEDGER_BACKEND``) and ``ledger_url``
+    (``$NETAWARE_STACK_LEDGER_URL``; :data:`REDIS_URL` by default with
+    ``tooz``) are written to ``[netaware]`` only when set, so that by
+    default nova.conf carries the plugin's own defaults.
+    """
+
+    def __init__(self, state_dir=None, computes=None, port_base=None,
+                 scheduler_workers=None, ledger_backend=None,
+                 ledger_url=None):
         self.state_dir = os.path.abspath(
             state_dir or os.environ.get('NETAWARE_STACK_DIR')
             or _default_state_dir())
@@ -58,6 +76,20 @@ class Settings(object):
         base = int(port_base or os.environ.get('NETAWARE_STACK_PORT_BASE',
                                                25000))
         self.ports = {name: base + i for i, name in enumerate(PORT_NAMES)}
+        if scheduler_workers is None:
+            scheduler_workers = os.environ.get(
+                'NETAWARE_STACK_SCHEDULER_WORKERS') or 1
+        self.scheduler_workers = int(scheduler_workers)
+        if self.scheduler_workers < 1:
+            raise StackError('scheduler workers must be at least 1')
+        self.ledger_backend = ledger_backend or os.environ.get(
+            'NETAWARE_STACK_LEDGER_BACKEND') or None
+        if self.ledger_backend not in (None,) + LEDGER_BACKENDS:
+            raise StackError('unknown ledger backend %r (known: %s)' % (
+                self.ledger_backend, ', '.join(LEDGER_BACKENDS)))
+        self.ledger_url = ledger_url or os.environ.get(
+            'NETAWARE_STACK_LEDGER_URL') or (
+                REDIS_URL if self.ledger_backend == 'tooz' else None)
         self.bindir = os.path.dirname(sys.executable)
         self.venv = os.path.dirname(self.bindir)
         self.etc = os.path.join(self.state_dir, 'etc')

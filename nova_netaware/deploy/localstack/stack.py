@@ -13,8 +13,10 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import time
 
+from nova_netaware.deploy import nova_conf
 from nova_netaware.deploy.exceptions import StackError
 from nova_netaware.deploy.localstack import configuration
 from nova_netaware.deploy.localstack import services
@@ -204,6 +206,7 @@ class Stack(object):
         say('MariaDB and RabbitMQ')
         services.ensure_mariadb(s)
         services.ensure_rabbitmq(s)
+        services.ensure_redis(s)
         say('configuration (nova.conf plugin lines by nova_netaware.deploy)')
         configuration.write_configs(s)
         say('database schemas (keystone, nova, placement, glance), each '
@@ -228,15 +231,99 @@ class Stack(object):
     def _start_computes(self, procs):
         s = self.s
         say('%d nova-compute processes' % len(s.hosts))
-        computes = {}
-        for host in s.hosts:
-            name = 'nova-compute-%s' % host
-            computes[host] = procs.start(name, [
-                s.bin('nova-compute'), '--config-file',
-                s.conf('nova', 'nova.conf'), '--config-file',
-                s.conf('nova', 'nova-compute-%s.conf' % host),
-                '--log-file', s.log(name)])
-        return computes
+        return {host: self._start_compute(procs, host) for host in s.hosts}
+
+    def _start_compute(self, procs, host):
+        s = self.s
+        name = 'nova-compute-%s' % host
+        return procs.start(name, [
+            s.bin('nova-compute'), '--config-file',
+            s.conf('nova', 'nova.conf'), '--config-file',
+            s.conf('nova', 'nova-compute-%s.conf' % host),
+            '--log-file', s.log(name)])
+
+    # -- a compute failure, a scheduler reconfiguration ---------------------
+
+    def _running(self):
+        procs = Procs(self.s)
+        if not procs.records:
+            raise StackError('the local stack is not running')
+        return procs
+
+    def _check_host(self, host):
+        if host not in self.s.hosts:
+            raise StackError('unknown compute host %r (the stack has %s)'
+                             % (host, ', '.join(self.s.hosts)))
+
+    def stop_compute(self, host, kill=False):
+        """Stop ``host``'s nova-compute (SIGKILL with ``kill``: a host
+        failure). Its fake servers live in that process and are gone;
+        Nova sees the service down after ``[DEFAULT] service_down_time``,
+        or at once after ``openstack compute service set --down``."""
+        self._check_host(host)
+        with self.lock():
+            rec = self._running().stop(
+                'nova-compute-%s' % host,
+                signal.SIGKILL if kill else signal.SIGTERM)
+        if rec is None:
+            raise StackError('nova-compute-%s is not running' % host)
+        say('nova-compute-%s stopped (%s)' % (host,
+                                              'SIGKILL' if kill else 'SIGTERM'))
+        return 0
+
+    def start_compute(self, host, timeout=180):
+        """Start ``host``'s nova-compute again and wait until it reports
+        up (a forced-down service stays down until ``openstack compute
+        service set --up``; that is the operator's call)."""
+        self._check_host(host)
+        name = 'nova-compute-%s' % host
+        with self.lock():
+            procs = self._running()
+            old = procs.get(name)
+            if old is not None and _alive(old):
+                raise StackError('%s is already running' % name)
+            procs.stop(name)
+            rec = self._start_compute(procs, host)
+        wait_for(name, lambda: self._log_mark(rec['log'],
+                                              'Starting compute node') >= 1,
+                 timeout, proc=rec)
+        say('%s started' % name)
+        return 0
+
+    @staticmethod
+    def _log_mark(log, text):
+        """How many lines of ``log``'s latest run contain ``text``."""
+        try:
+            with open(log, errors='replace') as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return 0
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith('==== ') and ': starting ' in lines[i]:
+                lines = lines[i + 1:]
+                break
+        return sum(text in line for line in lines)
+
+    def restart_scheduler(self, timeout=180):
+        """Write the settings' ``[scheduler] workers`` and ``[netaware]``
+        ledger options into nova.conf and restart nova-scheduler; returns
+        once each worker has started consuming requests (Nova logs
+        "Starting scheduler node" once per worker)."""
+        s = self.s
+        with self.lock():
+            procs = self._running()
+            edits = configuration.scheduler_edits(s)
+            services.ensure_redis(s)
+            nova_conf.apply_edits(s.conf('nova', 'nova.conf'), edits)
+            procs.stop('nova-scheduler')
+            rec = procs.start('nova-scheduler', services.nova_cmd(
+                s, 'nova-scheduler', '--log-file', s.log('nova-scheduler')))
+        wait_for('nova-scheduler', lambda: self._log_mark(
+            rec['log'], 'Starting scheduler node') >= s.scheduler_workers,
+            timeout, proc=rec)
+        say('nova-scheduler restarted: %s' % ', '.join(
+            '%s = %s' % (e.option, e.value) for e in edits))
+        return 0
 
     def _wait_reported_up(self, conn, daemons, computes, timeout):
         """Until ``openstack compute service list`` has each daemon and
