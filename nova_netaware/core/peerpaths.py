@@ -38,15 +38,16 @@ def group_dag(fabric, targets, groups, src=None):
     member = np.zeros((k, n), dtype=bool)
     member[gcol, targets[gpos]] = True
     dt = np.ascontiguousarray(dist[:, reps].T)          # groups x switches
-    du = dt[:, eu]
-    on = (dt[:, ev] == du - 1) & (du < UNREACHABLE) & ~member[:, eu]
-    if src is not None:
-        on &= (dist[src, eu] + du) == dist[src, reps][:, None]
-    del member
-    # (group, link) order: entries sorted by cell = group * n + tail
-    c, e = np.nonzero(on)
-    lv = du[c, e]
-    del on, du, dt
+    if src is None:
+        du = dt[:, eu]
+        on = (dt[:, ev] == du - 1) & (du < UNREACHABLE) & ~member[:, eu]
+        # (group, link) order: entries sorted by cell = group * n + tail
+        c, e = np.nonzero(on)
+        lv = du[c, e]
+        del on, du
+    else:
+        c, e, lv = _from_src(fabric, dt, member, src, reps)
+    del member, dt
     last = lv == 1
     # one last link w -> t per target t of the group, in cell order
     gsize = np.bincount(gcol, minlength=k)
@@ -73,6 +74,27 @@ def group_dag(fabric, targets, groups, src=None):
     return dag
 
 
+def _from_src(fabric, dt, member, src, reps):
+    """The entries ``(c, e, level)`` of :func:`group_dag` with *src*, in
+    the same (column, link) order: the links leaving a switch on a shortest
+    path from *src* to the column's representative, towards it. Only the
+    links of those switches are looked at (the fabric's links are sorted
+    by tail), not every link of every column."""
+    dist, eu, ev = fabric.topo.dist, fabric.eu, fabric.ev
+    dsr = dist[src, reps][:, None]
+    onnode = ((dist[src][None, :] + dt) == dsr) & (dt < UNREACHABLE) & \
+        (dt > 0) & ~member
+    cn, u = np.nonzero(onnode)
+    first = fabric._first
+    cnt = first[u + 1] - first[u]
+    cc = np.repeat(cn, cnt)
+    e = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + \
+        np.repeat(first[u], cnt)
+    du = dt[cc, eu[e]]
+    keep = dt[cc, ev[e]] == du - 1
+    return cc[keep], e[keep], du[keep]
+
+
 class PeerPaths(object):
     """Per switch, the largest link value on any shortest path to any
     target (``best``), and the same leaving out the links on a shortest
@@ -92,6 +114,8 @@ class PeerPaths(object):
         self.src = src
         self.groups = fabric.twin_groups(targets)
         n = fabric.n
+        if src is not None:
+            self._src_eu = fabric.topo.dist[src, fabric.eu]
         self.w = np.full((len(self.groups), n, 2), -np.inf)
         step = max(1, self.BLOCK_LINKS // max(fabric.m, 1))
         for g0 in range(0, len(self.groups), step):
@@ -118,9 +142,30 @@ class PeerPaths(object):
         dag = group_dag(fab, tg, groups)
         g_out = np.array([self.r_out[g].max() for g in groups])
         g_in = np.array([self.r_in[g].max() for g in groups])
+        # The shared links' values depend on the link and the column only:
+        # computed once per (column, link), densely, then gathered.
+        m = fab.m
+        cols = np.repeat(np.arange(len(groups)), m)
+        val = np.asarray(self.value(np.tile(np.arange(m), len(groups)),
+                                    g_out[cols], g_in[cols]),
+                         dtype=np.float64)
+        del cols
+        shared = np.stack([val, val], axis=1)
+        if self.src is not None:
+            # :meth:`_used` for every (column, link), with the column's
+            # representative as the target (the same distances)
+            dist = fab.topo.dist
+            dst = dist[self.src, dag.reps][:, None]
+            used = (((self._src_eu + 1)[None, :] + dist[dag.reps][:, fab.ev])
+                    == dst) & (dst < UNREACHABLE)
+            shared[used.reshape(-1), 1] = -np.inf
+            del used
+        del val
 
         def values(a, b):
             e, c, j = dag.e[a:b], dag.c[a:b], dag.j[a:b]
+            if not (j >= 0).any():
+                return shared[c.astype(np.int64) * m + e]
             lastj = np.maximum(j, 0)
             ro = np.where(j >= 0, self.r_out[lastj], g_out[c])
             ri = np.where(j >= 0, self.r_in[lastj], g_in[c])
