@@ -18,6 +18,7 @@ IEEE rounding is monotone.
 """
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from nova_netaware.core.routing import Dag
 from nova_netaware.core.topology import UNREACHABLE
@@ -304,15 +305,21 @@ def route_demand(fabric, demand):
     columns, each last link its own destination's column, and traffic
     between two twins takes the two-hop paths through their neighbours.
     """
+    keys = list(demand)
+    return route_demand_arrays(
+        fabric, np.array([s for s, _ in keys], dtype=np.int64),
+        np.array([t for _, t in keys], dtype=np.int64),
+        np.array([demand[k] for k in keys], dtype=np.float64))
+
+
+def route_demand_arrays(fabric, src, dst, rate):
+    """:func:`route_demand` of ``rate[i]`` from switch ``src[i]`` to
+    switch ``dst[i]`` (distinct pairs)."""
     load = np.zeros(fabric.m)
-    if not demand or not fabric.m:
+    if not len(src) or not fabric.m:
         return load
-    targets = np.array(sorted({t for _, t in demand}), dtype=np.int64)
-    col = {int(t): j for j, t in enumerate(targets)}
-    pairs = np.array([(s, col[t], r) for (s, t), r in demand.items()],
-                     dtype=np.float64).reshape(-1, 3)
-    src, dst, rate = pairs[:, 0].astype(np.int64), \
-        pairs[:, 1].astype(np.int64), pairs[:, 2]
+    targets, dst = np.unique(dst, return_inverse=True)
+    dst = dst.reshape(-1)
     for g in fabric.twin_groups(targets):
         ts = targets[g]
         x = np.zeros((fabric.n, len(g)))
@@ -336,11 +343,18 @@ def route_demand(fabric, demand):
 
 def _walk_columns(dag, x, g, load):
     """Route the columns *x* (switches x targets ``g``) down a one-column
-    group DAG, adding the link loads to *load*."""
+    group DAG, adding the link loads to *load*.
+
+    Per level, every tail splits its columns evenly over its next hops
+    (``x / nh``, per switch), a shared link takes the sum of its tail's
+    columns, and each head gathers the shares of its tails through a
+    sparse (heads x tails) matrix product, in ascending tail order.
+    """
     n = dag.fabric.n
-    nh = np.maximum(dag.nh, 1)
+    nh = np.maximum(dag.nh, 1)[:n, None].astype(np.float64)
     col = np.empty(int(g.max()) + 1, dtype=np.int64)
     col[g] = np.arange(len(g))
+    ones = np.ones(0)
     for lo, hi, _ in reversed(dag.levels):
         e = dag.e[lo:hi]
         tail = dag.cell_tail[lo:hi] % n
@@ -348,10 +362,11 @@ def _walk_columns(dag, x, g, load):
         if (j >= 0).all():                      # last links: w -> t
             load += np.bincount(e, x[tail, col[j]], minlength=len(load))
             continue
-        share = x[tail] / nh[tail][:, None]
-        load += np.bincount(e, share.sum(axis=1), minlength=len(load))
-        head = dag.cell_head[lo:hi] % n
-        order = np.argsort(head, kind='stable')
-        hs = head[order]
-        start = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
-        x[hs[start]] += np.add.reduceat(share[order], start, axis=0)
+        share = x / nh
+        # one entry per link in a level: a plain indexed add
+        load[e] += share.sum(axis=1)[tail]
+        if len(ones) < len(e):
+            ones = np.ones(len(e))
+        heads = csr_matrix((ones[:len(e)], (dag.cell_head[lo:hi] % n,
+                                            tail)), shape=(n, n))
+        x += heads @ share
