@@ -30,6 +30,7 @@ Databases are named ``netaware_bench_*`` and dropped at the end.
 """
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -42,7 +43,6 @@ import warnings
 warnings.simplefilter('ignore')
 
 import sqlalchemy as sa  # noqa: E402
-import yaml  # noqa: E402
 
 import scheduler_bench  # noqa: E402
 
@@ -268,11 +268,11 @@ def uuid_traffic(placement):
     from oslo_config import cfg
     path = cfg.CONF.netaware.static_traffic_file
     with open(path) as f:
-        data = yaml.safe_load(f)
+        data = json.load(f)             # scheduler_bench writes JSON
     for fl in data['flows']:
         fl['src'], fl['dst'] = server_uuid(fl['src']), server_uuid(fl['dst'])
     with open(path, 'w') as f:
-        yaml.safe_dump(data, f)
+        json.dump(data, f)
     return {server_uuid(s): h for s, h in placement.items()}
 
 
@@ -385,8 +385,6 @@ def print_row(r):
 
 
 def main():
-    import json
-    import subprocess
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--sizes', default='10000,50000')
     ap.add_argument('--peers', type=int, default=200)
@@ -402,6 +400,14 @@ def main():
             drop_databases()
         print('RESULT ' + json.dumps(r))
         return
+    run(args.kinds.split(','), [int(x) for x in args.sizes.split(',')],
+        args.peers, args.reps)
+
+
+def run(kinds, sizes, peers, reps=0):
+    """Print the end-to-end table (one child process per row) and the
+    targets; ``scheduler_bench.py --db`` calls this too."""
+    import subprocess
     print('ms per request, median; nova = its host-state read + default '
           'pipeline; ours = lookup + our filter and weigher')
     print(HEAD % ('topology', 'hosts', 'peers', 'servers', 'nova rd',
@@ -409,12 +415,12 @@ def main():
                   'loads', 'checks', 'MIF', 'rest', 'ratio', 'old'))
     targets = {10000: 0.25, 50000: 0.35}
     results = []
-    for kind in args.kinds.split(','):
-        for n in map(int, args.sizes.split(',')):
-            reps = args.reps or (5 if n <= 10000 else 3)
+    for kind in kinds:
+        for n in sizes:
+            n_reps = reps or (5 if n <= 10000 else 3)
             proc = subprocess.run(
                 [sys.executable, os.path.abspath(__file__), '--child', kind,
-                 str(n), str(args.peers), str(reps)],
+                 str(n), str(peers), str(n_reps)],
                 capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines()
                      if ln.startswith('RESULT ')]
