@@ -144,24 +144,28 @@ class PeerPaths(object):
         g_out = np.array([self.r_out[g].max() for g in groups])
         g_in = np.array([self.r_in[g].max() for g in groups])
         # The shared links' values depend on the link and the column only:
-        # computed once per (column, link), densely, then gathered.
+        # computed once per (column, link), densely, a few columns at a
+        # time (bounded temporaries), then gathered.
         m = fab.m
-        cols = np.repeat(np.arange(len(groups)), m)
-        val = np.asarray(self.value(np.tile(np.arange(m), len(groups)),
-                                    g_out[cols], g_in[cols]),
-                         dtype=np.float64)
-        del cols
-        shared = np.stack([val, val], axis=1)
-        if self.src is not None:
-            # :meth:`_used` for every (column, link), with the column's
-            # representative as the target (the same distances)
-            dist = fab.topo.dist
-            dst = dist[self.src, dag.reps][:, None]
-            used = (((self._src_eu + 1)[None, :] + dist[dag.reps][:, fab.ev])
-                    == dst) & (dst < UNREACHABLE)
-            shared[used.reshape(-1), 1] = -np.inf
-            del used
-        del val
+        shared = np.empty((len(groups), m, 2))
+        links = np.arange(m)
+        dist = fab.topo.dist
+        for c in range(len(groups)):
+            val = np.asarray(self.value(links, np.full(m, g_out[c]),
+                                        np.full(m, g_in[c])),
+                             dtype=np.float64)
+            shared[c, :, 0] = val
+            if self.src is not None:
+                # :meth:`_used` for every link, with the column's
+                # representative as the target (the same distances)
+                dst = dist[self.src, dag.reps[c]]
+                if dst < UNREACHABLE:
+                    used = (self._src_eu + 1 + dist[dag.reps[c]][fab.ev]
+                            == dst)
+                    val[used] = -np.inf
+            shared[c, :, 1] = val
+        shared = shared.reshape(-1, 2)
+        del links
 
         def values(a, b):
             e, c, j = dag.e[a:b], dag.c[a:b], dag.j[a:b]
