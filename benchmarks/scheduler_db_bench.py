@@ -30,6 +30,7 @@ Databases are named ``netaware_bench_*`` and dropped at the end.
 """
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -42,7 +43,6 @@ import warnings
 warnings.simplefilter('ignore')
 
 import sqlalchemy as sa  # noqa: E402
-import yaml  # noqa: E402
 
 import scheduler_bench  # noqa: E402
 
@@ -289,8 +289,7 @@ def instrument(rt):
         sw.wrap(rt, 'in_flight', 'in_flight')
     sw.wrap(engine.Engine, 'base_loads', 'loads')
     sw.wrap(constraints, 'check', 'checks')
-    for f in ('communication_cost', 'migration_cost', 'mif'):
-        sw.wrap(impact, f, 'mif')
+    sw.wrap(impact, 'terms', 'mif')        # all three terms and the MIF
     return sw
 
 
@@ -300,11 +299,11 @@ def uuid_traffic(placement):
     from oslo_config import cfg
     path = cfg.CONF.netaware.static_traffic_file
     with open(path) as f:
-        data = yaml.safe_load(f)
+        data = json.load(f)             # scheduler_bench writes JSON
     for fl in data['flows']:
         fl['src'], fl['dst'] = server_uuid(fl['src']), server_uuid(fl['dst'])
     with open(path, 'w') as f:
-        yaml.safe_dump(data, f)
+        json.dump(data, f)
     return {server_uuid(s): h for s, h in placement.items()}
 
 
@@ -479,6 +478,13 @@ def main():
             drop_databases()
         print('RESULT ' + json.dumps(r))
         return
+    run(args.kinds.split(','), [int(x) for x in args.sizes.split(',')],
+        args.peers, args.reps)
+
+
+def run(kinds, sizes, peers, reps=0):
+    """Print the end-to-end table (one child process per row) and the
+    targets; ``scheduler_bench.py --db`` calls this too."""
     print('ms per request, median; nova = its host-state read + default '
           'pipeline; ours = lookup + our filter and weigher')
     print(HEAD % ('topology', 'hosts', 'peers', 'servers', 'nova rd',
@@ -486,10 +492,10 @@ def main():
                   'loads', 'checks', 'MIF', 'rest', 'ratio', 'old'))
     targets = {10000: 0.25, 50000: 0.35}
     results = []
-    for kind in args.kinds.split(','):
-        for n in map(int, args.sizes.split(',')):
-            reps = args.reps or (5 if n <= 10000 else 3)
-            r = child_row(kind, n, args.peers, reps)
+    for kind in kinds:
+        for n in sizes:
+            n_reps = reps or (5 if n <= 10000 else 3)
+            r = child_row(kind, n, peers, n_reps)
             if r is None:
                 continue
             r['target'] = targets.get(n)

@@ -92,9 +92,7 @@ class Engine(object):
                     np.maximum(b.links - old.links + new.links, 0.0))
                 self._base_hosts = hosts
                 return self._base
-        self._base = loads_mod.route_flows(
-            self.fabric, loads_mod.placement_flows(
-                self.topo, traffic, placement))
+        self._base = loads_mod.route_placement(self.fabric, traffic, hosts)
         self._base_traffic = traffic
         self._base_key = traffic.version
         self._base_hosts = hosts

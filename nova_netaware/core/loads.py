@@ -5,7 +5,7 @@ what reaches it. A flow between two servers on the same host uses no link.
 Fabric links carry the fluid ECMP split of :meth:`Fabric.route`.
 """
 
-import collections
+import itertools
 
 import numpy as np
 
@@ -26,20 +26,45 @@ def route_flows(fabric, flows):
 
     Hosts are topology host indices.
     """
+    flows = list(flows)
+    a = np.array([f[0] for f in flows], dtype=np.int64)
+    b = np.array([f[1] for f in flows], dtype=np.int64)
+    r = np.array([f[2] for f in flows], dtype=np.float64)
+    return route_flow_arrays(fabric, a, b, r)
+
+
+def route_flow_arrays(fabric, a, b, r):
+    """:func:`route_flows` of the flows ``a[i] -> b[i]`` at ``r[i]`` Mbit/s
+    (arrays; a host index < 0 leaves the flow out).
+
+    Every sum runs in flow order (``np.bincount``), as a loop over the
+    flows would add them.
+    """
     topo = fabric.topo
     nh = len(topo.host_names)
-    up = np.zeros(nh)
-    down = np.zeros(nh)
-    demand = collections.defaultdict(float)
-    for a, b, r in flows:
-        if a == b or r <= 0:
-            continue
-        up[a] += r
-        down[b] += r
-        sa, sb = topo.host_switch[a], topo.host_switch[b]
-        if sa != sb:
-            demand[(int(sa), int(sb))] += r
-    return Loads(up, down, route_switch_demand(fabric, demand))
+    keep = (a != b) & (r > 0) & (a >= 0) & (b >= 0)
+    a, b, r = a[keep], b[keep], r[keep]
+    up = np.bincount(a, r, minlength=nh).astype(np.float64)
+    down = np.bincount(b, r, minlength=nh).astype(np.float64)
+    sa, sb = topo.host_switch[a], topo.host_switch[b]
+    cross = sa != sb
+    key = sa[cross] * len(topo.switch_names) + sb[cross]
+    pairs, inv = np.unique(key, return_inverse=True)
+    rate = np.bincount(inv.reshape(-1), r[cross], minlength=len(pairs))
+    n = len(topo.switch_names)
+    return Loads(up, down, peerpaths.route_demand_arrays(
+        fabric, pairs // n, pairs % n, rate))
+
+
+def route_placement(fabric, traffic, hosts):
+    """Loads of the whole *traffic* matrix with ``traffic.server_list[i]``
+    on host name ``hosts[i]`` (``None`` or a host missing from the
+    topology leaves its flows out, as :func:`placement_flows` does)."""
+    index = fabric.topo.host_index
+    where = np.array(list(map(index.get, hosts, itertools.repeat(-1))),
+                     dtype=np.int64).reshape(-1)
+    src, dst, rate = traffic.flow_arrays()
+    return route_flow_arrays(fabric, where[src], where[dst], rate)
 
 
 def route_switch_demand(fabric, demand):

@@ -18,6 +18,7 @@ IEEE rounding is monotone.
 """
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from nova_netaware.core.routing import Dag
 from nova_netaware.core.topology import UNREACHABLE
@@ -38,15 +39,16 @@ def group_dag(fabric, targets, groups, src=None):
     member = np.zeros((k, n), dtype=bool)
     member[gcol, targets[gpos]] = True
     dt = np.ascontiguousarray(dist[:, reps].T)          # groups x switches
-    du = dt[:, eu]
-    on = (dt[:, ev] == du - 1) & (du < UNREACHABLE) & ~member[:, eu]
-    if src is not None:
-        on &= (dist[src, eu] + du) == dist[src, reps][:, None]
-    del member
-    # (group, link) order: entries sorted by cell = group * n + tail
-    c, e = np.nonzero(on)
-    lv = du[c, e]
-    del on, du, dt
+    if src is None:
+        du = dt[:, eu]
+        on = (dt[:, ev] == du - 1) & (du < UNREACHABLE) & ~member[:, eu]
+        # (group, link) order: entries sorted by cell = group * n + tail
+        c, e = np.nonzero(on)
+        lv = du[c, e]
+        del on, du
+    else:
+        c, e, lv = _from_src(fabric, dt, member, src, reps)
+    del member, dt
     last = lv == 1
     # one last link w -> t per target t of the group, in cell order
     gsize = np.bincount(gcol, minlength=k)
@@ -73,6 +75,27 @@ def group_dag(fabric, targets, groups, src=None):
     return dag
 
 
+def _from_src(fabric, dt, member, src, reps):
+    """The entries ``(c, e, level)`` of :func:`group_dag` with *src*, in
+    the same (column, link) order: the links leaving a switch on a shortest
+    path from *src* to the column's representative, towards it. Only the
+    links of those switches are looked at (the fabric's links are sorted
+    by tail), not every link of every column."""
+    dist, eu, ev = fabric.topo.dist, fabric.eu, fabric.ev
+    dsr = dist[src, reps][:, None]
+    onnode = ((dist[src][None, :] + dt) == dsr) & (dt < UNREACHABLE) & \
+        (dt > 0) & ~member
+    cn, u = np.nonzero(onnode)
+    first = fabric._first
+    cnt = first[u + 1] - first[u]
+    cc = np.repeat(cn, cnt)
+    e = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + \
+        np.repeat(first[u], cnt)
+    du = dt[cc, eu[e]]
+    keep = dt[cc, ev[e]] == du - 1
+    return cc[keep], e[keep], du[keep]
+
+
 class PeerPaths(object):
     """Per switch, the largest link value on any shortest path to any
     target (``best``), and the same leaving out the links on a shortest
@@ -92,6 +115,8 @@ class PeerPaths(object):
         self.src = src
         self.groups = fabric.twin_groups(targets)
         n = fabric.n
+        if src is not None:
+            self._src_eu = fabric.topo.dist[src, fabric.eu]
         self.w = np.full((len(self.groups), n, 2), -np.inf)
         step = max(1, self.BLOCK_LINKS // max(fabric.m, 1))
         for g0 in range(0, len(self.groups), step):
@@ -118,9 +143,34 @@ class PeerPaths(object):
         dag = group_dag(fab, tg, groups)
         g_out = np.array([self.r_out[g].max() for g in groups])
         g_in = np.array([self.r_in[g].max() for g in groups])
+        # The shared links' values depend on the link and the column only:
+        # computed once per (column, link), densely, a few columns at a
+        # time (bounded temporaries), then gathered.
+        m = fab.m
+        shared = np.empty((len(groups), m, 2))
+        links = np.arange(m)
+        dist = fab.topo.dist
+        for c in range(len(groups)):
+            val = np.asarray(self.value(links, np.full(m, g_out[c]),
+                                        np.full(m, g_in[c])),
+                             dtype=np.float64)
+            shared[c, :, 0] = val
+            if self.src is not None:
+                # :meth:`_used` for every link, with the column's
+                # representative as the target (the same distances)
+                dst = dist[self.src, dag.reps[c]]
+                if dst < UNREACHABLE:
+                    used = (self._src_eu + 1 + dist[dag.reps[c]][fab.ev]
+                            == dst)
+                    val[used] = -np.inf
+            shared[c, :, 1] = val
+        shared = shared.reshape(-1, 2)
+        del links
 
         def values(a, b):
             e, c, j = dag.e[a:b], dag.c[a:b], dag.j[a:b]
+            if not (j >= 0).any():
+                return shared[c.astype(np.int64) * m + e]
             lastj = np.maximum(j, 0)
             ro = np.where(j >= 0, self.r_out[lastj], g_out[c])
             ri = np.where(j >= 0, self.r_in[lastj], g_in[c])
@@ -259,15 +309,21 @@ def route_demand(fabric, demand):
     columns, each last link its own destination's column, and traffic
     between two twins takes the two-hop paths through their neighbours.
     """
+    keys = list(demand)
+    return route_demand_arrays(
+        fabric, np.array([s for s, _ in keys], dtype=np.int64),
+        np.array([t for _, t in keys], dtype=np.int64),
+        np.array([demand[k] for k in keys], dtype=np.float64))
+
+
+def route_demand_arrays(fabric, src, dst, rate):
+    """:func:`route_demand` of ``rate[i]`` from switch ``src[i]`` to
+    switch ``dst[i]`` (distinct pairs)."""
     load = np.zeros(fabric.m)
-    if not demand or not fabric.m:
+    if not len(src) or not fabric.m:
         return load
-    targets = np.array(sorted({t for _, t in demand}), dtype=np.int64)
-    col = {int(t): j for j, t in enumerate(targets)}
-    pairs = np.array([(s, col[t], r) for (s, t), r in demand.items()],
-                     dtype=np.float64).reshape(-1, 3)
-    src, dst, rate = pairs[:, 0].astype(np.int64), \
-        pairs[:, 1].astype(np.int64), pairs[:, 2]
+    targets, dst = np.unique(dst, return_inverse=True)
+    dst = dst.reshape(-1)
     for g in fabric.twin_groups(targets):
         ts = targets[g]
         x = np.zeros((fabric.n, len(g)))
@@ -291,11 +347,18 @@ def route_demand(fabric, demand):
 
 def _walk_columns(dag, x, g, load):
     """Route the columns *x* (switches x targets ``g``) down a one-column
-    group DAG, adding the link loads to *load*."""
+    group DAG, adding the link loads to *load*.
+
+    Per level, every tail splits its columns evenly over its next hops
+    (``x / nh``, per switch), a shared link takes the sum of its tail's
+    columns, and each head gathers the shares of its tails through a
+    sparse (heads x tails) matrix product, in ascending tail order.
+    """
     n = dag.fabric.n
-    nh = np.maximum(dag.nh, 1)
+    nh = np.maximum(dag.nh, 1)[:n, None].astype(np.float64)
     col = np.empty(int(g.max()) + 1, dtype=np.int64)
     col[g] = np.arange(len(g))
+    ones = np.ones(0)
     for lo, hi, _ in reversed(dag.levels):
         e = dag.e[lo:hi]
         tail = dag.cell_tail[lo:hi] % n
@@ -303,10 +366,11 @@ def _walk_columns(dag, x, g, load):
         if (j >= 0).all():                      # last links: w -> t
             load += np.bincount(e, x[tail, col[j]], minlength=len(load))
             continue
-        share = x[tail] / nh[tail][:, None]
-        load += np.bincount(e, share.sum(axis=1), minlength=len(load))
-        head = dag.cell_head[lo:hi] % n
-        order = np.argsort(head, kind='stable')
-        hs = head[order]
-        start = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
-        x[hs[start]] += np.add.reduceat(share[order], start, axis=0)
+        share = x / nh
+        # one entry per link in a level: a plain indexed add
+        load[e] += share.sum(axis=1)[tail]
+        if len(ones) < len(e):
+            ones = np.ones(len(e))
+        heads = csr_matrix((ones[:len(e)], (dag.cell_head[lo:hi] % n,
+                                            tail)), shape=(n, n))
+        x += heads @ share

@@ -10,6 +10,8 @@ import yaml
 
 from nova_netaware.core.exceptions import TopologyError
 
+_SAFE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+
 
 def load_data_file(path, error=TopologyError):
     """Read a YAML or JSON file (by its extension) into plain data.
@@ -26,7 +28,9 @@ def load_data_file(path, error=TopologyError):
     try:
         if path.endswith('.json'):
             return json.loads(raw)
-        return yaml.safe_load(raw)
+        # libyaml's parser when PyYAML has it (several times faster on a
+        # large fabric); the same safe constructors either way
+        return yaml.load(raw, Loader=_SAFE_LOADER)
     except (ValueError, yaml.YAMLError) as e:
         raise error('%s is not valid %s: %s' % (
             path, 'JSON' if path.endswith('.json') else 'YAML', e))

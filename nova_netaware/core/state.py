@@ -210,10 +210,10 @@ def request_state(topo, fabric, base, traffic, placement, server,
 
 def _free(candidates, attr):
     """Per-candidate free capacity, or ``None`` if any candidate lacks it."""
-    if any(getattr(c, attr) is None for c in candidates):
+    values = [getattr(c, attr) for c in candidates]
+    if any(v is None for v in values):
         return None
-    return np.array([getattr(c, attr) for c in candidates],
-                    dtype=np.float64)
+    return np.array(values, dtype=np.float64)
 
 
 def _peer_traffic(topo, traffic, placement, server, notes):

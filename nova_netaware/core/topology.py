@@ -57,6 +57,61 @@ def remote_host_hops(dist, switch_a, switch_b):
     return UPLINK_HOPS + dist[switch_a, switch_b]
 
 
+def _hops(n, eu, ev):
+    """Hops between every two of the *n* switches (links ``eu -> ev``,
+    both directions listed), :data:`UNREACHABLE` where there is no path.
+
+    One breadth-first search per class of *twins* (switches with the same
+    non-empty set of neighbours: the edge switches of a fat-tree pod, the
+    leaves of a leaf-spine): a twin is as far as its class's first switch
+    from every switch outside the class, and two twins are two hops apart
+    (through a common neighbour; twins are never linked).
+    """
+    eu = np.asarray(eu, dtype=np.int64)
+    ev = np.asarray(ev, dtype=np.int64)
+    adj = csr_matrix((np.ones(len(eu)), (eu, ev)), shape=(n, n))
+    adj.sort_indices()
+    cls = np.arange(n)
+    seen = {}
+    for s in range(n):
+        nb = adj.indices[adj.indptr[s]:adj.indptr[s + 1]]
+        if len(nb):
+            cls[s] = seen.setdefault(nb.tobytes(), s)
+    reps, row = np.unique(cls, return_inverse=True)
+    d = csgraph.shortest_path(adj, method='D', unweighted=True,
+                              indices=reps)
+    d = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)[row]
+    for members in np.split(np.argsort(row, kind='stable'),
+                            np.cumsum(np.bincount(row))[:-1]):
+        if len(members) > 1:
+            d[np.ix_(members, members)] = 2
+            d[members, members] = 0
+    return d
+
+
+def _latencies(dist, weight, eu, ev):
+    """Lightest path latency between every two switches (Dijkstra over
+    the link *weight*, ``inf`` where unreachable).
+
+    When every link weighs the same, the lightest paths are the paths with
+    fewest hops, and Dijkstra's sum along one, ``w + w + ...`` from the
+    source, depends only on the hop count: the matrix is read from a table
+    of those sums by hops (the same floats, without the searches).
+    """
+    n = dist.shape[0]
+    if (weight == weight[0]).all():
+        reach = dist < UNREACHABLE
+        top = int(dist[reach].max()) if reach.any() else 0
+        table = np.zeros(top + 1)
+        acc = 0.0
+        for h in range(1, top + 1):
+            acc = acc + float(weight[0])
+            table[h] = acc
+        return np.where(reach, table[np.where(reach, dist, 0)], np.inf)
+    latm = csr_matrix((weight, (eu, ev)), shape=(n, n))
+    return csgraph.shortest_path(latm, method='D')
+
+
 def _positive(value, what):
     try:
         v = float(value)
@@ -203,12 +258,9 @@ class Topology(object):
 
     def _distances(self, eu, ev):
         n = len(self.switch_names)
-        adj = csr_matrix((np.ones(len(eu)), (eu, ev)), shape=(n, n))
-        d = csgraph.shortest_path(adj, method='D', unweighted=True)
-        self.dist = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)
+        self.dist = _hops(n, eu, ev)
         if len(eu):
-            latm = csr_matrix((self.edge_lat + 1e-9, (eu, ev)), shape=(n, n))
-            self.lat = csgraph.shortest_path(latm, method='D')
+            self.lat = _latencies(self.dist, self.edge_lat + 1e-9, eu, ev)
         else:
             self.lat = np.full((n, n), np.inf)
         np.fill_diagonal(self.lat, 0.0)

@@ -11,6 +11,8 @@ a request looks up one server's peers in O(peers).
 
 import collections
 
+import numpy as np
+
 from nova_netaware.core.exceptions import TrafficError
 from nova_netaware.core.readwrite import load_data_file
 
@@ -55,11 +57,27 @@ class TrafficMatrix(object):
         self._peers = dict(peers)
         #: the servers in a fixed order (placement signatures use it)
         self.server_list = list(self._peers)
+        self._arrays = None
+
+    def flow_arrays(self):
+        """``(src, dst, mbps)`` arrays of the flows, in :attr:`rates`
+        order, with servers as positions in :attr:`server_list`
+        (computed once)."""
+        if self._arrays is None:
+            pos = {s: i for i, s in enumerate(self.server_list)}
+            keys = list(self.rates)
+            self._arrays = (
+                np.array([pos[s] for s, _ in keys], dtype=np.int64),
+                np.array([pos[d] for _, d in keys], dtype=np.int64),
+                np.array(list(self.rates.values()), dtype=np.float64))
+        return self._arrays
 
     def subset(self, pairs):
         """A matrix with only the flows of *pairs* ((src, dst) tuples)."""
         sub = TrafficMatrix({'flows': []}, source=self.source)
         sub.rates = {pair: self.rates[pair] for pair in pairs}
+        sub.server_list = list(dict.fromkeys(
+            s for pair in sub.rates for s in pair))
         return sub
 
     @classmethod

@@ -34,12 +34,25 @@ class MigrationImpactWeigher(weights.BaseHostWeigher):
         # Nova creates it once, at scheduler start: learn Nova's choices.
         runtime.install_ledger_hook()
 
+    #: ``[netaware] weight_multiplier`` as read by the last
+    #: :meth:`weigh_objects` (Nova asks for every host's multiplier right
+    #: after it, in the same request)
+    _multiplier = None
+
     def weight_multiplier(self, host_state):
+        default = self._multiplier
+        if default is None:
+            default = CONF.netaware.weight_multiplier
+        # A host in no aggregate has no override: get_weight_multiplier
+        # would return the option unchanged (one read per request instead
+        # of one per host).
+        if not host_state.aggregates:
+            return default
         return utils.get_weight_multiplier(
-            host_state, 'netaware_weight_multiplier',
-            CONF.netaware.weight_multiplier)
+            host_state, 'netaware_weight_multiplier', default)
 
     def weigh_objects(self, weighed_obj_list, spec_obj):
+        self._multiplier = CONF.netaware.weight_multiplier
         hosts = [w.obj for w in weighed_obj_list]
         try:
             if not (CONF.netaware.apply_to_boots or

@@ -497,3 +497,40 @@ def test_data_errors_share_the_root(tmp_path):
         TrafficMatrix.from_file(str(tmp_path / 'nope.yaml'))
     assert not isinstance(e.value, TopologyError)
     assert isinstance(e.value, NetawareError)
+
+
+def _lonely_and_slow():
+    """A leaf-spine with one unlinked switch and one slower link: twins,
+    an unreachable switch and unequal latencies."""
+    d = leaf_spine(2, 4, 2, 25, 100)
+    d['switches'].append({'name': 'lonely'})
+    d['links'][0]['latency_us'] = 3.5
+    return d
+
+
+@pytest.mark.parametrize('data', [
+    fat_tree(4), fat_tree(8), leaf_spine(4, 10, 3, 25, 100),
+    leaf_spine(1, 3, 1, 25, 100), _lonely_and_slow(),
+], ids=['fat-tree-4', 'fat-tree-8', 'leaf-spine', 'one-spine',
+        'lonely-and-slow'])
+def test_distances_equal_all_pairs_searches(data):
+    """Hops by one search per twin class and latencies by the per-hop
+    table are the same numbers, bit for bit, as scipy's all-pairs
+    searches."""
+    from scipy.sparse import csgraph
+    from scipy.sparse import csr_matrix
+    from nova_netaware.core.topology import UNREACHABLE
+    topo = Topology(data)
+    n = len(topo.switch_names)
+    eu, ev = topo.edge_u, topo.edge_v
+    d = csgraph.shortest_path(csr_matrix((np.ones(len(eu)), (eu, ev)),
+                                         shape=(n, n)),
+                              method='D', unweighted=True)
+    hops = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)
+    lat = csgraph.shortest_path(csr_matrix((topo.edge_lat + 1e-9,
+                                            (eu, ev)), shape=(n, n)),
+                                method='D')
+    np.fill_diagonal(lat, 0.0)
+    assert topo.dist.dtype == hops.dtype
+    assert np.array_equal(topo.dist, hops)
+    assert np.array_equal(topo.lat, lat)
