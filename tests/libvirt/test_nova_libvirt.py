@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from nova_netaware.libvirtlab import lab as lablib
-from nova_netaware.libvirtlab import novastack
-from nova_netaware.libvirtlab import ops
+from nova_netaware.deploy.localstack.libvirt import lab as lablib
+from nova_netaware.deploy.localstack.libvirt import novastack
+from nova_netaware.deploy.localstack.libvirt import ops
 from nova_netaware.deploy.localstack import settings
 from nova_netaware.deploy.localstack import stack
 

@@ -8,10 +8,10 @@ import os
 import pytest
 
 from nova_netaware.core.topology import Topology
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import guest
-from nova_netaware.libvirtlab import image
-from nova_netaware.libvirtlab import lab
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import guest
+from nova_netaware.deploy.localstack.libvirt import image
+from nova_netaware.deploy.localstack.libvirt import lab
 
 
 def test_default_topology_is_a_valid_plugin_topology():

@@ -1,4 +1,5 @@
-"""``local-stack``: up | down | status | logs | env | demo."""
+"""``local-stack``: up | down | status | logs | env | demo
+(``up`` and ``demo`` take ``--virt fake|libvirt``)."""
 
 import argparse
 import os
@@ -7,6 +8,14 @@ import sys
 from nova_netaware.deploy.exceptions import StackError
 from nova_netaware.deploy.localstack import settings as ls_settings
 from nova_netaware.deploy.localstack import stack
+
+
+def _virt_arg(p):
+    p.add_argument('--virt', choices=ls_settings.VIRTS, default='fake',
+                   help='fake: Nova\'s fake driver, fast (default); '
+                   'libvirt: nova-compute on LibvirtDriver/QEMU, each in its '
+                   'own namespaces with its own libvirtd, real guests and a '
+                   'shaped leaf-spine (root, Debian packages; slower)')
 
 
 def main(argv=None):
@@ -23,6 +32,7 @@ def main(argv=None):
                        'service answers')
     p.add_argument('--computes', type=int, help='number of nova-compute '
                    'processes (default $NETAWARE_STACK_COMPUTES or 4)')
+    _virt_arg(p)
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
     sub.add_parser('down', help='stop the processes that up started')
@@ -35,6 +45,7 @@ def main(argv=None):
     p = sub.add_parser('demo', help='up (if needed), boot a demo workload, '
                        'migrate a chatty server and explain where it went')
     p.add_argument('--computes', type=int)
+    _virt_arg(p)
     args = parser.parse_args(argv)
     # mariadbd, rabbitmq-server, start-stop-daemon live in sbin
     path = os.environ.get('PATH', '').split(os.pathsep)
@@ -43,8 +54,9 @@ def main(argv=None):
             path.append(d)
     os.environ['PATH'] = os.pathsep.join(path)
     try:
-        settings = ls_settings.Settings(args.state_dir,
-                                  computes=getattr(args, 'computes', None))
+        settings = ls_settings.Settings(
+            args.state_dir, computes=getattr(args, 'computes', None),
+            virt=getattr(args, 'virt', None))
         st = stack.Stack(settings)
         if args.command == 'up':
             return st.up(timeout=args.timeout)
@@ -56,6 +68,9 @@ def main(argv=None):
             return st.logs(args.service, args.lines)
         if args.command == 'env':
             return st.env()
+        if args.command == 'demo' and settings.virt == 'libvirt':
+            from nova_netaware.deploy.localstack.libvirt import demo
+            return demo.run(st)
         if args.command == 'demo':
             from nova_netaware.deploy.localstack import demo
             return demo.run(st)

@@ -1,6 +1,6 @@
 """Bring the libvirt lab up and down: namespaces, fabric, hypervisors.
 
-State (``<stack state dir>/libvirtlab`` unless given):
+State (``<stack state dir>/libvirt`` unless given):
 
 * ``lab.json``: the topology, the plan, the namespaces this lab created
   and the holder pid of each host, written *before* each thing is made so
@@ -22,9 +22,9 @@ import time
 
 from nova_netaware.core.exceptions import NetawareError
 from nova_netaware.core.topology import leaf_spine
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import hypervisor
-from nova_netaware.libvirtlab import image
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import hypervisor
+from nova_netaware.deploy.localstack.libvirt import image
 from nova_netaware.deploy.localstack import processes
 from nova_netaware.deploy.localstack import settings
 
@@ -39,7 +39,8 @@ def default_topology(hosts=3, uplink_gbps=0.1, fabric_gbps=0.4):
     under TCG can fill a 100 Mbit/s uplink."""
     per_leaf = -(-hosts // 2)
     topo = leaf_spine(2, 2, per_leaf, uplink_gbps=uplink_gbps,
-                      fabric_gbps=fabric_gbps, host_prefix='lvcmp')
+                      fabric_gbps=fabric_gbps,
+                      host_prefix=settings.LIBVIRT_HOST_PREFIX)
     topo['hosts'] = topo['hosts'][:hosts]
     return topo
 
@@ -47,12 +48,11 @@ def default_topology(hosts=3, uplink_gbps=0.1, fabric_gbps=0.4):
 class LabSettings(object):
     """Paths of the lab; duck-types what :class:`processes.Procs` needs."""
 
-    def __init__(self, state_dir=None):
+    def __init__(self, state_dir=None, logs=None):
         if state_dir is None:
-            state_dir = os.path.join(settings.Settings().state_dir,
-                                     'libvirtlab')
+            state_dir = settings.Settings(virt='libvirt').lab_dir
         self.state_dir = os.path.abspath(state_dir)
-        self.logs = os.path.join(self.state_dir, 'logs')
+        self.logs = logs or os.path.join(self.state_dir, 'logs')
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
         self.lab_file = os.path.join(self.state_dir, 'lab.json')
         #: the instances directory: the same path on every host, bind-
@@ -75,10 +75,7 @@ class Lab(object):
                 self.state = json.load(f)
 
     def save(self):
-        tmp = self.s.lab_file + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.state, f, indent=1)
-        os.replace(tmp, self.s.lab_file)
+        processes.write_json(self.s.lab_file, self.state, indent=1)
 
     def procs(self):
         return processes.Procs(self.s)
