@@ -31,7 +31,7 @@ def lab(tmp_path_factory):
     before = _netns()
     the_lab = lablib.Lab(lablib.LabSettings(
         str(tmp_path_factory.mktemp('libvirtlab'))))
-    the_lab.up(lablib.default_topology(3))
+    the_lab.up(lablib.default_topology(3, thin=()))
     yield the_lab
     gone = the_lab.down()
     assert set(gone) == set(the_lab.state.get('namespaces', gone))

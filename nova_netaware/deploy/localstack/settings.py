@@ -69,9 +69,8 @@ class Settings(object):
         if self.virt not in VIRTS:
             raise StackError('unknown virt driver %r (choose from %s)'
                              % (self.virt, ', '.join(VIRTS)))
-        default = 3 if self.virt == 'libvirt' else 4
         self.computes = int(computes or os.environ.get(
-            'NETAWARE_STACK_COMPUTES', default))
+            'NETAWARE_STACK_COMPUTES', 4))
         if self.computes < 2:
             raise StackError('at least 2 computes are needed')
         base = int(port_base or os.environ.get('NETAWARE_STACK_PORT_BASE',
