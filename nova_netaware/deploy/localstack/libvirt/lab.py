@@ -106,6 +106,7 @@ class Lab(object):
             raise LabError('the lab is already up (or half up): run down '
                            'first (state %s)' % self.s.lab_file)
         t0 = time.monotonic()
+        os.makedirs(self.s.state_dir, exist_ok=True)
         os.makedirs(self.s.logs, exist_ok=True)
         topo = topo or default_topology()
         plan = fabric.plan(topo)
