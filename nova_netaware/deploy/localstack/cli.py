@@ -22,8 +22,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='local-stack',
         description='A real OpenStack (keystone, glance, placement, nova '
-                    'with fake computes) on 127.0.0.1, with nova-netaware '
-                    'enabled as the devstack plugin enables it.')
+                    'with fake computes, or libvirt computes with --virt '
+                    'libvirt) on 127.0.0.1, with nova-netaware enabled as '
+                    'the devstack plugin enables it.')
     parser.add_argument('--state-dir', help='state, config and logs '
                         '(default $NETAWARE_STACK_DIR or '
                         '<checkout>/local-stack-state)')

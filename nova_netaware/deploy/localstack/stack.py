@@ -377,7 +377,11 @@ class Stack(object):
             return 3
         bad = 0
         urls = s.health_urls()
-        for rec in procs.records:
+        records = list(procs.records)
+        if s.virt == 'libvirt':
+            # the lab's daemons: holders, virtlogd, libvirtd, sshd
+            records += novastack().lab_settings_procs(s)
+        for rec in records:
             alive = _alive(rec)
             extra = ''
             if rec['name'] in urls:

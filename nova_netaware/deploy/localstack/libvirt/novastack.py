@@ -98,6 +98,11 @@ def lab_up(s):
     return lab
 
 
+def lab_settings_procs(s):
+    """The process records of the lab's daemons (for ``status``)."""
+    return lablib.Lab(lab_settings(s)).procs().records
+
+
 def down(s):
     """Take the lab down (after the stack's processes are stopped)."""
     lab = lablib.Lab(lab_settings(s))
