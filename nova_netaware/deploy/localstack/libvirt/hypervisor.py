@@ -98,6 +98,8 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
+# scp (OpenSSH 9) speaks SFTP: Nova copies disks with scp
+Subsystem sftp internal-sftp
 '''
 
 SSH_CONFIG = '''# nova-netaware libvirt lab (private to the lab host)
