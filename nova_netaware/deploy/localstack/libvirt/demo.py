@@ -125,10 +125,5 @@ def run(st):
     totals, ours = fake_demo.nova_default_scores(log_path, offset,
                                                  ids['app'])
     fake_demo._show_result(source, dest, predicted, totals, ours)
-    print('\n(demo took %.0f s; the guests stay. Use them from a shell:)'
-          % (time.monotonic() - t0))
-    for line in s.shell_exports() + [
-            'openstack server list --long',
-            'openstack netaware explain %sapp' % PREFIX]:
-        print('  ' + line)
+    fake_demo.show_how_to_use(s, t0, 'the guests stay. Use them')
     return 0
