@@ -220,7 +220,8 @@ class Stack(object):
 
     def _check_libvirt(self):
         missing = [b for b in ('libvirtd', 'virtlogd', 'virsh',
-                               'qemu-system-x86_64', 'nsenter', 'unshare')
+                               'qemu-system-x86_64', 'nsenter', 'unshare',
+                               'sshd', 'ssh-keygen', 'scp')
                    if not shutil.which(b)]
         try:
             import libvirt  # noqa: F401  (nova's LibvirtDriver needs it)
