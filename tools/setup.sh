@@ -16,6 +16,23 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# local-stack up --virt libvirt and tests/libvirt_e2e: QEMU, libvirt (with
+# libvirt-dev for libvirt-python), the guest image's Debian kernel and
+# busybox, and sshd (Nova copies cold-migrated disks between computes over
+# ssh). Without recommends: about 540 MB, 2-3 minutes on a fresh machine.
+LIBVIRT_PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+                  libvirt-dev pkg-config busybox-static linux-image-amd64 openssh-server)
+missing=()
+for p in "${LIBVIRT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages for --virt libvirt: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
 bash tools/services.sh
 
 PY=${PYTHON:-}
@@ -35,8 +52,8 @@ stamp=.venv/.netaware-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
     echo "setup: installing Python packages into .venv (about a minute)"
     .venv/bin/pip install -q -U pip wheel setuptools 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/pip install -q -e '.[test,stack]' 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -c 'import nova, placement, netfilterqueue, nova_netaware' \
+    .venv/bin/pip install -q -e '.[test,stack,libvirt]' 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -c 'import nova, placement, netfilterqueue, libvirt, nova_netaware' \
         || { echo "setup: the Python install failed" >&2; exit 1; }
     touch "$stamp"
 fi

@@ -22,8 +22,8 @@ import time
 import pytest
 
 from nova_netaware.flowmeter import exporter
-from nova_netaware.libvirtlab import lab as lablib
-from nova_netaware.libvirtlab import ops
+from nova_netaware.deploy.localstack.libvirt import lab as lablib
+from nova_netaware.deploy.localstack.libvirt import ops
 from tests.prometheus.conftest import free_port
 from tests.prometheus.conftest import Prometheus
 

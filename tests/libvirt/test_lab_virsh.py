@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from nova_netaware.libvirtlab import lab as lablib
-from nova_netaware.libvirtlab import ops
+from nova_netaware.deploy.localstack.libvirt import lab as lablib
+from nova_netaware.deploy.localstack.libvirt import ops
 
 pytestmark = pytest.mark.skipif(
     os.environ.get('NETAWARE_LIBVIRT_TESTS') != '1' or os.geteuid() != 0
@@ -31,7 +31,7 @@ def lab(tmp_path_factory):
     before = _netns()
     the_lab = lablib.Lab(lablib.LabSettings(
         str(tmp_path_factory.mktemp('libvirtlab'))))
-    the_lab.up(lablib.default_topology(3))
+    the_lab.up(lablib.default_topology(3, thin=()))
     yield the_lab
     gone = the_lab.down()
     assert set(gone) == set(the_lab.state.get('namespaces', gone))
@@ -64,5 +64,5 @@ def test_guests_talk_across_leaves_and_survive_a_live_migration(lab):
 
 
 def lab_domains(lab, host):
-    from nova_netaware.libvirtlab import hypervisor
+    from nova_netaware.deploy.localstack.libvirt import hypervisor
     return hypervisor.virsh(lab.holder(host), 'list', '--name').split()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nova_netaware.libvirtlab import guest
-from nova_netaware.libvirtlab import netstandin
+from nova_netaware.deploy.localstack.libvirt import guest
+from nova_netaware.deploy.localstack.libvirt import netstandin
 
 
 @pytest.fixture

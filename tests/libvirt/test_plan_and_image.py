@@ -8,10 +8,10 @@ import os
 import pytest
 
 from nova_netaware.core.topology import Topology
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import guest
-from nova_netaware.libvirtlab import image
-from nova_netaware.libvirtlab import lab
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import guest
+from nova_netaware.deploy.localstack.libvirt import image
+from nova_netaware.deploy.localstack.libvirt import lab
 
 
 def test_default_topology_is_a_valid_plugin_topology():
@@ -49,7 +49,13 @@ def test_plan_shapes_each_link_at_its_topology_capacity():
     # two ends of 3 uplinks and of 4 fabric links
     assert len(tbf) == 2 * 3 + 2 * 4
     rates = sorted({c[c.index('rate') + 1] for c in tbf})
-    assert rates == ['200000kbit', '50000kbit']
+    # lab.THIN_HOST (lvcmp2) keeps its 5 Mbit/s uplink
+    assert rates == sorted(['200000kbit', '5000kbit', '50000kbit'])
+    # both ends of the thin host's uplink, nothing else
+    thin = [c for c in tbf if '5000kbit' in c]
+    h = fabric.plan(topo)['hosts'][lab.THIN_HOST]
+    assert sorted(c[3] for c in thin) == sorted(
+        [h['ns'], fabric.ns_name(h['switch'])])
 
 
 def test_guest_address_round_trips_through_the_mac():

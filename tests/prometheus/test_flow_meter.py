@@ -30,10 +30,7 @@ import requests
 
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.traffic.prometheus import PrometheusTrafficSource
-try:        # where the libvirt lab lives once moved under the local stack
-    from nova_netaware.deploy.localstack.libvirt import netstandin
-except ImportError:
-    from nova_netaware.libvirtlab import netstandin
+from nova_netaware.deploy.localstack.libvirt import netstandin
 from tests.prometheus.conftest import free_port
 from tests.prometheus.conftest import Prometheus
 from tests.prometheus.test_prometheus_source import make_conf

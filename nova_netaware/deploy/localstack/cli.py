@@ -1,4 +1,5 @@
-"""``local-stack``: up | down | status | logs | env | demo | scheduler | compute."""
+"""``local-stack``: up | down | status | logs | env | demo | scheduler |
+compute (``up`` and ``demo`` take ``--virt fake|libvirt``)."""
 
 import argparse
 import os
@@ -22,12 +23,21 @@ def _scheduler_args(p, workers_flag):
                    % ls_settings.REDIS_URL)
 
 
+def _virt_arg(p):
+    p.add_argument('--virt', choices=ls_settings.VIRTS, default='fake',
+                   help='fake: Nova\'s fake driver, fast (default); '
+                   'libvirt: nova-compute on LibvirtDriver/QEMU, each in its '
+                   'own namespaces with its own libvirtd, real guests and a '
+                   'shaped leaf-spine (root, Debian packages; slower)')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='local-stack',
         description='A real OpenStack (keystone, glance, placement, nova '
-                    'with fake computes) on 127.0.0.1, with nova-netaware '
-                    'enabled as the devstack plugin enables it.')
+                    'with fake computes, or libvirt computes with --virt '
+                    'libvirt) on 127.0.0.1, with nova-netaware enabled as '
+                    'the devstack plugin enables it.')
     parser.add_argument('--state-dir', help='state, config and logs '
                         '(default $NETAWARE_STACK_DIR or '
                         '<checkout>/local-stack-state)')
@@ -36,6 +46,7 @@ def main(argv=None):
                        'service answers')
     p.add_argument('--computes', type=int, help='number of nova-compute '
                    'processes (default $NETAWARE_STACK_COMPUTES or 4)')
+    _virt_arg(p)
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
     _scheduler_args(p, '--scheduler-workers')
@@ -60,6 +71,7 @@ def main(argv=None):
     p = sub.add_parser('demo', help='up (if needed), boot a demo workload, '
                        'migrate a chatty server and explain where it went')
     p.add_argument('--computes', type=int)
+    _virt_arg(p)
     args = parser.parse_args(argv)
     # mariadbd, rabbitmq-server, start-stop-daemon live in sbin
     path = os.environ.get('PATH', '').split(os.pathsep)
@@ -72,7 +84,8 @@ def main(argv=None):
             args.state_dir, computes=getattr(args, 'computes', None),
             scheduler_workers=getattr(args, 'workers', None),
             ledger_backend=getattr(args, 'ledger_backend', None),
-            ledger_url=getattr(args, 'ledger_url', None))
+            ledger_url=getattr(args, 'ledger_url', None),
+            virt=getattr(args, 'virt', None))
         st = stack.Stack(settings)
         if args.command == 'up':
             return st.up(timeout=args.timeout)
@@ -90,6 +103,9 @@ def main(argv=None):
             return st.logs(args.service, args.lines)
         if args.command == 'env':
             return st.env()
+        if args.command == 'demo' and settings.virt == 'libvirt':
+            from nova_netaware.deploy.localstack.libvirt import demo
+            return demo.run(st)
         if args.command == 'demo':
             from nova_netaware.deploy.localstack import demo
             return demo.run(st)

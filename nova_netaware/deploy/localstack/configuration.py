@@ -189,12 +189,22 @@ def write_nova_conf(s):
     }))
 
 
+def stack_topology(s):
+    """The plugin's topology of the stack: with the fake driver, the hosts
+    on a leaf-spine; with libvirt, the lab's leaf-spine, whose capacities
+    the fabric's links are shaped to (libvirt/lab.py)."""
+    if s.virt == 'libvirt':
+        from nova_netaware.deploy.localstack.libvirt import lab
+        return lab.default_topology(len(s.hosts))
+    return topology.leaf_spine_for_hosts(s.hosts)
+
+
 def write_plugin(s):
     """The plugin's files and nova.conf lines, by the same code the devstack
-    plugin runs: the hosts on a leaf-spine, an empty traffic file (unless
-    one is there), and the [filter_scheduler] and [netaware] lines."""
-    topology.write_topology(s.topology_file,
-                            topology.leaf_spine_for_hosts(s.hosts))
+    plugin runs: the topology (:func:`stack_topology`), an empty traffic
+    file (unless one is there), and the [filter_scheduler] and [netaware]
+    lines."""
+    topology.write_topology(s.topology_file, stack_topology(s))
     if not os.path.exists(s.traffic_file):
         write(s.traffic_file, 'flows: []\n')
     nova_conf.configure_nova_conf(s.conf('nova', 'nova.conf'),
@@ -202,8 +212,11 @@ def write_plugin(s):
 
 
 def write_compute_confs(s):
-    """One ``nova-compute-<host>.conf`` per compute: its host name and
-    its own state directory."""
+    """One ``nova-compute-<host>.conf`` per fake compute: its host name and
+    its own state directory. (The libvirt computes' files need the lab's
+    addresses: libvirt/novastack.py writes them.)"""
+    if s.virt == 'libvirt':
+        return
     nova_dir = os.path.join(s.data, 'nova')
     for host in s.hosts:
         write(s.conf('nova', 'nova-compute-%s.conf' % host), ini({

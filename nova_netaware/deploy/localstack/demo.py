@@ -237,6 +237,16 @@ def _show_result(source, dest, predicted, totals, ours):
             print(line)
 
 
+def show_how_to_use(s, t0, what):
+    """The demo's closing lines: its time and the shell lines to go on."""
+    print('\n(demo took %.0f s; %s from a shell:)'
+          % (time.monotonic() - t0, what))
+    for line in s.shell_exports() + [
+            'openstack server list --long',
+            'openstack netaware explain %sapp' % PREFIX]:
+        print('  ' + line)
+
+
 def run(st):
     s = st.s
     t0 = time.monotonic()
@@ -250,10 +260,5 @@ def run(st):
     _show_scheduler_log(log_path, offset, app)
     totals, ours = nova_default_scores(log_path, offset, app)
     _show_result(source, dest, predicted, totals, ours)
-    print('\n(demo took %.0f s; the workload stays. Use it from a shell:)'
-          % (time.monotonic() - t0))
-    for line in s.shell_exports() + [
-            'openstack server list --long',
-            'openstack netaware explain %sapp' % PREFIX]:
-        print('  ' + line)
+    show_how_to_use(s, t0, 'the workload stays. Use it')
     return 0

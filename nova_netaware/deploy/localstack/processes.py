@@ -32,6 +32,15 @@ def say(msg):
 
 # -- the process table --------------------------------------------------------
 
+def write_json(path, obj, **kw):
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file
+    renamed over it): a reader never sees half a file."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, **kw)
+    os.replace(tmp, path)
+
+
 def _env(extra=None):
     """Environment of the stack's processes: this checkout's nova_netaware
     first on the path (nova-scheduler loads the plugin from it), no OS_*
@@ -82,10 +91,7 @@ class Procs(object):
                 self.records = json.load(f)
 
     def save(self):
-        tmp = self.s.procs_file + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.records, f, indent=1)
-        os.replace(tmp, self.s.procs_file)
+        write_json(self.s.procs_file, self.records, indent=1)
 
     def start(self, name, argv, env=None):
         log = self.s.log(name)

@@ -10,7 +10,11 @@ Layout of the state directory (``$NETAWARE_STACK_DIR``, by default
 * ``netaware/``: the plugin's topology and traffic files;
 * ``clouds.yaml``: cloud ``netaware-local`` (admin);
 * ``procs.json``: the processes this launcher started (pid, start time),
-  so that ``down`` stops those and nothing else.
+  so that ``down`` stops those and nothing else;
+* ``virt``: the virt driver of the last ``up`` (``fake`` or ``libvirt``);
+* ``libvirt/`` (``--virt libvirt`` only): the libvirt lab's state
+  (``lab.json``, its own ``procs.json``, private libvirt directories per
+  host), see :mod:`nova_netaware.deploy.localstack.libvirt`.
 
 MariaDB and RabbitMQ are machine services: ``up`` starts them if they are
 not running and ``down`` leaves them running. The stack uses its own
@@ -37,6 +41,12 @@ VHOST = 'netaware'
 DBS = ('keystone', 'glance', 'placement', 'nova_api', 'nova_cell0',
        'nova_cell1')
 PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network')
+#: ``fake``: Nova's fake driver, one nova-compute process per host on
+#: 127.0.0.1 (fast, the default); ``libvirt``: Nova's LibvirtDriver on QEMU,
+#: each compute in its own namespaces with its own libvirtd (real guests)
+VIRTS = ('fake', 'libvirt')
+#: the libvirt computes' host names (``lvcmp1`` ...), see libvirt/lab.py
+LIBVIRT_HOST_PREFIX = 'lvcmp'
 
 
 def _default_state_dir():
@@ -60,15 +70,23 @@ class Settings(object):
     or ``tooz``; ``$NETAWARE_STACK_LEDGER_BACKEND``) and ``ledger_url``
     (``$NETAWARE_STACK_LEDGER_URL``; :data:`REDIS_URL` by default with
     ``tooz``) are written to ``[netaware]`` only when set, so that by
-    default nova.conf carries the plugin's own defaults.
+    default nova.conf carries the plugin's own defaults. ``virt`` is
+    ``fake`` (default) or ``libvirt`` (see :mod:`.libvirt`).
     """
 
     def __init__(self, state_dir=None, computes=None, port_base=None,
                  scheduler_workers=None, ledger_backend=None,
-                 ledger_url=None):
+                 ledger_url=None, virt=None):
         self.state_dir = os.path.abspath(
             state_dir or os.environ.get('NETAWARE_STACK_DIR')
             or _default_state_dir())
+        self.virt_file = os.path.join(self.state_dir, 'virt')
+        #: ``up`` is told (default fake); the other commands read what
+        #: the last ``up`` wrote
+        self.virt = virt or self._last_virt()
+        if self.virt not in VIRTS:
+            raise StackError('unknown virt driver %r (choose from %s)'
+                             % (self.virt, ', '.join(VIRTS)))
         self.computes = int(computes or os.environ.get(
             'NETAWARE_STACK_COMPUTES', 4))
         if self.computes < 2:
@@ -100,8 +118,23 @@ class Settings(object):
         self.traffic_file = os.path.join(self.netaware_dir, 'traffic.yaml')
         self.clouds_yaml = os.path.join(self.state_dir, 'clouds.yaml')
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
-        self.hosts = ['netaware-cmp%d' % (i + 1)
+        self.lab_dir = os.path.join(self.state_dir, 'libvirt')
+        prefix = (LIBVIRT_HOST_PREFIX if self.virt == 'libvirt'
+                  else 'netaware-cmp')
+        self.hosts = ['%s%d' % (prefix, i + 1)
                       for i in range(self.computes)]
+
+    def _last_virt(self):
+        try:
+            with open(self.virt_file) as f:
+                return f.read().strip() or 'fake'
+        except OSError:
+            return 'fake'
+
+    def record_virt(self):
+        os.makedirs(self.state_dir, exist_ok=True)
+        with open(self.virt_file, 'w') as f:
+            f.write(self.virt + '\n')
 
     def url(self, name, path=''):
         return 'http://127.0.0.1:%d%s' % (self.ports[name], path)

@@ -56,9 +56,15 @@ class _Startup(object):
         self.s = s
         self.procs = procs
         self.timeout = timeout
+        if s.virt == 'libvirt':
+            # ports bound vif_type=tap on the lab's guest network
+            factory, env = 'network_ports()', {
+                'NETAWARE_NETSTANDIN_STATE': os.path.join(s.data,
+                                                          'ports.json')}
+        else:
+            factory, env = 'network_standin()', {}
         self.apis = {'network-standin': services.gunicorn(
-            s, procs, 'network-standin', 'network_standin()',
-            s.ports['network'], {})}
+            s, procs, 'network-standin', factory, s.ports['network'], env)}
         self.daemons = {}
         self.ready = set()
 
@@ -133,6 +139,12 @@ class _Startup(object):
         return self.apis, self.daemons
 
 
+def novastack():
+    """The libvirt half of the stack (imported only with --virt libvirt)."""
+    from nova_netaware.deploy.localstack.libvirt import novastack as mod
+    return mod
+
+
 class Stack(object):
     def __init__(self, settings):
         self.s = settings
@@ -161,16 +173,23 @@ class Stack(object):
                 return self._already_running(procs)
             self._check_ports()
             t0 = time.monotonic()
+            if s.virt == 'libvirt':
+                self._check_libvirt()
             for sub in ('etc', 'logs', 'data', 'netaware'):
                 shutil.rmtree(os.path.join(s.state_dir, sub),
                               ignore_errors=True)
             os.makedirs(s.logs)
-            say('state and logs in %s' % s.state_dir)
+            os.makedirs(s.data)
+            s.record_virt()
+            say('state and logs in %s (virt driver: %s)'
+                % (s.state_dir, s.virt))
             try:
                 self._up(procs, timeout)
             except BaseException:
                 say('start failed: stopping what was started')
                 procs.stop_all(timeout=20)
+                if s.virt == 'libvirt':
+                    novastack().down(s)
                 raise
             with open(os.path.join(s.state_dir, 'up-seconds'), 'w') as f:
                 f.write('%.1f\n' % (time.monotonic() - t0))
@@ -201,7 +220,37 @@ class Stack(object):
                              % ', '.join('%s %d' % (n, s.ports[n])
                                          for n in busy))
 
+    def _check_libvirt(self):
+        missing = [b for b in ('libvirtd', 'virtlogd', 'virsh',
+                               'qemu-system-x86_64', 'nsenter', 'unshare',
+                               'sshd', 'ssh-keygen', 'scp')
+                   if not shutil.which(b)]
+        try:
+            import libvirt  # noqa: F401  (nova's LibvirtDriver needs it)
+        except ImportError:
+            missing.append('libvirt-python (pip)')
+        if os.geteuid() != 0:
+            raise StackError('--virt libvirt needs root (namespaces, '
+                             'libvirtd, bridges)')
+        if missing:
+            raise StackError('--virt libvirt needs %s: run tools/setup.sh '
+                             '(installs the Debian packages and '
+                             'libvirt-python)' % ', '.join(missing))
+
     def _up(self, procs, timeout):
+        s = self.s
+        if s.virt != 'libvirt':
+            return self._up_services(procs, timeout, None)
+        # the lab (namespaces, fabric, libvirtd per host) comes up while
+        # the databases are set up
+        with cf.ThreadPoolExecutor(1) as pool:
+            lab = pool.submit(novastack().lab_up, s)
+            try:
+                self._up_services(procs, timeout, lab)
+            finally:
+                lab.exception()  # wait for it (the caller tears down)
+
+    def _up_services(self, procs, timeout, lab):
         s = self.s
         say('MariaDB and RabbitMQ')
         services.ensure_mariadb(s)
@@ -217,7 +266,7 @@ class Stack(object):
         # placement first: computes report to it as they start
         wait_for('placement', lambda: http_status(urls['placement']) == 200,
                  timeout, proc=apis['placement'])
-        computes = self._start_computes(procs)
+        computes = self._start_computes(procs, lab)
         for name, url in urls.items():
             wait_for(name, lambda url=url: http_status(url) in (200, 300),
                      timeout, proc=apis[name])
@@ -227,9 +276,18 @@ class Stack(object):
         self._wait_reported_up(conn, daemons, computes, timeout)
         say('cell_v2 discover_hosts')
         self._discover_hosts(conn, timeout)
+        if lab is not None:
+            say('guest image (kernel, ramdisk, machine image) in glance, '
+                'flavor %s' % novastack().FLAVOR)
+            novastack().upload_image(conn, lab.result().state['image'])
 
-    def _start_computes(self, procs):
+    def _start_computes(self, procs, lab=None):
         s = self.s
+        if lab is not None:
+            lab = lab.result()
+            say('%d nova-compute processes on the libvirt driver, each in '
+                'its host\'s namespaces' % len(s.hosts))
+            return novastack().start_computes(s, procs, lab)
         say('%d nova-compute processes' % len(s.hosts))
         return {host: self._start_compute(procs, host) for host in s.hosts}
 
@@ -384,13 +442,17 @@ class Stack(object):
     def down(self):
         with self.lock():
             procs = Procs(self.s)
-            if not procs.records:
+            lab = os.path.exists(os.path.join(self.s.lab_dir, 'lab.json'))
+            if not procs.records and not lab:
                 say('the local stack is not running')
                 return 0
             say('stopping %d processes started by local-stack'
                 % len(procs.alive()))
             stopped = procs.stop_all()
             say('stopped: %s' % ', '.join(r['name'] for r in stopped))
+            if lab:
+                # after nova-compute: domains, libvirtd, namespaces
+                novastack().down(self.s)
             say('MariaDB and RabbitMQ are machine services: left running')
             return 0
 
@@ -403,7 +465,11 @@ class Stack(object):
             return 3
         bad = 0
         urls = s.health_urls()
-        for rec in procs.records:
+        records = list(procs.records)
+        if s.virt == 'libvirt':
+            # the lab's daemons: holders, virtlogd, libvirtd, sshd
+            records += novastack().lab_settings_procs(s)
+        for rec in records:
             alive = _alive(rec)
             extra = ''
             if rec['name'] in urls:

@@ -46,3 +46,10 @@ def network_standin():
                         format='%(asctime)s %(levelname)s %(name)s %(message)s')
     from nova_netaware.deploy.localstack import netstub
     return netstub.application
+
+
+def network_ports():
+    """The libvirt stack's network stand-in, with ports bound
+    ``vif_type=tap`` (see libvirt/netstandin.py)."""
+    from nova_netaware.deploy.localstack.libvirt import netstandin
+    return netstandin.app()

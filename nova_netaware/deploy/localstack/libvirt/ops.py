@@ -7,9 +7,9 @@ import sys
 import tempfile
 import time
 
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import guest
-from nova_netaware.libvirtlab import hypervisor
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import guest
+from nova_netaware.deploy.localstack.libvirt import hypervisor
 
 
 def guest_get(lab, host, ip, path, timeout=2):

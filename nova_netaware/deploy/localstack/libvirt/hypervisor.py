@@ -14,6 +14,13 @@ For host ``H`` (network namespace ``nvl-H``, made by :mod:`.fabric`):
   holder's namespaces (``nsenter -t <holder> -n -m -u``), so the launcher
   records their pids; libvirtd listens on TCP 16509 (no auth) on the
   host's underlay address only, for migration between hypervisors;
+* ``sshd`` listens on the host's underlay address, with the lab's own
+  key pair: Nova's libvirt driver copies a cold-migrated (or resized)
+  server's disk to the destination host over ssh (``scp``, and ``ssh
+  mkdir`` / ``touch`` to test for shared storage), as between real
+  compute nodes. The host's ``/etc/ssh/ssh_config`` is a private file
+  (bind mount) naming the lab's key; nothing of the machine's ssh set-up
+  is used or changed;
 * libvirtd.conf gets ``host_uuid`` (a uuid5 of the host name); qemu.conf
   runs QEMU as root without security driver, cgroups or per-VM mount
   namespace (none of which work in a container without systemd).
@@ -81,12 +88,69 @@ def prepare_dirs(root, name, ip):
     return mounts
 
 
+SSHD_CONF = '''# nova-netaware libvirt lab
+ListenAddress %(ip)s
+HostKey %(dir)s/ssh_host_ed25519_key
+AuthorizedKeysFile %(keys)s
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+# scp (OpenSSH 9) speaks SFTP: Nova copies disks with scp
+Subsystem sftp internal-sftp
+'''
+
+SSH_CONFIG = '''# nova-netaware libvirt lab (private to the lab host)
+Host *
+    IdentityFile %(key)s
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+    BatchMode yes
+    LogLevel ERROR
+'''
+
+
+def lab_key(ssh_dir):
+    """The lab's ssh key pair in ``ssh_dir`` (made once per lab); returns
+    (private key, authorized_keys)."""
+    key = os.path.join(ssh_dir, 'id_ed25519')
+    keys = os.path.join(ssh_dir, 'authorized_keys')
+    if not os.path.exists(key):
+        os.makedirs(ssh_dir, exist_ok=True)
+        subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '',
+                        '-C', 'nova-netaware-lab', '-f', key], check=True)
+        shutil.copy(key + '.pub', keys)
+    return key, keys
+
+
+def prepare_ssh(root, ip, key, keys):
+    """sshd's configuration and host key for one host under ``root``, and
+    the host's private ssh_config; returns {mountpoint: file}."""
+    d = os.path.join(root, 'ssh')
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f',
+                    os.path.join(d, 'ssh_host_ed25519_key')], check=True)
+    with open(os.path.join(d, 'sshd_config'), 'w') as f:
+        f.write(SSHD_CONF % {'ip': ip, 'dir': d, 'keys': keys})
+    with open(os.path.join(d, 'ssh_config'), 'w') as f:
+        f.write(SSH_CONFIG % {'key': key})
+    return {'/etc/ssh/ssh_config': os.path.join(d, 'ssh_config')}
+
+
+def sshd_argv(pid, root):
+    return nsenter(pid, shutil.which('sshd') or '/usr/sbin/sshd', '-D',
+                   '-e', '-f', os.path.join(root, 'ssh', 'sshd_config'))
+
+
 def holder_argv(ns, name, mounts):
     script = ['set -e']
     for target, path in sorted(mounts.items()):
         script.append('mount --bind %s %s' % (path, target))
     script += ['mount -t tmpfs -o mode=755 nvl-run /run',
-               'mkdir -p /run/libvirt /run/lock',
+               'mkdir -p /run/libvirt /run/lock /run/sshd',
                'hostname %s' % name,
                'exec sleep infinity']
     return ['ip', 'netns', 'exec', ns, 'unshare', '-m', '-u',

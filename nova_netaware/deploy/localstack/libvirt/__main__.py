@@ -1,15 +1,15 @@
-"""``python -m nova_netaware.libvirtlab up|down|status``: the libvirt lab
+"""``python -m nova_netaware.deploy.localstack.libvirt up|down|status``: the libvirt lab
 alone (namespaced hypervisors on a leaf-spine, no OpenStack)."""
 
 import argparse
 import json
 import sys
 
-from nova_netaware.libvirtlab import lab
+from nova_netaware.deploy.localstack.libvirt import lab
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m nova_netaware.libvirtlab')
+    parser = argparse.ArgumentParser(prog='python -m nova_netaware.deploy.localstack.libvirt')
     parser.add_argument('--state-dir')
     parser.add_argument('command', choices=('up', 'down', 'status'))
     parser.add_argument('--hosts', type=int, default=3)
@@ -31,7 +31,7 @@ def main(argv=None):
                                         state['plan']['hosts'].items()}},
                              indent=1))
     except lab.LabError as exc:
-        print('libvirtlab: %s' % exc, file=sys.stderr)
+        print('local-stack libvirt lab: %s' % exc, file=sys.stderr)
         return 1
     return 0
 

@@ -23,7 +23,7 @@ import shutil
 import stat
 
 from nova_netaware.core.exceptions import NetawareError
-from nova_netaware.libvirtlab import guest
+from nova_netaware.deploy.localstack.libvirt import guest
 
 BUSYBOX = '/bin/busybox'
 MODULES = ('virtio_pci', 'virtio_net')

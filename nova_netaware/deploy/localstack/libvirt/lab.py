@@ -1,12 +1,13 @@
 """Bring the libvirt lab up and down: namespaces, fabric, hypervisors.
 
-State (``<stack state dir>/libvirtlab`` unless given):
+State (``<stack state dir>/libvirt`` unless given):
 
 * ``lab.json``: the topology, the plan, the namespaces this lab created
   and the holder pid of each host, written *before* each thing is made so
   that ``down`` can undo a half-made lab;
 * ``procs.json``: the processes started (the stack's :class:`Procs`);
-* ``logs/``, ``hosts/<host>/``: logs and private libvirt directories.
+* ``logs/``, ``hosts/<host>/``: logs and private libvirt and ssh
+  directories; ``ssh/``: the lab's key pair (hosts copy disks over ssh).
 
 ``down`` destroys the domains of each hypervisor, stops the recorded
 processes, kills what is left inside the lab's namespaces (the QEMU
@@ -22,9 +23,9 @@ import time
 
 from nova_netaware.core.exceptions import NetawareError
 from nova_netaware.core.topology import leaf_spine
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import hypervisor
-from nova_netaware.libvirtlab import image
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import hypervisor
+from nova_netaware.deploy.localstack.libvirt import image
 from nova_netaware.deploy.localstack import processes
 from nova_netaware.deploy.localstack import settings
 
@@ -33,26 +34,37 @@ class LabError(NetawareError):
     """The lab cannot be brought up or down; the message says why."""
 
 
-def default_topology(hosts=3, uplink_gbps=0.1, fabric_gbps=0.4):
+#: the lab host whose uplink is thin: 5 Mbit/s, shaped with tbf like every
+#: link. A chatty guest's traffic does not fit it, so the plugin refuses it
+#: for a physical reason (the demo and tests/libvirt_e2e show that).
+THIN_HOST = 'lvcmp2'
+THIN_UPLINK_GBPS = 0.005
+
+
+def default_topology(hosts=4, uplink_gbps=0.1, fabric_gbps=0.4,
+                     thin=((THIN_HOST, THIN_UPLINK_GBPS),)):
     """Two spines, two leaves, ``hosts`` hosts spread over the leaves
     (leaf-1 gets the odd one). Capacities are small on purpose: guests
-    under TCG can fill a 100 Mbit/s uplink."""
+    under TCG can fill a 100 Mbit/s uplink. The hosts named in ``thin``
+    get that uplink capacity instead."""
     per_leaf = -(-hosts // 2)
     topo = leaf_spine(2, 2, per_leaf, uplink_gbps=uplink_gbps,
-                      fabric_gbps=fabric_gbps, host_prefix='lvcmp')
+                      fabric_gbps=fabric_gbps,
+                      host_prefix=settings.LIBVIRT_HOST_PREFIX)
     topo['hosts'] = topo['hosts'][:hosts]
+    for h in topo['hosts']:
+        h['uplink_gbps'] = dict(thin).get(h['name'], h['uplink_gbps'])
     return topo
 
 
 class LabSettings(object):
     """Paths of the lab; duck-types what :class:`processes.Procs` needs."""
 
-    def __init__(self, state_dir=None):
+    def __init__(self, state_dir=None, logs=None):
         if state_dir is None:
-            state_dir = os.path.join(settings.Settings().state_dir,
-                                     'libvirtlab')
+            state_dir = settings.Settings(virt='libvirt').lab_dir
         self.state_dir = os.path.abspath(state_dir)
-        self.logs = os.path.join(self.state_dir, 'logs')
+        self.logs = logs or os.path.join(self.state_dir, 'logs')
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
         self.lab_file = os.path.join(self.state_dir, 'lab.json')
         #: the instances directory: the same path on every host, bind-
@@ -75,10 +87,7 @@ class Lab(object):
                 self.state = json.load(f)
 
     def save(self):
-        tmp = self.s.lab_file + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.state, f, indent=1)
-        os.replace(tmp, self.s.lab_file)
+        processes.write_json(self.s.lab_file, self.state, indent=1)
 
     def procs(self):
         return processes.Procs(self.s)
@@ -97,6 +106,7 @@ class Lab(object):
             raise LabError('the lab is already up (or half up): run down '
                            'first (state %s)' % self.s.lab_file)
         t0 = time.monotonic()
+        os.makedirs(self.s.state_dir, exist_ok=True)
         os.makedirs(self.s.logs, exist_ok=True)
         topo = topo or default_topology()
         plan = fabric.plan(topo)
@@ -133,6 +143,7 @@ class Lab(object):
         processes.say('fabric: %d namespaces, %d fabric links, shaped with tbf'
                   % (len(self.state['namespaces']), len(plan['links'])))
         procs = self.procs()
+        key = hypervisor.lab_key(os.path.join(self.s.state_dir, 'ssh'))
         for host, h in sorted(plan['hosts'].items()):
             mounts = hypervisor.prepare_dirs(self.s.host_dir(host), host,
                                              h['ip'])
@@ -142,6 +153,8 @@ class Lab(object):
             os.makedirs(self.s.instances, exist_ok=True)
             mounts[self.s.instances] = private
             mounts['/etc/hosts'] = self._hosts_file(plan)
+            mounts.update(hypervisor.prepare_ssh(
+                self.s.host_dir(host), h['ip'], *key))
             rec = procs.start('holder-' + host,
                               hypervisor.holder_argv(h['ns'], host, mounts))
             self.state['holders'][host] = rec['pid']
@@ -152,6 +165,8 @@ class Lab(object):
         for host in sorted(plan['hosts']):
             pid = self.holder(host)
             procs.start('virtlogd-' + host, hypervisor.virtlogd_argv(pid))
+            procs.start('sshd-' + host, hypervisor.sshd_argv(
+                pid, self.s.host_dir(host)))
             rec = procs.start('libvirtd-' + host,
                               hypervisor.libvirtd_argv(pid))
             processes.wait_for('libvirtd on ' + host,
@@ -199,8 +214,9 @@ class Lab(object):
         self.state = {}
         if os.path.exists(self.s.lab_file):
             os.remove(self.s.lab_file)
-        shutil.rmtree(os.path.join(self.s.state_dir, 'hosts'),
-                      ignore_errors=True)
+        for sub in ('hosts', 'ssh'):
+            shutil.rmtree(os.path.join(self.s.state_dir, sub),
+                          ignore_errors=True)
         processes.say('libvirt lab down: %d processes stopped, namespaces %s '
                   'deleted' % (len(stopped), ', '.join(gone)))
         return gone

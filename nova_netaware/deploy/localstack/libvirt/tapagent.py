@@ -8,7 +8,7 @@ that has no master on the guest bridge ``br-guests`` and sets it up, as
 neutron-linuxbridge-agent did. Polls ``ip -j link`` every 0.3 s.
 
 Usage (the lab starts it): ``ip netns exec nvl-H python -m
-nova_netaware.libvirtlab.tapagent``.
+nova_netaware.deploy.localstack.libvirt.tapagent``.
 """
 
 import json
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from nova_netaware.libvirtlab import fabric
+from nova_netaware.deploy.localstack.libvirt import fabric
 
 
 def unattached_taps(links):

@@ -29,11 +29,12 @@ import threading
 import urllib.parse
 import uuid
 
-from nova_netaware.libvirtlab import fabric
-from nova_netaware.libvirtlab import guest
+from nova_netaware.deploy.localstack.libvirt import fabric
+from nova_netaware.deploy.localstack.libvirt import guest
+from nova_netaware.deploy.localstack import processes
 from nova_netaware.deploy.localstack.netstub import _json
 
-LOG = logging.getLogger('nova_netaware.libvirtlab.netstandin')
+LOG = logging.getLogger('nova_netaware.deploy.localstack.libvirt.netstandin')
 
 NET_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, 'nvl-guests-network'))
 SUBNET_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, 'nvl-guests-subnet'))
@@ -90,10 +91,7 @@ class Store(object):
 
     def _save(self):
         if self.path:
-            tmp = self.path + '.tmp'
-            with open(tmp, 'w') as f:
-                json.dump(self.ports, f)
-            os.replace(tmp, self.path)
+            processes.write_json(self.path, self.ports)
 
     def _next_ip(self):
         used = {p['fixed_ips'][0]['ip_address'] for p in self.ports.values()}
@@ -249,7 +247,7 @@ def _ports(start_response, method, item, body, query, project):
 
 
 def app():
-    """gunicorn factory: ``nova_netaware.libvirtlab.netstandin:app()``."""
+    """gunicorn factory: ``nova_netaware.deploy.localstack.libvirt.netstandin:app()``."""
     logging.basicConfig(level=logging.INFO, format='%(asctime)s '
                         '%(levelname)s %(name)s %(message)s')
     return application

@@ -10,7 +10,7 @@ every accepted connection to 127.0.0.1:<port> in the root namespace. So
 the services keep listening on loopback only and the computes need no
 address on a management network.
 
-Usage: ``python -m nova_netaware.libvirtlab.ctlproxy --ns NS ... --port
+Usage: ``python -m nova_netaware.deploy.localstack.libvirt.ctlproxy --ns NS ... --port
 P ...`` (the lab starts it and records its pid).
 """
 
