@@ -23,6 +23,10 @@ def main(argv=None):
                        'service answers')
     p.add_argument('--computes', type=int, help='number of nova-compute '
                    'processes (default $NETAWARE_STACK_COMPUTES or 4)')
+    p.add_argument('--with-watcher', action='store_true',
+                   help='also run OpenStack Watcher (watcher-api, '
+                   'watcher-decision-engine, watcher-applier), registered '
+                   'in keystone as the infra-optim service')
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
     sub.add_parser('down', help='stop the processes that up started')
@@ -43,8 +47,9 @@ def main(argv=None):
             path.append(d)
     os.environ['PATH'] = os.pathsep.join(path)
     try:
-        settings = ls_settings.Settings(args.state_dir,
-                                  computes=getattr(args, 'computes', None))
+        settings = ls_settings.Settings(
+            args.state_dir, computes=getattr(args, 'computes', None),
+            with_watcher=getattr(args, 'with_watcher', False))
         st = stack.Stack(settings)
         if args.command == 'up':
             return st.up(timeout=args.timeout)

@@ -12,6 +12,10 @@ Layout of the state directory (``$NETAWARE_STACK_DIR``, by default
 * ``procs.json``: the processes this launcher started (pid, start time),
   so that ``down`` stops those and nothing else.
 
+With ``up --with-watcher`` the stack also runs OpenStack Watcher
+(``etc/watcher/watcher.conf``, database ``netaware_watcher``, API on the
+``watcher-api`` port).
+
 MariaDB and RabbitMQ are machine services: ``up`` starts them if they are
 not running and ``down`` leaves them running. The stack uses its own
 databases (``netaware_*``) and RabbitMQ vhost (``netaware``).
@@ -36,7 +40,10 @@ DB_PASSWORD = 'netaware'
 VHOST = 'netaware'
 DBS = ('keystone', 'glance', 'placement', 'nova_api', 'nova_cell0',
        'nova_cell1')
-PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network')
+#: the database of ``up --with-watcher``
+WATCHER_DBS = ('watcher',)
+PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network',
+              'watcher-api')
 
 
 def _default_state_dir():
@@ -47,7 +54,8 @@ def _default_state_dir():
 
 
 class Settings(object):
-    def __init__(self, state_dir=None, computes=None, port_base=None):
+    def __init__(self, state_dir=None, computes=None, port_base=None,
+                 with_watcher=False):
         self.state_dir = os.path.abspath(
             state_dir or os.environ.get('NETAWARE_STACK_DIR')
             or _default_state_dir())
@@ -70,6 +78,12 @@ class Settings(object):
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
         self.hosts = ['netaware-cmp%d' % (i + 1)
                       for i in range(self.computes)]
+        self.with_watcher = bool(with_watcher)
+
+    @property
+    def dbs(self):
+        """The stack's databases (``netaware_<name>``)."""
+        return DBS + (WATCHER_DBS if self.with_watcher else ())
 
     def url(self, name, path=''):
         return 'http://127.0.0.1:%d%s' % (self.ports[name], path)
@@ -86,6 +100,7 @@ class Settings(object):
             'glance': self.url('glance', '/versions'),
             'network-standin': self.url('network', '/'),
             'nova-api': self.url('nova-api', '/v2.1/'),
+            'watcher-api': self.url('watcher-api', '/'),
         }
 
     def db_url(self, name):
