@@ -327,6 +327,20 @@ class TestAudit(StrategyTestCase):
         glob = {g['name']: g['value'] for g in plans[0].global_efficacy}
         self.assertAlmostEqual(87.7778, glob['network_cost_reduction'], 3)
 
+    def test_quiet_cloud_gives_an_empty_action_plan(self):
+        self.write_traffic([(s, d, r // 10) for s, d, r in FLOWS])
+        a, plans = self.audit()
+        self.assertEqual(objects.audit.State.SUCCEEDED, a.state)
+        self.assertEqual(1, len(plans))
+        self.assertEqual(objects.action_plan.State.SUCCEEDED, plans[0].state)
+        self.assertEqual([], objects.Action.list(
+            self.context, filters={'action_plan_uuid': plans[0].uuid}))
+        ind = {i.name: float(i.value) for i in objects.EfficacyIndicator.list(
+            self.context, filters={'action_plan_uuid': plans[0].uuid})}
+        self.assertEqual(0.0, ind['instance_migrations_count'])
+        self.assertEqual(ind['network_cost_before'],
+                         ind['network_cost_after'])
+
     def assertFailed(self, message, **parameters):
         a, plans = self.audit(**parameters)
         self.assertEqual(objects.audit.State.FAILED, a.state)
