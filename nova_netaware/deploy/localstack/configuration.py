@@ -191,7 +191,8 @@ def write_watcher_conf(s):
     API, ``[watcher_clients_auth]`` (the service user Watcher calls Nova
     and Placement with), the ``[nova]`` / ``[placement]`` adapter settings,
     a compute-only data model (no Cinder here) rebuilt every
-    :data:`WATCHER_MODEL_PERIOD` seconds, and the weight planner."""
+    :data:`WATCHER_MODEL_PERIOD` seconds, the weight planner, and the
+    nova-netaware strategy pointed at the stack's nova.conf."""
     watcher_dir = os.path.join(s.data, 'watcher')
     os.makedirs(watcher_dir, exist_ok=True)
     adapter = {'region_name': REGION, 'valid_interfaces': 'public'}
@@ -219,6 +220,10 @@ def write_watcher_conf(s):
         'watcher_decision_engine': {
             'notification_topics': 'nova.versioned_notifications'},
         'watcher_planner': {'planner': 'weight'},
+        # nova-netaware's strategy reads the [netaware] options of the
+        # stack's nova.conf, the scheduler's (docs/advisor.md, Watcher)
+        'watcher_strategies.network_aware_rebalance': {
+            'config_files': s.conf('nova', 'nova.conf')},
         'oslo_concurrency': {'lock_path': os.path.join(watcher_dir,
                                                        'lock')},
         'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
