@@ -339,6 +339,10 @@ def _watcher_opt_names():
         'names["watcher_cluster_data_model_collectors.compute"] = [\n'
         '    o.dest for o in\n'
         '    nova.NovaClusterDataModelCollector.get_config_opts()]\n'
+        'from nova_netaware.watcher import strategy\n'
+        'names["watcher_strategies.network_aware_rebalance"] = [\n'
+        '    o.dest for o in\n'
+        '    strategy.NetworkAwareRebalance.get_config_opts()]\n'
         'print(json.dumps(names))\n')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, timeout=120)
@@ -356,7 +360,8 @@ def test_watcher_conf_options_are_watcher_options(tmp_path):
     known = _watcher_opt_names()
     owned = ('api', 'nova', 'placement', 'placement_client', 'collector',
              'watcher_decision_engine', 'watcher_planner',
-             'watcher_cluster_data_model_collectors.compute')
+             'watcher_cluster_data_model_collectors.compute',
+             'watcher_strategies.network_aware_rebalance')
     for section in owned:
         assert section in raw
         unknown = set(raw[section]) - known[section]
@@ -364,6 +369,9 @@ def test_watcher_conf_options_are_watcher_options(tmp_path):
     assert raw['api']['port'] == [str(s.ports['watcher-api'])]
     assert raw['database']['connection'] == [s.db_url('watcher')]
     assert raw['collector']['collector_plugins'] == ['compute']
+    # nova-netaware's strategy reads the scheduler's [netaware] options
+    assert raw['watcher_strategies.network_aware_rebalance'][
+        'config_files'] == [s.conf('nova', 'nova.conf')]
     assert raw['watcher_clients_auth']['username'] == ['watcher']
     assert raw['keystone_authtoken']['username'] == ['watcher']
     assert raw['DEFAULT']['transport_url'][0].endswith(
