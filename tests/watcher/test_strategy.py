@@ -30,6 +30,7 @@ import yaml
 from watcher.applier.actions import migration
 from watcher.common import utils as watcher_utils
 from watcher.decision_engine.audit import oneshot
+from watcher.decision_engine import sync
 from watcher.decision_engine.loading import default as loading
 from watcher import objects
 from watcher.tests.unit.objects import utils as obj_utils
@@ -288,12 +289,31 @@ class TestAudit(StrategyTestCase):
         super().setUp()
         # Notifications go to the message bus; none runs in this test.
         self.useFixture(fixtures.MockPatch('watcher.notifications.audit'))
-        self.goal = obj_utils.create_test_goal(
-            self.context, id=1, name='network_cost')
-        self.strategy = obj_utils.create_test_strategy(
-            self.context, name=NAME, goal_id=self.goal.id)
+        # What watcher-decision-engine does at start: goals and strategies
+        # from the entry points into the database.
+        sync.Syncer().sync()
+        self.goal = objects.Goal.get_by_name(self.context, 'network_cost')
+        self.strategy = objects.Strategy.get_by_name(self.context, NAME)
+
+    def test_synced_goal_and_strategy(self):
+        self.assertEqual(NAME, self.strategy.name)
+        self.assertEqual(self.goal.id, self.strategy.goal_id)
+        self.assertEqual(
+            netaware_strategy.NetworkAwareRebalance.get_schema(),
+            self.strategy.parameters_spec)
+        self.assertEqual(
+            [n for n, _, _ in netaware_goal.INDICATORS] +
+            ['instance_migrations_count'],
+            [i['name'] for i in self.goal.efficacy_specification])
 
     def audit(self, **parameters):
+        # As Watcher's API does on audit create: validate the parameters
+        # against the stored spec, filling in the defaults.
+        try:
+            watcher_utils.StrictDefaultValidatingDraft4Validator(
+                self.strategy.parameters_spec).validate(parameters)
+        except jsonschema.ValidationError:
+            pass        # a decision engine may still be given one
         tmpl = obj_utils.create_test_audit_template(
             self.context, uuid=str(uuid.uuid4()), name=str(uuid.uuid4()),
             goal_id=self.goal.id, strategy_id=self.strategy.id)
