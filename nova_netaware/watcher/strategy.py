@@ -33,6 +33,7 @@ FAILED, the message is written to the audit's ``status_message`` and the
 decision engine's log, and no action plan is made, so nothing moves.
 """
 
+from keystoneauth1 import exceptions as ks_exc
 from oslo_config import cfg
 from oslo_log import log
 
@@ -142,6 +143,9 @@ class NetworkAwareRebalance(base.BaseStrategy):
             view = data.read_cloud(make_cloud(self.osc), c)
         except NetawareError as e:
             self._fail(audit, str(e))
+        except (ks_exc.ClientException, exception.WatcherException) as e:
+            # Watcher's keystone session or Nova client set-up
+            self._fail(audit, 'cannot read the cloud: %s' % e)
         if view.missing_hosts():
             self._fail(audit, view.missing_hosts_error(
                 'before running an audit'))

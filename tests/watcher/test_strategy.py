@@ -25,6 +25,7 @@ import uuid
 
 import fixtures
 import jsonschema
+from keystoneauth1 import loading as ks_loading
 import yaml
 
 from watcher.applier.actions import migration
@@ -44,6 +45,7 @@ from nova_netaware.watcher import strategy as netaware_strategy
 from tests.watcher.snapshot_cloud import SnapshotCloud
 
 NAME = 'network_aware_rebalance'
+REAL_MAKE_CLOUD = netaware_strategy.make_cloud
 GROUP = 'watcher_strategies.' + NAME
 
 
@@ -387,6 +389,22 @@ class TestAudit(StrategyTestCase):
         topo['hosts'] = [h for h in topo['hosts'] if h['name'] != 'h5']
         self.dump(self.topology_path, topo)
         self.assertFailed('lacks Nova compute host(s) h5')
+
+    def test_unreachable_keystone_fails_the_audit(self):
+        # The real connection (Watcher's NovaHelper over Watcher's keystone
+        # session from [watcher_clients_auth]), to a keystone that is not
+        # there.
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_netaware.watcher.strategy.make_cloud', REAL_MAKE_CLOUD))
+        group = 'watcher_clients_auth'
+        self.CONF.register_opts(
+            ks_loading.get_auth_plugin_conf_options('password'), group=group)
+        self.flags(auth_type='password', auth_url='http://127.0.0.1:9/v3',
+                   username='watcher', password='x', project_name='service',
+                   user_domain_name='Default',
+                   project_domain_name='Default', group=group)
+        self.assertFailed('cannot read the cloud: Unable to establish '
+                          'connection to http://127.0.0.1:9/v3')
 
     def test_bad_parameter_fails_the_audit(self):
         # the API refuses it (schema); a decision engine given one anyway
