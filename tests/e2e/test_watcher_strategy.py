@@ -53,6 +53,10 @@ def test_strategy_plans_what_rebalance_plans(stack, hot):  # noqa: F811
 
     rc, out = strategy(stack, max_migrations=1)
     assert rc == 0, out
+    # for the record (docs/advisor.md, "Watcher"; pytest -s shows it)
+    print('openstack netaware rebalance --max-migrations 1:\n%s%s\n'
+          'strategy: %s' % (res.stderr, json.dumps(rows, indent=1),
+                            json.dumps(out, indent=1)))
     assert [(a['input_parameters']['resource_id'],
              a['input_parameters']['source_node'])
             for a in out['actions']] == planned
