@@ -33,6 +33,7 @@ FAILED, the message is written to the audit's ``status_message`` and the
 decision engine's log, and no action plan is made, so nothing moves.
 """
 
+from keystoneauth1 import exceptions as ks_exc
 from oslo_config import cfg
 from oslo_log import log
 
@@ -60,20 +61,14 @@ class AuditDataError(exception.WatcherException, NetawareError):
 
 
 def make_cloud(osc):
-    """The :class:`~nova_netaware.osc.cloud.Cloud` the strategy reads:
-    openstacksdk over Watcher's own keystone session
-    (``[watcher_clients_auth]``), with the region and interface of
-    Watcher's ``[nova]`` section; Placement is found in the catalog."""
-    import openstack.connection
-    kw = {}
-    nova = CONF.get('nova') if 'nova' in CONF else None
-    if nova is not None:
-        if getattr(nova, 'region_name', None):
-            kw['region_name'] = nova.region_name
-        if getattr(nova, 'valid_interfaces', None):
-            kw['interface'] = nova.valid_interfaces[0]
-    return osc_cloud.Cloud(openstack.connection.Connection(
-        session=osc.session, **kw))
+    """The :class:`~nova_netaware.osc.cloud.Cloud` the strategy reads: the
+    openstacksdk connection of Watcher's own ``NovaHelper`` (the one its
+    ``migrate`` action uses) over the strategy's keystone session
+    (``[watcher_clients_auth]``); Watcher's ``[nova]`` and ``[placement]``
+    sections give each service's interface and region."""
+    from watcher.common import nova_helper
+    return osc_cloud.Cloud(
+        nova_helper.NovaHelper(session=osc.session).connection)
 
 
 class NetworkAwareRebalance(base.BaseStrategy):
@@ -86,7 +81,6 @@ class NetworkAwareRebalance(base.BaseStrategy):
         #: the advisor's :class:`~nova_netaware.advisor.Plan` of the last
         #: execution (None before, or when it failed)
         self.rebalance_plan = None
-        self._view = None
 
     @classmethod
     def get_name(cls):
@@ -149,6 +143,9 @@ class NetworkAwareRebalance(base.BaseStrategy):
             view = data.read_cloud(make_cloud(self.osc), c)
         except NetawareError as e:
             self._fail(audit, str(e))
+        except (ks_exc.ClientException, exception.WatcherException) as e:
+            # Watcher's keystone session or Nova client set-up
+            self._fail(audit, 'cannot read the cloud: %s' % e)
         if view.missing_hosts():
             self._fail(audit, view.missing_hosts_error(
                 'before running an audit'))
@@ -167,7 +164,7 @@ class NetworkAwareRebalance(base.BaseStrategy):
                                      resource_id=step.server,
                                      input_parameters=parameters)
         self.solution.set_efficacy_indicators(**indicators(plan))
-        self.rebalance_plan, self._view = plan, view
+        self.rebalance_plan = plan
 
     def post_execute(self):
         plan = self.rebalance_plan

@@ -25,11 +25,13 @@ import uuid
 
 import fixtures
 import jsonschema
+from keystoneauth1 import loading as ks_loading
 import yaml
 
 from watcher.applier.actions import migration
 from watcher.common import utils as watcher_utils
 from watcher.decision_engine.audit import oneshot
+from watcher.decision_engine import sync
 from watcher.decision_engine.loading import default as loading
 from watcher import objects
 from watcher.tests.unit.objects import utils as obj_utils
@@ -43,6 +45,7 @@ from nova_netaware.watcher import strategy as netaware_strategy
 from tests.watcher.snapshot_cloud import SnapshotCloud
 
 NAME = 'network_aware_rebalance'
+REAL_MAKE_CLOUD = netaware_strategy.make_cloud
 GROUP = 'watcher_strategies.' + NAME
 
 
@@ -288,12 +291,31 @@ class TestAudit(StrategyTestCase):
         super().setUp()
         # Notifications go to the message bus; none runs in this test.
         self.useFixture(fixtures.MockPatch('watcher.notifications.audit'))
-        self.goal = obj_utils.create_test_goal(
-            self.context, id=1, name='network_cost')
-        self.strategy = obj_utils.create_test_strategy(
-            self.context, name=NAME, goal_id=self.goal.id)
+        # What watcher-decision-engine does at start: goals and strategies
+        # from the entry points into the database.
+        sync.Syncer().sync()
+        self.goal = objects.Goal.get_by_name(self.context, 'network_cost')
+        self.strategy = objects.Strategy.get_by_name(self.context, NAME)
+
+    def test_synced_goal_and_strategy(self):
+        self.assertEqual(NAME, self.strategy.name)
+        self.assertEqual(self.goal.id, self.strategy.goal_id)
+        self.assertEqual(
+            netaware_strategy.NetworkAwareRebalance.get_schema(),
+            self.strategy.parameters_spec)
+        self.assertEqual(
+            [n for n, _, _ in netaware_goal.INDICATORS] +
+            ['instance_migrations_count'],
+            [i['name'] for i in self.goal.efficacy_specification])
 
     def audit(self, **parameters):
+        # As Watcher's API does on audit create: validate the parameters
+        # against the stored spec, filling in the defaults.
+        try:
+            watcher_utils.StrictDefaultValidatingDraft4Validator(
+                self.strategy.parameters_spec).validate(parameters)
+        except jsonschema.ValidationError:
+            pass        # a decision engine may still be given one
         tmpl = obj_utils.create_test_audit_template(
             self.context, uuid=str(uuid.uuid4()), name=str(uuid.uuid4()),
             goal_id=self.goal.id, strategy_id=self.strategy.id)
@@ -367,6 +389,22 @@ class TestAudit(StrategyTestCase):
         topo['hosts'] = [h for h in topo['hosts'] if h['name'] != 'h5']
         self.dump(self.topology_path, topo)
         self.assertFailed('lacks Nova compute host(s) h5')
+
+    def test_unreachable_keystone_fails_the_audit(self):
+        # The real connection (Watcher's NovaHelper over Watcher's keystone
+        # session from [watcher_clients_auth]), to a keystone that is not
+        # there.
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_netaware.watcher.strategy.make_cloud', REAL_MAKE_CLOUD))
+        group = 'watcher_clients_auth'
+        self.CONF.register_opts(
+            ks_loading.get_auth_plugin_conf_options('password'), group=group)
+        self.flags(auth_type='password', auth_url='http://127.0.0.1:9/v3',
+                   username='watcher', password='x', project_name='service',
+                   user_domain_name='Default',
+                   project_domain_name='Default', group=group)
+        self.assertFailed('cannot read the cloud: Unable to establish '
+                          'connection to http://127.0.0.1:9/v3')
 
     def test_bad_parameter_fails_the_audit(self):
         # the API refuses it (schema); a decision engine given one anyway
