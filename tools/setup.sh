@@ -53,7 +53,7 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
     echo "setup: installing Python packages into .venv (about a minute)"
     .venv/bin/pip install -q -U pip wheel setuptools 2>&1 | grep -v '^WARNING: Location' || true
     .venv/bin/pip install -q -e '.[test,stack,libvirt]' 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -c 'import nova, placement, netfilterqueue, libvirt, nova_netaware' \
+    .venv/bin/python -c 'import nova, placement, netfilterqueue, libvirt, watcher, nova_netaware' \
         || { echo "setup: the Python install failed" >&2; exit 1; }
     touch "$stamp"
 fi

@@ -23,6 +23,7 @@ from nova_netaware.advisor.hotspots import overloaded_with
 from nova_netaware.advisor.hotspots import utilisation
 from nova_netaware.advisor.params import add_arguments
 from nova_netaware.advisor.params import AdvisorParams
+from nova_netaware.advisor.params import ExecutionParams
 from nova_netaware.advisor.params import get_schema
 from nova_netaware.advisor.params import resolve
 from nova_netaware.advisor.plan import Plan
@@ -33,7 +34,7 @@ from nova_netaware.core.cost import network_cost
 from nova_netaware.core.cost import server_cost
 
 __all__ = [
-    'AdvisorParams', 'HostUsage', 'Plan', 'Step', 'add_arguments',
+    'AdvisorParams', 'ExecutionParams', 'HostUsage', 'Plan', 'Step', 'add_arguments',
     'get_schema', 'hot_spots', 'link_name', 'max_utilisation',
     'network_cost', 'overloaded', 'overloaded_with', 'plan', 'resolve',
     'select', 'server_cost', 'utilisation',

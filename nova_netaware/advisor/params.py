@@ -11,6 +11,11 @@ Each knob declares its valid range too, and that one declaration is checked
 everywhere: by :class:`AdvisorParams` itself (so a caller such as a Watcher
 strategy gets the same :class:`ValueError`), by the command-line options
 (an argparse error naming the option) and in the schema (``minimum`` ...).
+
+:class:`ExecutionParams` declares how a plan is carried out (cold or live,
+with or without a named destination); the plan does not depend on it.
+``get_schema(execution=True)`` adds it (the Watcher strategy's parameters)
+and :func:`split` turns audit parameters back into both.
 """
 
 import argparse
@@ -98,20 +103,79 @@ def _described(f):
 
 
 def _schema(f):
+    """One knob in JSON schema draft 4, the draft Watcher validates audit
+    parameters with (``StrictDefaultValidatingDraft4Validator``): an open
+    lower bound is ``minimum`` with ``exclusiveMinimum: true``."""
     low, open_low, high = f.metadata['valid']
     out = {'description': _described(f) + '.',
            'type': _JSON_TYPES[type(f.default)], 'default': f.default,
-           'exclusiveMinimum' if open_low else 'minimum': low}
+           'minimum': low}
+    if open_low:
+        out['exclusiveMinimum'] = True
     if high is not None:
         out['maximum'] = high
     return out
 
 
-def get_schema():
-    """The knobs as a JSON schema (Watcher strategy ``get_schema()``),
-    with their valid ranges."""
-    return {'properties': {f.name: _schema(f)
-                           for f in dataclasses.fields(AdvisorParams)}}
+#: Nova's two kinds of move, as Watcher's ``migrate`` action names them.
+MIGRATION_TYPES = ('cold', 'live')
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionParams:
+    """How a plan's moves are carried out (they do not change the plan).
+
+    ``migration_type`` defaults to cold, as ``openstack netaware rebalance``
+    does without ``--live``; ``explicit_destination`` false lets Nova's
+    scheduler (with the nova-netaware filter and weigher) choose each
+    destination, as the command always does.
+    """
+    migration_type: str = dataclasses.field(default='cold', metadata={
+        'description': 'How each server is moved: cold (migrate, then '
+        'confirm) or live', 'schema': {'type': 'string',
+                                       'enum': list(MIGRATION_TYPES)}})
+    explicit_destination: bool = dataclasses.field(
+        default=False, metadata={
+            'description': 'Name the predicted host as each move\'s '
+            'destination (false: no destination, Nova\'s scheduler with the '
+            'nova-netaware filter and weigher chooses)',
+            'schema': {'type': 'boolean'}})
+
+    def __post_init__(self):
+        if self.migration_type not in MIGRATION_TYPES:
+            raise ValueError('migration_type must be one of %s, got %r' % (
+                ', '.join(MIGRATION_TYPES), self.migration_type))
+        if not isinstance(self.explicit_destination, bool):
+            raise ValueError('explicit_destination must be true or false, '
+                             'got %r' % (self.explicit_destination,))
+
+    @property
+    def live(self):
+        return self.migration_type == 'live'
+
+
+def get_schema(execution=False):
+    """The knobs as a JSON schema (draft 4, a Watcher strategy's
+    ``get_schema()``), with their valid ranges; with *execution*, the
+    :class:`ExecutionParams` too."""
+    props = {f.name: _schema(f) for f in dataclasses.fields(AdvisorParams)}
+    if execution:
+        for f in dataclasses.fields(ExecutionParams):
+            props[f.name] = dict(f.metadata['schema'],
+                                 description=f.metadata['description'] + '.',
+                                 default=f.default)
+    return {'properties': props}
+
+
+def split(parameters):
+    """``(AdvisorParams, ExecutionParams)`` from a mapping such as Watcher's
+    audit parameters (missing names take their defaults; an unknown name
+    raises :class:`TypeError`, a bad value :class:`ValueError`)."""
+    names = {f.name for f in dataclasses.fields(AdvisorParams)}
+    given = dict(parameters)
+    knobs = AdvisorParams(**{k: v for k, v in given.items() if k in names})
+    return knobs, ExecutionParams(**{k: v for k, v in given.items()
+                                     if k not in names})
 
 
 def _option_type(f):

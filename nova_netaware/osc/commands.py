@@ -77,13 +77,9 @@ class _Base(object):
 
 
 def _plan(view, parsed_args):
-    """The advisor's plan on the cloud's view (advisor.plan, nothing
-    else)."""
-    usage = {h: u for h, u in view.usage.items()
-             if h in view.engine.topo.host_index}
-    return advisor.plan(
-        view.engine, view.traffic, view.placement, view.models(), usage,
-        view.params, knobs=advisor.AdvisorParams.from_args(parsed_args))
+    """The advisor's plan on the cloud's view (:meth:`data.CloudView.plan`,
+    shared with the Watcher strategy)."""
+    return view.plan(advisor.AdvisorParams.from_args(parsed_args))
 
 
 def _cost_row(ev, i, weighted, verdict, reasons, rank, multiplier):
@@ -204,6 +200,7 @@ class Rebalance(_Base, command.Lister):
                             help='Carry out the plan through Nova (without '
                                  'it nothing changes).')
         parser.add_argument('--live', action='store_true',
+                            default=advisor.ExecutionParams().live,
                             help='Live-migrate (default: cold migrate, then '
                                  'confirm).')
         parser.add_argument('--timeout', type=float, default=600.0,
@@ -223,15 +220,10 @@ class Rebalance(_Base, command.Lister):
 
     def take_action(self, parsed_args):
         view = self._cloud_view(parsed_args)
-        missing = sorted(h for h in view.hypervisors
-                         if h not in view.engine.topo.host_index)
+        missing = view.missing_hosts()
         if missing and parsed_args.execute:
             raise exceptions.CommandError(
-                'the topology %s lacks Nova compute host(s) %s: the '
-                'scheduler plugin cannot judge moves to or from them. Fix '
-                'the topology (see "openstack netaware topology validate") '
-                'before --execute; nothing was changed.' % (
-                    view.conf.netaware.topology_file, ', '.join(missing)))
+                view.missing_hosts_error('before --execute'))
         if missing:
             self.app.stderr.write(
                 'warning: the topology lacks Nova compute host(s) %s; they '

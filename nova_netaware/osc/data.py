@@ -142,6 +142,30 @@ class CloudView:
              if host in hosts and key in md),
             self.conf.netaware.weight_multiplier)
 
+    def missing_hosts(self):
+        """Nova compute hosts that the topology lacks, sorted."""
+        return sorted(h for h in self.hypervisors
+                      if h not in self.engine.topo.host_index)
+
+    def missing_hosts_error(self, when):
+        """Why a plan must not be carried out while the topology lacks
+        compute hosts (*when*: e.g. ``'before --execute'``)."""
+        return ('the topology %s lacks Nova compute host(s) %s: the '
+                'scheduler plugin cannot judge moves to or from them. Fix '
+                'the topology (see "openstack netaware topology validate") '
+                '%s; nothing was changed.' % (
+                    self.conf.netaware.topology_file,
+                    ', '.join(self.missing_hosts()), when))
+
+    def plan(self, knobs=None):
+        """The advisor's plan (:func:`nova_netaware.advisor.plan`) on this
+        view, over the compute hosts of the topology: what ``openstack
+        netaware rebalance`` and the Watcher strategy both carry out."""
+        usage = {h: u for h, u in self.usage.items()
+                 if h in self.engine.topo.host_index}
+        return advisor.plan(self.engine, self.traffic, self.placement,
+                            self.models(), usage, self.params, knobs=knobs)
+
     def candidates(self, exclude=()):
         """Every compute host known to Nova, with free capacity."""
         out = []

@@ -357,3 +357,150 @@ def test_compute_commands_check_the_host(tmp_path):
     with pytest.raises(StackError) as exc:
         st.start_compute('netaware-cmp1')
     assert 'not running' in str(exc.value)
+
+
+# -- up --with-watcher ------------------------------------------------------
+
+def watcher_settings(tmp_path):
+    s = ls_settings.Settings(str(tmp_path / 'state'), computes=4,
+                             port_base=26000, with_watcher=True)
+    os.makedirs(s.logs, exist_ok=True)
+    return s
+
+
+def test_without_watcher_nothing_of_watcher_is_written(tmp_path):
+    s = settings(tmp_path)
+    configuration.write_configs(s)
+    from nova_netaware.deploy import nova_conf as deploy
+    assert not os.path.exists(s.conf('watcher', 'watcher.conf'))
+    assert 'watcher' not in s.dbs
+    assert 'watcher' not in ls._Startup(s, _RecordingProcs(), 1).setups()
+    raw = deploy.read_ini(os.path.join(s.etc, 'nova', 'nova.conf'))
+    assert raw['oslo_messaging_notifications']['driver'] == ['noop']
+
+
+def test_with_watcher_nova_sends_versioned_notifications(tmp_path):
+    s = watcher_settings(tmp_path)
+    configuration.write_configs(s)
+    from nova_netaware.deploy import nova_conf as deploy
+    raw = deploy.read_ini(os.path.join(s.etc, 'nova', 'nova.conf'))
+    assert raw['oslo_messaging_notifications']['driver'] == ['messagingv2']
+    assert raw['notifications']['notification_format'] == ['versioned']
+    assert s.dbs[-1] == 'watcher'
+    # the plugin's lines are the same with or without Watcher
+    assert deploy.nova_conf_edits(
+        raw, configuration.netaware_settings(s)) == []
+
+
+def _watcher_opt_names():
+    """{group: option names} of Watcher's own options (watcher.conf.opts),
+    the dynamic group of its compute collector included. In a subprocess:
+    Watcher registers options on oslo.config's global CONF, which Nova's
+    (imported by other tests here) already holds, e.g. ``host``."""
+    pytest.importorskip('watcher')
+    code = (
+        'import json\n'
+        'from watcher.conf import opts\n'
+        'from watcher.decision_engine.model.collector import nova\n'
+        'names = {}\n'
+        'for group, group_opts in opts.list_opts():\n'
+        '    key = getattr(group, "name", group)\n'
+        '    names.setdefault(key, []).extend(o.dest for o in group_opts)\n'
+        'names["watcher_cluster_data_model_collectors.compute"] = [\n'
+        '    o.dest for o in\n'
+        '    nova.NovaClusterDataModelCollector.get_config_opts()]\n'
+        'from nova_netaware.watcher import strategy\n'
+        'names["watcher_strategies.network_aware_rebalance"] = [\n'
+        '    o.dest for o in\n'
+        '    strategy.NetworkAwareRebalance.get_config_opts()]\n'
+        'print(json.dumps(names))\n')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return {k: set(v) for k, v in json.loads(res.stdout).items()}
+
+
+def test_watcher_conf_options_are_watcher_options(tmp_path):
+    """Every option written in a section that Watcher owns is one of
+    Watcher's options (a misspelt name would be silently ignored)."""
+    s = watcher_settings(tmp_path)
+    configuration.write_configs(s)
+    from nova_netaware.deploy import nova_conf as deploy
+    raw = deploy.read_ini(s.conf('watcher', 'watcher.conf'))
+    known = _watcher_opt_names()
+    owned = ('api', 'nova', 'placement', 'placement_client', 'collector',
+             'watcher_decision_engine', 'watcher_planner',
+             'watcher_cluster_data_model_collectors.compute',
+             'watcher_strategies.network_aware_rebalance')
+    for section in owned:
+        assert section in raw
+        unknown = set(raw[section]) - known[section]
+        assert not unknown, (section, unknown)
+    assert raw['api']['port'] == [str(s.ports['watcher-api'])]
+    assert raw['database']['connection'] == [s.db_url('watcher')]
+    assert raw['collector']['collector_plugins'] == ['compute']
+    # nova-netaware's strategy reads the scheduler's [netaware] options
+    assert raw['watcher_strategies.network_aware_rebalance'][
+        'config_files'] == [s.conf('nova', 'nova.conf')]
+    assert raw['watcher_clients_auth']['username'] == ['watcher']
+    assert raw['keystone_authtoken']['username'] == ['watcher']
+    assert raw['DEFAULT']['transport_url'][0].endswith(
+        '/' + ls_settings.VHOST)
+
+
+def test_watcher_conf_is_parsed_by_watcher(tmp_path):
+    """Watcher's own option parser reads the file: the values it sees."""
+    pytest.importorskip('watcher')
+    s = watcher_settings(tmp_path)
+    configuration.write_configs(s)
+    code = (
+        'import sys\n'
+        'from watcher import conf\n'
+        'from watcher.common import config\n'
+        'from watcher.common import service  # noqa: registers options\n'
+        'config.parse_args(["x", "--config-file", sys.argv[1]])\n'
+        'c = conf.CONF\n'
+        'print(c.api.port, c.nova.migration_interval, '
+        'c.nova.valid_interfaces, c.collector.collector_plugins, '
+        'c.watcher_planner.planner)\n')
+    res = subprocess.run([sys.executable, '-c', code,
+                          s.conf('watcher', 'watcher.conf')],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [
+        str(s.ports['watcher-api']), '1.0', "['public']", "['compute']",
+        'weight']
+
+
+@pytest.mark.parametrize('order', [
+    ('keystone', 'watcher', 'nova', 'register', 'placement', 'glance'),
+    ('watcher', 'placement', 'keystone', 'register', 'glance', 'nova'),
+])
+def test_watcher_api_starts_with_its_schema(tmp_path, order):
+    s = watcher_settings(tmp_path)
+    procs = _RecordingProcs()
+    startup = ls._Startup(s, procs, timeout=1)
+    assert 'watcher' in startup.setups()
+    for name in order:
+        startup.start(name)
+    apis = [n for n in procs.started if n not in ls._DAEMONS]
+    assert sorted(apis) == ['glance', 'keystone', 'network-standin',
+                            'nova-api', 'placement', 'watcher-api']
+    assert startup.apis['watcher-api']['env'] == {
+        'NETAWARE_WATCHER_CONF': s.conf('watcher', 'watcher.conf')}
+    assert 'watcher-api' in s.health_urls()
+
+
+def test_up_with_watcher_on_a_stack_without_it_says_so(tmp_path):
+    s = settings(tmp_path)
+    procs = processes.Procs(s)
+    procs.start('keystone', [sys.executable, '-c',
+                             'import time; time.sleep(60)'])
+    try:
+        w = ls_settings.Settings(s.state_dir, computes=4, port_base=26000,
+                                 with_watcher=True)
+        with pytest.raises(StackError) as exc:
+            ls.Stack(w).up()
+        assert '--with-watcher' in str(exc.value)
+    finally:
+        processes.Procs(s).stop_all(timeout=10)

@@ -5,6 +5,12 @@ The session fixture brings the stack up with the launcher
 down afterwards if it started it (``NETAWARE_E2E_KEEP=1`` keeps it).
 Set ``NETAWARE_E2E=0`` to skip these tests; on CI (``CI`` set) a missing
 MariaDB/RabbitMQ is a failure, not a skip.
+
+Tests marked ``watcher`` need OpenStack Watcher in the stack: when any is
+collected, the fixture brings the stack up with ``up --with-watcher``
+(``NETAWARE_E2E_WATCHER=0`` skips them and leaves Watcher out). A stack
+already running without Watcher is not restarted behind the developer's
+back: the watcher tests fail saying so.
 """
 
 import json
@@ -19,11 +25,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LAUNCHER = os.path.join(ROOT, 'devstack', 'local-stack')
 TIMINGS = {}
+#: whether the collected tests need Watcher (set at collection)
+NEEDS = {'watcher': False}
 
 
 def _venv_bin():
     import sys
     return os.path.dirname(sys.executable)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'watcher: needs OpenStack Watcher in the local stack '
+        '(up --with-watcher)')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -32,6 +46,14 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if 'tests/e2e/' in str(item.fspath):
                 item.add_marker(skip)
+        return
+    watcher = [i for i in items if i.get_closest_marker('watcher')]
+    if os.environ.get('NETAWARE_E2E_WATCHER', '1') == '0':
+        skip = pytest.mark.skip(reason='NETAWARE_E2E_WATCHER=0')
+        for item in watcher:
+            item.add_marker(skip)
+        return
+    NEEDS['watcher'] = bool(watcher)
 
 
 class Stack(object):
@@ -52,6 +74,9 @@ class Stack(object):
                     'OS_CLIENT_CONFIG_FILE', 'OS_CLOUD'):
                 del self.env[var]
         self._conn = None
+        from nova_netaware.deploy.localstack import processes
+        self.with_watcher = processes.Procs(self.settings).get(
+            'watcher-api') is not None
 
     def osc(self, *args, check=True, timeout=180):
         """``openstack <args>`` as an operator types it; JSON if -f json."""
@@ -92,9 +117,13 @@ def stack():
         if status.returncode == 1:   # partly running: start afresh
             subprocess.run([LAUNCHER, 'down'], env=env, timeout=120)
         t0 = time.monotonic()
-        res = subprocess.run([LAUNCHER, 'up'], env=env, capture_output=True,
+        argv = [LAUNCHER, 'up'] + (['--with-watcher'] if NEEDS['watcher']
+                                   else [])
+        res = subprocess.run(argv, env=env, capture_output=True,
                              text=True, timeout=900)
-        TIMINGS['stack up (s)'] = round(time.monotonic() - t0, 1)
+        TIMINGS['stack up%s (s)' % (' with watcher' if NEEDS['watcher']
+                                    else '')] = round(time.monotonic() - t0,
+                                                      1)
         print(res.stdout)
         assert res.returncode == 0, 'local-stack up failed:\n%s%s' % (
             res.stdout, res.stderr)
@@ -109,7 +138,7 @@ def _timings():
     t0 = time.monotonic()
     yield
     TIMINGS['e2e session (s)'] = round(time.monotonic() - t0, 1)
-    if 'stack up (s)' in TIMINGS or len(TIMINGS) > 1:
+    if any(k.startswith('stack up') for k in TIMINGS) or len(TIMINGS) > 1:
         path = os.path.join(ROOT, 'local-stack-state')
         if os.path.isdir(path):
             with open(os.path.join(path, 'e2e-timings.json'), 'w') as f:

@@ -173,7 +173,7 @@ class TestWheelMetadata(unittest.TestCase):
         base = self.requires[None]
         for name in ('netfilterqueue', 'tooz', 'prometheus-client', 'cliff',
                      'osc-lib', 'python-openstackclient', 'matplotlib',
-                     'nova'):
+                     'nova', 'python-watcher', 'python-watcherclient'):
             self.assertNotIn(name, base)
         for name in ('networkx', 'numpy', 'stevedore', 'oslo.config'):
             self.assertIn(name, base)
@@ -192,10 +192,14 @@ class TestWheelMetadata(unittest.TestCase):
         self.assertEqual({'cliff', 'osc-lib', 'python-openstackclient',
                           'matplotlib'}, self.requires['osc'])
 
+    def test_watcher_extra(self):
+        self.assertEqual({'python-watcher', 'python-watcherclient'},
+                         self.requires['watcher'])
+
     def test_nova_extra_pins_nova(self):
         self.assertIn('nova', self.requires['nova'])
 
     def test_test_extra_brings_every_part(self):
         self.assertIn(
-            'nova-netaware[ledger,meter,nova,osc,replica]; extra == "test"',
-            self.lines)
+            'nova-netaware[ledger,meter,nova,osc,replica,watcher]; '
+            'extra == "test"', self.lines)

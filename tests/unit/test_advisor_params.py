@@ -114,6 +114,7 @@ def test_schema_gives_the_ranges():
     props = advisor.get_schema()['properties']
     assert props['max_migrations']['minimum'] == 0
     assert 'maximum' not in props['max_migrations']
-    assert props['link_threshold']['exclusiveMinimum'] == 0.0
+    assert props['link_threshold']['minimum'] == 0.0
+    assert props['link_threshold']['exclusiveMinimum'] is True
     assert props['link_threshold']['maximum'] == 1.0
     assert props['min_gain']['minimum'] == 0.0

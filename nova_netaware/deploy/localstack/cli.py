@@ -47,6 +47,10 @@ def main(argv=None):
     p.add_argument('--computes', type=int, help='number of nova-compute '
                    'processes (default $NETAWARE_STACK_COMPUTES or 4)')
     _virt_arg(p)
+    p.add_argument('--with-watcher', action='store_true',
+                   help='also run OpenStack Watcher (watcher-api, '
+                   'watcher-decision-engine, watcher-applier), registered '
+                   'in keystone as the infra-optim service')
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
     _scheduler_args(p, '--scheduler-workers')
@@ -85,7 +89,8 @@ def main(argv=None):
             scheduler_workers=getattr(args, 'workers', None),
             ledger_backend=getattr(args, 'ledger_backend', None),
             ledger_url=getattr(args, 'ledger_url', None),
-            virt=getattr(args, 'virt', None))
+            virt=getattr(args, 'virt', None),
+            with_watcher=getattr(args, 'with_watcher', False))
         st = stack.Stack(settings)
         if args.command == 'up':
             return st.up(timeout=args.timeout)

@@ -2,9 +2,11 @@
 
 * MariaDB and RabbitMQ, machine services: started if they are not running,
   then given the stack's databases, user and vhost;
-* database schemas (keystone, nova, placement, glance) and keystone's
+* database schemas (keystone, nova, placement, glance; watcher with
+  ``--with-watcher``) and keystone's
   bootstrap, by each project's own ``*-manage`` command;
-* the service users, services and endpoints in keystone;
+* the service users, services and endpoints in keystone (with
+  ``--with-watcher``, also ``watcher``, type ``infra-optim``);
 * the command lines of the API services (gunicorn) and Nova's daemons;
 * :func:`connect`, an openstacksdk connection to the stack as its admin.
 """
@@ -21,7 +23,6 @@ from nova_netaware.deploy.localstack.processes import wait_for
 from nova_netaware.deploy.localstack.settings import CLOUD
 from nova_netaware.deploy.localstack.settings import DB_PASSWORD
 from nova_netaware.deploy.localstack.settings import DB_USER
-from nova_netaware.deploy.localstack.settings import DBS
 from nova_netaware.deploy.localstack.settings import PASSWORD
 from nova_netaware.deploy.localstack.settings import REGION
 from nova_netaware.deploy.localstack.settings import VHOST
@@ -54,7 +55,7 @@ def ensure_mariadb(s):
         grants.append("GRANT ALL PRIVILEGES ON `netaware\\_%%`.* TO '%s'@'%s'"
                       % (DB_USER, host))
     stmts = []
-    for db in DBS:
+    for db in s.dbs:
         stmts.append('DROP DATABASE IF EXISTS netaware_%s' % db)
         stmts.append('CREATE DATABASE netaware_%s CHARACTER SET utf8mb4' % db)
     mysql('; '.join(grants + stmts), log)
@@ -153,6 +154,19 @@ def setup_placement_db(s):
         s.log('placement-setup'))
 
 
+def setup_watcher_db(s):
+    """Watcher's schema, by its own ``watcher-db-manage upgrade``."""
+    run([s.bin('watcher-db-manage'), '--config-file',
+         s.conf('watcher', 'watcher.conf'), 'upgrade'],
+        s.log('watcher-setup'))
+
+
+def watcher_cmd(s, binary):
+    """The command line of a Watcher daemon on the stack's watcher.conf."""
+    return [s.bin(binary), '--config-file', s.conf('watcher', 'watcher.conf'),
+            '--log-file', s.log(binary)]
+
+
 def setup_glance_db(s):
     run([s.bin('glance-manage'), '--config-file',
          s.conf('glance', 'glance-api.conf'), 'db_sync'],
@@ -180,6 +194,8 @@ def register_services(s):
         # the network stand-in (see netstub.py), not Neutron
         ('neutron', 'network', s.url('network')),
     ]
+    if s.with_watcher:
+        services.append(('watcher', 'infra-optim', s.url('watcher-api')))
     for user_name, stype, url in services:
         user = idc.find_user(user_name, domain_id='default') or \
             idc.create_user(name=user_name, password=PASSWORD,

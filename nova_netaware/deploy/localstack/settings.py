@@ -16,6 +16,10 @@ Layout of the state directory (``$NETAWARE_STACK_DIR``, by default
   (``lab.json``, its own ``procs.json``, private libvirt directories per
   host), see :mod:`nova_netaware.deploy.localstack.libvirt`.
 
+With ``up --with-watcher`` the stack also runs OpenStack Watcher
+(``etc/watcher/watcher.conf``, database ``netaware_watcher``, API on the
+``watcher-api`` port).
+
 MariaDB and RabbitMQ are machine services: ``up`` starts them if they are
 not running and ``down`` leaves them running. The stack uses its own
 databases (``netaware_*``) and RabbitMQ vhost (``netaware``).
@@ -40,7 +44,10 @@ DB_PASSWORD = 'netaware'
 VHOST = 'netaware'
 DBS = ('keystone', 'glance', 'placement', 'nova_api', 'nova_cell0',
        'nova_cell1')
-PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network')
+#: the database of ``up --with-watcher``
+WATCHER_DBS = ('watcher',)
+PORT_NAMES = ('keystone', 'nova-api', 'placement', 'glance', 'network',
+              'watcher-api')
 #: ``fake``: Nova's fake driver, one nova-compute process per host on
 #: 127.0.0.1 (fast, the default); ``libvirt``: Nova's LibvirtDriver on QEMU,
 #: each compute in its own namespaces with its own libvirtd (real guests)
@@ -71,12 +78,13 @@ class Settings(object):
     (``$NETAWARE_STACK_LEDGER_URL``; :data:`REDIS_URL` by default with
     ``tooz``) are written to ``[netaware]`` only when set, so that by
     default nova.conf carries the plugin's own defaults. ``virt`` is
-    ``fake`` (default) or ``libvirt`` (see :mod:`.libvirt`).
+    ``fake`` (default) or ``libvirt`` (see :mod:`.libvirt`);
+    ``with_watcher`` adds OpenStack Watcher's services.
     """
 
     def __init__(self, state_dir=None, computes=None, port_base=None,
                  scheduler_workers=None, ledger_backend=None,
-                 ledger_url=None, virt=None):
+                 ledger_url=None, virt=None, with_watcher=False):
         self.state_dir = os.path.abspath(
             state_dir or os.environ.get('NETAWARE_STACK_DIR')
             or _default_state_dir())
@@ -123,6 +131,12 @@ class Settings(object):
                   else 'netaware-cmp')
         self.hosts = ['%s%d' % (prefix, i + 1)
                       for i in range(self.computes)]
+        self.with_watcher = bool(with_watcher)
+
+    @property
+    def dbs(self):
+        """The stack's databases (``netaware_<name>``)."""
+        return DBS + (WATCHER_DBS if self.with_watcher else ())
 
     def _last_virt(self):
         try:
@@ -151,6 +165,7 @@ class Settings(object):
             'glance': self.url('glance', '/versions'),
             'network-standin': self.url('network', '/'),
             'nova-api': self.url('nova-api', '/v2.1/'),
+            'watcher-api': self.url('watcher-api', '/'),
         }
 
     def db_url(self, name):

@@ -39,6 +39,8 @@ _APIS = {
     'placement': ('placement', 'OS_PLACEMENT_CONFIG_DIR'),
     'glance': ('glance', 'OS_GLANCE_CONFIG_DIR'),
     'nova': ('nova-api', 'OS_NOVA_CONFIG_DIR'),
+    # up --with-watcher; the variable names watcher.conf (see wsgi.watcher)
+    'watcher': ('watcher-api', 'NETAWARE_WATCHER_CONF'),
 }
 # Nova's daemons, started once nova's schema is ready and the services are
 # registered in keystone: they talk to placement with keystone credentials
@@ -70,21 +72,26 @@ class _Startup(object):
 
     def setups(self):
         s = self.s
-        return {
+        setups = {
             'keystone': lambda: services.setup_keystone(s),
             'nova': lambda: services.setup_nova_db(s),
             'placement': lambda: services.setup_placement_db(s),
             'glance': lambda: services.setup_glance_db(s),
         }
+        if s.with_watcher:
+            setups['watcher'] = lambda: services.setup_watcher_db(s)
+        return setups
 
     def start(self, name):
         """Start what waited for ``name`` (a schema, or 'register')."""
         s = self.s
         if name in _APIS:
             proc, variable = _APIS[name]
+            where = (s.conf('watcher', 'watcher.conf') if name == 'watcher'
+                     else os.path.join(s.etc, name))
             self.apis[proc] = services.gunicorn(
                 s, self.procs, proc, '%s()' % name, s.ports[proc],
-                {variable: os.path.join(s.etc, name)})
+                {variable: where})
         if name in ('nova', 'register'):
             self.ready.add(name)
             if self.ready == {'nova', 'register'}:
@@ -202,6 +209,10 @@ class Stack(object):
     def _already_running(self, procs):
         dead = procs.dead()
         if not dead:
+            if self.s.with_watcher and not procs.get('watcher-api'):
+                raise StackError(
+                    'the local stack is running without Watcher; run '
+                    '"local-stack down" and then "up --with-watcher"')
             say('the local stack is already running (%d processes; '
                 'state in %s)' % (len(procs.records), self.s.state_dir))
             return 0
@@ -258,11 +269,12 @@ class Stack(object):
         services.ensure_redis(s)
         say('configuration (nova.conf plugin lines by nova_netaware.deploy)')
         configuration.write_configs(s)
-        say('database schemas (keystone, nova, placement, glance), each '
-            'service started as soon as its schema is ready')
+        say('database schemas (keystone, nova, placement, glance%s), each '
+            'service started as soon as its schema is ready'
+            % (', watcher' if s.with_watcher else ''))
         apis, daemons = _Startup(s, procs, timeout).run()
         urls = {name: url for name, url in s.health_urls().items()
-                if name != 'keystone'}
+                if name != 'keystone' and name in apis}
         # placement first: computes report to it as they start
         wait_for('placement', lambda: http_status(urls['placement']) == 200,
                  timeout, proc=apis['placement'])
@@ -280,6 +292,45 @@ class Stack(object):
             say('guest image (kernel, ramdisk, machine image) in glance, '
                 'flavor %s' % novastack().FLAVOR)
             novastack().upload_image(conn, lab.result().state['image'])
+        if s.with_watcher:
+            self._start_watcher(procs, conn, timeout)
+
+    def _start_watcher(self, procs, conn, timeout):
+        """watcher-decision-engine and watcher-applier, started once every
+        compute is a hypervisor (the engine builds its compute data model
+        from Nova as it starts); then wait until Watcher lists both as
+        ACTIVE (``openstack optimize service list``)."""
+        s = self.s
+        say('watcher-decision-engine and watcher-applier')
+        daemons = {binary: procs.start(binary, services.watcher_cmd(
+            s, binary)) for binary in ('watcher-decision-engine',
+                                       'watcher-applier')}
+
+        def missing():
+            try:
+                resp = conn.session.get(
+                    s.url('watcher-api', '/v1/services'),
+                    headers={'OpenStack-API-Version': 'infra-optim 1.0'})
+                listed = resp.json().get('services', [])
+            except Exception:
+                return list(daemons)
+            active = {x['name'] for x in listed if x.get('status') == 'ACTIVE'}
+            return [b for b in daemons if b not in active]
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = missing()
+            if not left:
+                break
+            for binary in left:
+                if not _alive(daemons[binary]):
+                    fail(binary, daemons[binary]['log'], 'its process exited')
+            if time.monotonic() > deadline:
+                fail(left[0], daemons[left[0]]['log'],
+                     'not ACTIVE in watcher service list within %ds'
+                     % timeout)
+            time.sleep(1)
+        say('watcher: API, decision engine and applier up')
 
     def _start_computes(self, procs, lab=None):
         s = self.s

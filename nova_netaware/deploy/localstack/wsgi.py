@@ -6,7 +6,8 @@ under gunicorn that holds gunicorn's own arguments and the worker dies with
 gunicorn calls them as ``nova_netaware.deploy.localstack.wsgi:keystone()``.
 Each service finds its configuration through its usual environment variable
 (OS_KEYSTONE_CONFIG_DIR, OS_PLACEMENT_CONFIG_DIR, OS_GLANCE_CONFIG_DIR,
-OS_NOVA_CONFIG_DIR), which the launcher sets.
+OS_NOVA_CONFIG_DIR), which the launcher sets; Watcher, which has no such
+variable, gets its ``--config-file`` from ``NETAWARE_WATCHER_CONF``.
 """
 
 import sys
@@ -38,6 +39,15 @@ def nova():
     _reset_argv('nova-api')
     from nova.wsgi import osapi_compute
     return osapi_compute.application
+
+
+def watcher():
+    import os
+    # watcher.api.wsgi parses sys.argv: give it the stack's watcher.conf
+    sys.argv = ['watcher-api', '--config-file',
+                os.environ['NETAWARE_WATCHER_CONF']]
+    from watcher.api import wsgi
+    return wsgi.initialize_wsgi_app()
 
 
 def network_standin():
