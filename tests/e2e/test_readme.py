@@ -32,9 +32,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
+from tests.e2e.conftest import TIMINGS
 from tests.packaging.cleanvenv import make_venv
 from tests.packaging.cleanvenv import no_compiler_env
 from tests.packaging.cleanvenv import ROOT
@@ -130,8 +133,22 @@ def _direct_url(bindir, env):
     return json.loads(r.stdout)
 
 
-def test_install_blocks_in_a_clean_virtualenv(blocks, tmp_path):
-    tmp = str(tmp_path)
+def uninstall(bindir, env):
+    r = subprocess.run([os.path.join(bindir, 'pip'), 'uninstall', '-y',
+                        'nova-netaware'], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.fixture
+def tmp():
+    path = tempfile.mkdtemp(prefix='netaware-readme-')
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_install_blocks_in_a_clean_virtualenv(blocks, tmp):
+    t0 = time.monotonic()
     env, calls = no_compiler_env(tmp)
     venv = os.path.join(tmp, 'venv')
     bindir = make_venv(venv, env)
@@ -153,12 +170,15 @@ def test_install_blocks_in_a_clean_virtualenv(blocks, tmp_path):
     url = _direct_url(bindir, env)
     assert 'dir_info' in url and url['url'].endswith('/nova-netaware'), url
 
-    # from a git URL at the commit
+    # from a git URL at the commit; each block starts without the package
+    # (pip would keep an installed 0.1.0), the dependencies stay
+    uninstall(bindir, env)
     check_all_succeed(run_block(substituted('install-git-url'), work, env))
     url = _direct_url(bindir, env)
     assert url.get('vcs_info', {}).get('commit_id') == commit, url
 
     # from the wheel the project builds
+    uninstall(bindir, env)
     lines = substituted('install-wheel')
     assert any('-m build' in line for line in lines), lines
     check_all_succeed(run_block(lines, work, env))
@@ -173,6 +193,7 @@ def test_install_blocks_in_a_clean_virtualenv(blocks, tmp_path):
     assert rc == 2, out
     assert 'Nova is not importable' in out and 'Traceback' not in out, out
     assert len(out.strip().splitlines()) == 1, out
+    TIMINGS['README install blocks (s)'] = round(time.monotonic() - t0, 1)
 
 
 def _operator_env(stack):
@@ -214,11 +235,15 @@ def test_demo_then_the_after_demo_block(stack, blocks, plot_file):
             if line.startswith('devstack/local-stack')]
     others = set(blocks['demo']) - set(demo)
     assert demo and others <= {'bash tools/run-tests.sh'}, blocks['demo']
+    t0 = time.monotonic()
     [(line, rc, out)] = run_block(demo, ROOT, env)
+    TIMINGS['README demo (s)'] = round(time.monotonic() - t0, 1)
     assert rc == 0, '%r exited %d:\n%s' % (line, rc, out)
     assert 'demo-app moved' in out, out
 
+    t0 = time.monotonic()
     results = run_block(blocks['after-demo'], ROOT, env)
+    TIMINGS['README after-demo block (s)'] = round(time.monotonic() - t0, 1)
     check_all_succeed(results)
     outputs = {}
     for line, _, out in results:
