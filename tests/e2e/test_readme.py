@@ -121,8 +121,12 @@ def blocks():
 
 
 def _git(*args):
-    return subprocess.run(['git', '-C', ROOT] + list(args), check=True,
-                          capture_output=True, text=True).stdout.strip()
+    r = subprocess.run(['git', '-C', ROOT] + list(args), capture_output=True,
+                       text=True)
+    assert r.returncode == 0, (
+        'the install blocks clone this checkout, which must be a git '
+        'checkout: git %s: %s' % (' '.join(args), r.stderr))
+    return r.stdout.strip()
 
 
 def _direct_url(bindir, env):
