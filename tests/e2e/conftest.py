@@ -134,6 +134,26 @@ def stack():
 
 
 @pytest.fixture(scope='session', autouse=True)
+def _readme_install_in_background(request):
+    """Start the README's install blocks (test_readme.py) now, in a
+    thread, when that test is to run: pip's work overlaps the stack's
+    bring-up instead of adding to it."""
+    wanted = [i for i in request.session.items
+              if i.name == 'test_install_blocks_in_a_clean_virtualenv'
+              and not i.get_closest_marker('skip')]
+    run = None
+    if wanted:
+        from tests.e2e.test_readme import InstallRun
+        run = InstallRun.begin()
+    yield
+    if run is not None:
+        try:
+            run.result()     # waited for and reported by its test
+        except BaseException:
+            pass
+
+
+@pytest.fixture(scope='session', autouse=True)
 def _timings():
     t0 = time.monotonic()
     yield

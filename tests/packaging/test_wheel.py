@@ -12,37 +12,14 @@ About a minute: pip fetches numpy, scipy, openstacksdk, ... (wheels).
 import email.parser
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import unittest
 import zipfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-COMPILERS = ('gcc', 'cc', 'c++', 'g++', 'clang', 'x86_64-linux-gnu-gcc')
-# Not part of the build: VCS data, virtualenvs, build output, local state.
-IGNORE = shutil.ignore_patterns('.git', '.venv', 'build', 'dist',
-                                '*.egg-info', '__pycache__', '.pytest_cache',
-                                'local-stack-state', 'tests', 'benchmarks')
-
-
-def _run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                          **kw)
-
-
-def build_wheel(tmp):
-    """Build the wheel from a copy of the checkout; return its path."""
-    src = os.path.join(tmp, 'src')
-    shutil.copytree(ROOT, src, ignore=IGNORE)
-    dist = os.path.join(tmp, 'dist')
-    r = _run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-              '--no-build-isolation', '-w', dist, src])
-    assert r.returncode == 0, r.stdout + r.stderr
-    wheels = [f for f in os.listdir(dist) if f.endswith('.whl')]
-    assert len(wheels) == 1, wheels
-    return os.path.join(dist, wheels[0])
+from tests.packaging.cleanvenv import build_wheel
+from tests.packaging.cleanvenv import make_venv
+from tests.packaging.cleanvenv import no_compiler_env
+from tests.packaging.cleanvenv import run as _run
 
 
 class TestWheel(unittest.TestCase):
@@ -63,31 +40,11 @@ class TestWheel(unittest.TestCase):
     @classmethod
     def _build_and_install(cls):
         cls.wheel = build_wheel(cls.tmp)
-
-        # The stand-in compilers: each call leaves a line in cls.calls.
-        nocc = os.path.join(cls.tmp, 'nocc')
-        os.mkdir(nocc)
-        cls.calls = os.path.join(cls.tmp, 'compiler-calls')
-        for name in COMPILERS:
-            path = os.path.join(nocc, name)
-            with open(path, 'w') as f:
-                f.write('#!/bin/sh\necho "$0 $*" >> %s\n'
-                        'echo "no compiler here: $0" >&2\nexit 1\n'
-                        % cls.calls)
-            os.chmod(path, 0o755)
-        env = dict(os.environ, PATH=nocc + os.pathsep + os.environ['PATH'],
-                   CC=os.path.join(nocc, 'cc'),
-                   CXX=os.path.join(nocc, 'c++'))
-        env.pop('PYTHONPATH', None)
-        cls.env = env
-
+        cls.env, cls.calls = no_compiler_env(cls.tmp)
         cls.venv = os.path.join(cls.tmp, 'venv')
-        base = getattr(sys, '_base_executable', sys.executable)
-        r = _run([base, '-m', 'venv', cls.venv], env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
-        cls.bin = os.path.join(cls.venv, 'bin')
+        cls.bin = make_venv(cls.venv, cls.env)
         cls.install = _run([os.path.join(cls.bin, 'pip'), 'install', '-q',
-                            '--no-cache-dir', cls.wheel], env=env)
+                            '--no-cache-dir', cls.wheel], env=cls.env)
 
     def _venv(self, *cmd):
         return _run([os.path.join(self.bin, cmd[0])] + list(cmd[1:]),
