@@ -130,19 +130,27 @@ def _git(*args):
 
 
 def _direct_url(bindir, env):
-    """Where pip installed nova-netaware from (PEP 610 direct_url.json)."""
+    """Where pip installed nova-netaware from (PEP 610 direct_url.json).
+
+    Isolated (``-I``) and from ``/``: the test's own directory is the
+    checkout, whose ``nova_netaware.egg-info`` (left by ``pip install -e``)
+    would otherwise be found first on ``sys.path`` and has no
+    direct_url.json."""
     r = subprocess.run(
-        [os.path.join(bindir, 'python'), '-c',
+        [os.path.join(bindir, 'python'), '-I', '-c',
          'import importlib.metadata as m; print(m.distribution('
          '"nova-netaware").read_text("direct_url.json"))'],
-        env=env, capture_output=True, text=True, timeout=60)
+        env=env, cwd='/', capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() != 'None', (
+        'the installed nova-netaware has no direct_url.json')
     return json.loads(r.stdout)
 
 
 def uninstall(bindir, env):
     r = subprocess.run([os.path.join(bindir, 'pip'), 'uninstall', '-y',
-                        'nova-netaware'], env=env, capture_output=True,
+                        'nova-netaware'], env=env, cwd='/',
+                       capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
