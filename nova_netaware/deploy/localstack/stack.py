@@ -317,19 +317,8 @@ class Stack(object):
             active = {x['name'] for x in listed if x.get('status') == 'ACTIVE'}
             return [b for b in daemons if b not in active]
 
-        deadline = time.monotonic() + timeout
-        while True:
-            left = missing()
-            if not left:
-                break
-            for binary in left:
-                if not _alive(daemons[binary]):
-                    fail(binary, daemons[binary]['log'], 'its process exited')
-            if time.monotonic() > deadline:
-                fail(left[0], daemons[left[0]]['log'],
-                     'not ACTIVE in watcher service list within %ds'
-                     % timeout)
-            time.sleep(1)
+        _wait_listed(missing, daemons,
+                     'not ACTIVE in watcher service list', timeout)
         say('watcher: API, decision engine and applier up')
 
     def _start_computes(self, procs, lab=None):
@@ -452,21 +441,8 @@ class Stack(object):
             return [k for k in expected
                     if not (k in up or (k[1] is None and k[0] in up_bins))]
 
-        deadline = time.monotonic() + timeout
-        while True:
-            left = missing()
-            if not left:
-                return
-            for key in left:
-                if not _alive(expected[key]):
-                    fail(expected[key]['name'], expected[key]['log'],
-                         'its process exited')
-            if time.monotonic() > deadline:
-                key = left[0]
-                fail(expected[key]['name'], expected[key]['log'],
-                     'not reported up in nova service list within %ds'
-                     % timeout)
-            time.sleep(1)
+        _wait_listed(missing, expected,
+                     'not reported up in nova service list', timeout)
 
     def _discover_hosts(self, conn, timeout):
         """``nova-manage cell_v2 discover_hosts`` until every compute is an
@@ -563,3 +539,22 @@ class Stack(object):
         for line in self.s.shell_exports():
             print(line)
         return 0
+
+
+def _wait_listed(missing, records, what, timeout):
+    """Poll ``missing()`` (the keys of *records* a service list does not
+    show yet) every second until it is empty; fail naming the process when
+    one of them exited, or the first one left (*what* within *timeout*)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = missing()
+        if not left:
+            return
+        for key in left:
+            if not _alive(records[key]):
+                fail(records[key]['name'], records[key]['log'],
+                     'its process exited')
+        if time.monotonic() > deadline:
+            rec = records[left[0]]
+            fail(rec['name'], rec['log'], '%s within %ds' % (what, timeout))
+        time.sleep(1)
