@@ -5,16 +5,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# install_missing WHAT APT_OPTION PACKAGE...: apt-get install the packages
+# that dpkg does not know yet (APT_OPTION may be empty)
+install_missing() {
+    local what=$1 opt=$2 p
+    shift 2
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup: installing Debian packages$what: ${missing[*]}"
+        apt-get update -qq
+        # shellcheck disable=SC2086  # an empty option expands to nothing
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $opt \
+            "${missing[@]}" >/dev/null
+    fi
+}
+
 APT_PACKAGES=(iptables iproute2 nftables libnetfilter-queue-dev gcc shellcheck prometheus mariadb-server rabbitmq-server redis-server)
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing "" "" "${APT_PACKAGES[@]}"
 
 # local-stack up --virt libvirt and tests/libvirt_e2e: QEMU, libvirt (with
 # libvirt-dev for libvirt-python), the guest image's Debian kernel and
@@ -22,16 +32,7 @@ fi
 # ssh). Without recommends: about 540 MB, 2-3 minutes on a fresh machine.
 LIBVIRT_PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
                   libvirt-dev pkg-config busybox-static linux-image-amd64 openssh-server)
-missing=()
-for p in "${LIBVIRT_PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing Debian packages for --virt libvirt: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+install_missing " for --virt libvirt" --no-install-recommends "${LIBVIRT_PACKAGES[@]}"
 
 bash tools/services.sh
 
