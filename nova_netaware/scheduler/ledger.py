@@ -48,8 +48,13 @@ Backends (stevedore namespace ``nova_netaware.ledgers``, option
     group when its heartbeat expires (tooz ``membership_timeout``). When
     the store cannot be reached the ledger falls back to its in-process
     copy, logs once at WARNING which guarantee is lost, and tries the store
-    again every :data:`RETRY_S` seconds; a request never waits for the
-    store longer than ``[netaware] ledger_timeout`` (default 1 s).
+    again every :data:`RETRY_S` seconds, or as soon as a call that timed
+    out gets its answer after all (a slow store); a request never waits
+    for the store longer than ``[netaware] ledger_timeout`` (default 1 s).
+    The process connects when Nova loads the filter or the weigher
+    (:meth:`ToozLedger.warm`), and each forked worker process
+    (``[scheduler] workers``) connects again right after the fork under a
+    member id of its own, so that no request pays for connecting.
 """
 
 import concurrent.futures
@@ -60,6 +65,7 @@ import socket
 import threading
 import time
 import uuid as uuid_mod
+import weakref
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -79,6 +85,16 @@ LOST = ('nova-netaware ledger: the shared store %s is unreachable (%s); '
         'until Nova records them.')
 
 log_once = LogOnce(LOG)
+#: every ToozLedger of this process, to start afresh in a forked child
+_LEDGERS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for led in list(_LEDGERS):
+        led._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Ledger(object):
@@ -137,7 +153,14 @@ class ToozLedger(Ledger):
         self.url = CONF.netaware.ledger_url if url is None else url
         self.timeout = (CONF.netaware.ledger_timeout if timeout is None
                         else timeout)
-        self.member_id = (member_id or '%s-%d-%s' % (
+        self._fixed_member = member_id
+        from tooz import coordination  # noqa: F401 - import once, here
+        self._start_afresh()
+        _LEDGERS.add(self)
+
+    def _start_afresh(self):
+        """No connection, no worker thread, a member id of this process."""
+        self.member_id = (self._fixed_member or '%s-%d-%s' % (
             socket.gethostname(), os.getpid(), uuid_mod.uuid4().hex[:8])
         ).encode()
         self._coord = None
@@ -147,7 +170,24 @@ class ToozLedger(Ledger):
         self._beat_at = 0.0
         self._state = threading.Lock()
         self._queue = None
-        from tooz import coordination  # noqa: F401 - import once, here
+
+    def _forked(self):
+        """In a child process just forked (nova-scheduler's ``[scheduler]
+        workers``): the parent's connection and worker thread are not this
+        process's. Start afresh under a member id of its own, and connect
+        now rather than on the first request."""
+        self._lock = threading.Lock()
+        self._fixed_member = None
+        self._start_afresh()
+        self.warm()
+
+    def warm(self):
+        """Connect and join the group in the background, now: the first
+        request must not pay for it (measured on the local stack: a first
+        connection under a burst of requests took longer than
+        ``ledger_timeout``, and the store was then skipped for
+        :data:`RETRY_S` seconds)."""
+        self._submit(lambda coord: None)
 
     def _url(self):
         url = self.url
@@ -172,11 +212,16 @@ class ToozLedger(Ledger):
             fut, op = q.get()
             if op is None:
                 return
-            if fut.set_running_or_notify_cancel():
-                try:
-                    fut.set_result(self._run(op))
-                except BaseException as e:
-                    fut.set_exception(e)
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self._run(op)
+            except BaseException as e:
+                self._bad = True        # reconnect on the next call
+                fut.set_exception(e)
+                continue
+            self._back()
+            fut.set_result(result)
 
     def _run(self, op):
         now = time.monotonic()
@@ -214,8 +259,11 @@ class ToozLedger(Ledger):
         coord.update_capabilities(GROUP, caps.encode()).get()
 
     # -- request side ------------------------------------------------------
-    def _shared(self, op):
-        """``op(coord)`` on the store, or ``None`` when it is down."""
+    def _submit(self, op):
+        """Queue ``op(coord)`` for the worker thread: its future, or
+        ``None`` while the store is considered down (until
+        :data:`RETRY_S` seconds after the outage began, or until a call
+        already queued succeeds)."""
         with self._state:
             now = time.monotonic()
             if self._down_since is not None and now < self._retry_at:
@@ -226,28 +274,43 @@ class ToozLedger(Ledger):
                                  name='netaware-ledger', daemon=True).start()
             fut = concurrent.futures.Future()
             self._queue.put((fut, op))
+            return fut
+
+    def _shared(self, op):
+        """``op(coord)`` on the store, or ``None`` when it is down or does
+        not answer within :attr:`timeout` (the call itself goes on in the
+        worker thread: a slow store that answers later is back at once)."""
+        fut = self._submit(op)
+        if fut is None:
+            return None
         try:
-            result = fut.result(timeout=self.timeout)
+            return fut.result(timeout=self.timeout)
         except Exception as e:
             self._down(e)
             return None
+
+    def _back(self):
+        """A call reached the store: end the outage, if there was one."""
         with self._state:
             if self._down_since is not None:
                 self._down_since = None
+                self._retry_at = 0.0
                 LOG.warning('nova-netaware ledger: the shared store %s is '
                             'reachable again; decisions of every scheduler '
                             'process are counted', self.url)
-        return result
 
     def _down(self, error):
         with self._state:
-            self._bad = True
             self._retry_at = time.monotonic() + RETRY_S
             if self._down_since is None:
                 # once per outage
                 self._down_since = time.monotonic()
-                LOG.warning(LOST, self.url, '%s: %s' % (
-                    type(error).__name__, error))
+                if isinstance(error, TimeoutError):
+                    error = 'no answer within %g s ([netaware] ' \
+                        'ledger_timeout)' % self.timeout
+                else:
+                    error = '%s: %s' % (type(error).__name__, error)
+                LOG.warning(LOST, self.url, error)
 
     @property
     def shared(self):

@@ -313,7 +313,13 @@ def install_ledger_hook():
         rt = get_runtime()
         if hasattr(rt, 'decided'):
             rt.decided(spec_obj, host_state.host, host_state.nodename)
-    return ledger.install_hook(on_consume)
+    hooked = ledger.install_hook(on_consume)
+    rt = get_runtime()
+    if hooked and hasattr(rt, 'ledger'):
+        # connect to a shared store now (again in each forked worker),
+        # not on the first request
+        getattr(rt.ledger(), 'warm', lambda: None)()
+    return hooked
 
 
 def set_runtime(runtime):

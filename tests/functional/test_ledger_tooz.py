@@ -104,3 +104,107 @@ class TestToozLedger(testtools.TestCase):
         self.assertTrue(led.shared)
         self.assertIn('reachable again', self.log.output)
         self.assertIn('u1', other.entries())
+
+    def test_a_slow_store_is_back_as_soon_as_it_answers(self):
+        # A real TCP proxy in front of Redis holds each client->Redis chunk
+        # for `hold` seconds: the first connection (probe, connect, join,
+        # publish) is slower than the 1 s ledger_timeout.
+        proxy = self.useFixture(DelayProxy(6379, hold=0.4))
+        url = 'redis://127.0.0.1:%d?namespace=netaware-test-%s' % (
+            proxy.port, uuid.uuid4().hex[:8])
+        led = self.ledger(url=url)
+        led.record('u1', 'h2')
+        self.assertFalse(led.shared)
+        self.assertIn('no answer within 1 s', self.log.output)
+        proxy.hold = 0.0
+        # the call goes on in the worker thread and ends the outage; no
+        # RETRY_S (30 s) wait
+        deadline = time.monotonic() + 10
+        while not led.shared and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(led.shared)
+        other = self.ledger(url=url)
+        self.assertIn('u1', other.entries())
+        self.assertIn('reachable again', self.log.output)
+
+    def test_a_forked_worker_joins_as_its_own_member_at_once(self):
+        # nova-scheduler's [scheduler] workers are forked after the filter
+        # loaded (and warmed) the ledger in the parent.
+        parent = self.ledger()
+        parent.warm()
+        parent.entries()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                        # the worker process
+            try:
+                os.close(r)
+                t = time.monotonic()
+                # connected by the fork hook, before any request
+                while parent._coord is None and time.monotonic() - t < 5:
+                    time.sleep(0.05)
+                joined = parent._coord is not None
+                parent.record('u-child', 'h4')
+                os.write(w, ('%s %s %s' % (joined, parent.shared,
+                                           parent.member_id.decode())
+                             ).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            joined, shared, member = f.read().split()
+        os.waitpid(pid, 0)
+        self.assertEqual(('True', 'True'), (joined, shared))
+        self.assertNotEqual(parent.member_id.decode(), member)
+        self.assertIn('-%d-' % pid, member)
+        self.assertEqual('h4', self.ledger().entries()['u-child'][0])
+
+
+class DelayProxy(fixtures.Fixture):
+    """A TCP proxy to 127.0.0.1:*target* that holds every chunk the client
+    sends for :attr:`hold` seconds before forwarding it (a slow network
+    path to the store)."""
+
+    def __init__(self, target, hold):
+        super().__init__()
+        self.target, self.hold = target, hold
+
+    def _setUp(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.addCleanup(self.sock.close)
+
+        def pipe(src, dst, delayed):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    if delayed and self.hold:
+                        time.sleep(self.hold)
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        def serve():
+            while True:
+                try:
+                    client, _ = self.sock.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(('127.0.0.1',
+                                                     self.target))
+                for a, b, d in ((client, upstream, True),
+                                (upstream, client, False)):
+                    threading.Thread(target=pipe, args=(a, b, d),
+                                     daemon=True).start()
+        threading.Thread(target=serve, daemon=True).start()

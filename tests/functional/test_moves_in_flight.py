@@ -22,6 +22,7 @@ from unittest import mock
 
 from nova.scheduler import utils as scheduler_utils
 from oslo_config import cfg
+from oslo_utils import uuidutils
 
 from nova_netaware.core.engine import Candidate
 from nova_netaware.core.engine import Engine
@@ -301,18 +302,25 @@ class TestRetryOnAlternate(InFlightBase):
             self.assertEqual('h2', self.host_of(m))
 
 
-class TestSharedLedger(InFlightBase):
-    """The same burst with ``[netaware] ledger_backend = tooz`` on the
-    machine's Redis, then with the store unreachable."""
+class SharedLedgerBase(InFlightBase):
+    """``[netaware] ledger_backend = tooz``, the options set before the
+    scheduler starts: the filter loads the ledger (and connects) when Nova
+    loads it."""
 
     compute_driver = 'fake.MediumFakeDriver'
 
+    def ledger_url(self):
+        return 'redis://127.0.0.1:6379?namespace=netaware-ft-%s' % (
+            uuidutils.generate_uuid()[:8])
+
     def setUp(self):
-        super().setUp()
-        self.flags(ledger_backend='tooz',
-                   ledger_url='redis://127.0.0.1:6379?namespace=netaware-'
-                              'ft-%s' % self.movers[0]['id'][:8],
+        self.flags(ledger_backend='tooz', ledger_url=self.ledger_url(),
                    group='netaware')
+        super().setUp()
+
+
+class TestSharedLedger(SharedLedgerBase):
+    """The burst with the shared ledger on the machine's Redis."""
 
     def test_burst_with_the_shared_ledger(self):
         for m in self.movers:
@@ -323,10 +331,17 @@ class TestSharedLedger(InFlightBase):
         led = runtime.get_runtime().ledger()
         self.assertEqual('ToozLedger', type(led).__name__)
         self.assertTrue(led.shared)
+        self.assertNotIn('is unreachable', self.log_text())
         led.close()
 
+
+class TestSharedLedgerDown(SharedLedgerBase):
+    """The burst with the store unreachable (a port nothing listens on)."""
+
+    def ledger_url(self):
+        return 'redis://127.0.0.1:6390'
+
     def test_store_down_scheduling_goes_on_and_log_says_what_is_lost(self):
-        self.flags(ledger_url='redis://127.0.0.1:6390', group='netaware')
         for m in self.movers:
             self.cold(m)
         for m in self.movers:
