@@ -189,7 +189,8 @@ def test_evacuation_storm(stack, crowd):
         for name in MOVERS:
             # microversion >= 2.95 leaves an evacuated server SHUTOFF
             server = wait_settled(stack, ids[name], {'ACTIVE', 'SHUTOFF'})
-            assert server.compute_host != FAILED, name
+            assert server.compute_host != FAILED, '%s stayed on %s:\n%s' % (
+                name, FAILED, move_story(stack, ids[name]))
         took = time.monotonic() - t0
         conftest.TIMINGS['evacuation storm, %d servers (s)'
                          % len(MOVERS)] = round(took, 1)
@@ -201,6 +202,39 @@ def test_evacuation_storm(stack, crowd):
         launcher(stack, 'compute', 'start', FAILED)
         service_set(stack, FAILED, '--up')
         wait_compute_up(stack, FAILED)
+
+
+def move_story(stack, server_id):
+    """What Nova says about a server's moves, for a failure message: its
+    fault, its Migration records, and every log line of the conductor,
+    the scheduler and the computes that names it."""
+    server = stack.conn.compute.get_server(server_id)
+    out = ['server %s: status %s, task %s, host %s, fault %s' % (
+        server_id, server.status, server.task_state, server.compute_host,
+        server.fault)]
+    for m in stack.conn.compute.migrations(instance_uuid=server_id):
+        out.append('migration %s: %s %s -> %s, status %s' % (
+            m.id, m.migration_type, m.source_compute, m.dest_compute,
+            m.status))
+    for action in stack.conn.compute.server_actions(server_id):
+        full = stack.conn.compute.get_server_action(action.request_id,
+                                                    server_id)
+        for e in full.events or []:
+            e = e if isinstance(e, dict) else e.to_dict()
+            out.append('action %s %s: event %s on %s: %s %s' % (
+                action.action, action.request_id, e.get('event'),
+                e.get('host'), e.get('result'),
+                (e.get('traceback') or '').strip()[-600:]))
+    services = ['nova-conductor', 'nova-scheduler'] + [
+        'nova-compute-%s' % h for h in CMP]
+    for service in services:
+        path = stack.settings.log(service)
+        if not os.path.exists(path):
+            continue
+        with open(path, errors='replace') as f:
+            lines = [line.rstrip() for line in f if server_id in line]
+        out += ['%s: %s' % (service, line[:400]) for line in lines[-40:]]
+    return '\n'.join(out)
 
 
 def wait_compute_up(stack, host, timeout=120):
