@@ -171,13 +171,16 @@ prometheus_opts = [
 ledger_opts = [
     cfg.FloatOpt('decision_wait', default=2.0, min=0.0,
                  help='Seconds a move\'s evaluation waits at most for '
-                      'another move of the same scheduler process that is '
-                      'between its evaluation and Nova\'s choice (the '
-                      'Placement claim), so that it counts that choice. '
-                      'A decision Nova never completes (e.g. every claim '
-                      'failed) holds the next move this long at most. 0 '
-                      'disables the wait (concurrent moves may then pass '
-                      'the same full link).'),
+                      'another move that is between its evaluation and '
+                      'Nova\'s choice (the Placement claim), so that it '
+                      'counts that choice: a move of the same scheduler '
+                      'process, and with ledger_backend = tooz a move of '
+                      'any scheduler process sharing the ledger (a tooz '
+                      'lock, freed by the store this value + 1 s after a '
+                      'holder that died). A decision Nova never completes '
+                      '(e.g. every claim failed) holds the next move this '
+                      'long at most. 0 disables the wait (concurrent moves '
+                      'may then pass the same full link).'),
     cfg.StrOpt('ledger_backend', default='memory',
                help='Where the plugin keeps its own recent scheduling '
                     'decisions until Nova\'s records show them: a stevedore '

@@ -55,6 +55,12 @@ Backends (stevedore namespace ``nova_netaware.ledgers``, option
     (:meth:`ToozLedger.warm`), and each forked worker process
     (``[scheduler] workers``) connects again right after the fork under a
     member id of its own, so that no request pays for connecting.
+
+    The same store gives the *decision turn* (:meth:`ToozLedger.hold`): a
+    tooz lock that one scheduler process at a time holds from a move's
+    evaluation until Nova consumes its host, so that evaluations of
+    different processes never overlap (see
+    :meth:`nova_netaware.scheduler.runtime.NovaRuntime.begin`).
 """
 
 import concurrent.futures
@@ -77,6 +83,9 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 NAMESPACE = 'nova_netaware.ledgers'
 GROUP = b'nova-netaware-ledger'
+#: the tooz lock that gives one scheduler process at a time the turn to
+#: decide a move (see :meth:`ToozLedger.hold`)
+TURN = GROUP + b'-turn'
 #: seconds between attempts to reach an unreachable shared store
 RETRY_S = 30.0
 LOST = ('nova-netaware ledger: the shared store %s is unreachable (%s); '
@@ -124,6 +133,16 @@ class Ledger(object):
             for u in instance_uuids:
                 self._entries.pop(u, None)
 
+    def hold(self, wait_s):
+        """Take the decision turn of every scheduler process sharing this
+        ledger, waiting at most *wait_s* seconds; whether it was taken.
+        In one process the runtime's own gate is the turn: nothing to
+        do."""
+        return True
+
+    def let_go(self):
+        """Give the decision turn back (:meth:`hold`)."""
+
     def _expire(self):
         limit = self.clock() - self.ttl
         for u in [u for u, e in self._entries.items() if e[2] < limit]:
@@ -170,6 +189,8 @@ class ToozLedger(Ledger):
         self._beat_at = 0.0
         self._state = threading.Lock()
         self._queue = None
+        self._turn = None           # the tooz lock of the decision turn
+        self._holding = False
 
     def _forked(self):
         """In a child process just forked (nova-scheduler's ``[scheduler]
@@ -191,10 +212,22 @@ class ToozLedger(Ledger):
 
     def _url(self):
         url = self.url
-        if url.startswith('redis') and 'socket_timeout' not in url:
-            url += ('&' if '?' in url else '?') + \
-                'socket_timeout=%g' % self.timeout
+        if url.startswith('redis'):
+            for key, value in (
+                    ('socket_timeout', '%g' % self.timeout),
+                    # a holder that died frees the turn this soon
+                    ('lock_timeout', '%d' % self._turn_expiry())):
+                if key not in url:
+                    url += ('&' if '?' in url else '?') + \
+                        '%s=%s' % (key, value)
         return url
+
+    @staticmethod
+    def _turn_expiry():
+        """Seconds after which the store frees a decision turn its holder
+        never gave back: ``[netaware] decision_wait`` rounded up, plus
+        one."""
+        return int(-(-CONF.netaware.decision_wait // 1)) + 1
 
     def _probe(self):
         """Raise unless the store's address accepts a TCP connection."""
@@ -227,6 +260,7 @@ class ToozLedger(Ledger):
         now = time.monotonic()
         if self._bad and self._coord is not None:
             coord, self._coord = self._coord, None
+            self._turn = None
             try:
                 coord.stop()
             except Exception:
@@ -276,15 +310,16 @@ class ToozLedger(Ledger):
             self._queue.put((fut, op))
             return fut
 
-    def _shared(self, op):
+    def _shared(self, op, timeout=None):
         """``op(coord)`` on the store, or ``None`` when it is down or does
-        not answer within :attr:`timeout` (the call itself goes on in the
-        worker thread: a slow store that answers later is back at once)."""
+        not answer within *timeout* (:attr:`timeout` by default; the call
+        itself goes on in the worker thread: a slow store that answers
+        later is back at once)."""
         fut = self._submit(op)
         if fut is None:
             return None
         try:
-            return fut.result(timeout=self.timeout)
+            return fut.result(timeout=timeout or self.timeout)
         except Exception as e:
             self._down(e)
             return None
@@ -316,6 +351,35 @@ class ToozLedger(Ledger):
     def shared(self):
         """Whether the last call reached the shared store."""
         return self._down_since is None
+
+    def hold(self, wait_s):
+        """Take the shared decision turn: a tooz lock on the store
+        (``<group>-turn``), waited for at most *wait_s* seconds (redis-py
+        polls every 0.1 s: it may give up that much earlier). ``True``:
+        taken; ``False``: another process kept it; ``None``: the store is
+        down or did not answer, and the caller goes on (the outage is
+        logged as for every call)."""
+        def acquire(coord):
+            if self._turn is None:
+                self._turn = coord.get_lock(TURN)
+            return self._turn.acquire(blocking=wait_s)
+        got = self._shared(acquire, wait_s + self.timeout)
+        self._holding = bool(got)
+        return got
+
+    def let_go(self):
+        """Release the turn, without waiting for the store's answer."""
+        if not self._holding:
+            return
+        self._holding = False
+
+        def release(coord):
+            try:
+                self._turn.release()
+            except Exception as e:  # expired meanwhile: nothing held
+                LOG.debug('nova-netaware ledger: releasing the decision '
+                          'turn: %s', e)
+        self._submit(release)
 
     def record(self, instance_uuid, host, node=None):
         super().record(instance_uuid, host, node)

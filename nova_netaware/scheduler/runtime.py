@@ -194,7 +194,10 @@ class NovaRuntime(Runtime):
     # -- one decision at a time ------------------------------------------
     def begin(self, spec_obj):
         """Wait (bounded) until no other move is between its evaluation
-        and Nova's choice, then mark this one pending."""
+        and Nova's choice, then mark this one pending; with a shared
+        ledger, then also take the decision turn of all scheduler
+        processes (:meth:`.ledger.Ledger.hold`), waiting for the rest of
+        the same bound."""
         if not wants_ledger(spec_obj):
             return
         uuid = getattr(spec_obj, 'instance_uuid', None)
@@ -210,8 +213,11 @@ class NovaRuntime(Runtime):
             deadline = now + wait_s
             while True:
                 now = time.monotonic()
-                for u in [u for u, d in self._pending.items() if d <= now]:
+                expired = [u for u, d in self._pending.items() if d <= now]
+                for u in expired:
                     del self._pending[u]    # never consumed: given up
+                if expired:
+                    self.ledger().let_go()
                 if not self._pending or now >= deadline:
                     break
                 self._gate.wait(min(self._pending.values()) - now)
@@ -220,6 +226,13 @@ class NovaRuntime(Runtime):
                          '%.1f s ([netaware] decision_wait) for another '
                          'one\'s decision and went on', wait_s)
             self._pending[uuid] = time.monotonic() + wait_s
+        # the other scheduler processes' turn; outside the gate, so that
+        # this process's decided() calls are not held up meanwhile
+        rest = max(deadline - time.monotonic(), 0.0)
+        if self.ledger().hold(rest) is False:
+            log_once(logging.WARNING, 'nova-netaware: a move waited %.1f s '
+                     '([netaware] decision_wait) for another scheduler '
+                     'process\'s decision and went on', wait_s)
 
     def _was_consumed(self, spec_obj, uuid):
         """Whether Nova consumed a host for this very request (the same
@@ -232,6 +245,7 @@ class NovaRuntime(Runtime):
         """The pending decision of *uuid* is over (no host passed)."""
         with self._gate:
             if self._pending.pop(uuid, None) is not None:
+                self.ledger().let_go()
                 self._gate.notify_all()
 
     def decided(self, spec_obj, host, node):
@@ -253,6 +267,7 @@ class NovaRuntime(Runtime):
                                       if now - v[2] < 60}
                     self._consumed[id(spec_obj)] = (spec_obj, uuid, now)
                 if self._pending.pop(uuid, None) is not None:
+                    self.ledger().let_go()
                     self._gate.notify_all()
 
     def ledger(self):

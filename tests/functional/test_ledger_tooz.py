@@ -158,6 +158,75 @@ class TestToozLedger(testtools.TestCase):
         self.assertIn('-%d-' % pid, member)
         self.assertEqual('h4', self.ledger().entries()['u-child'][0])
 
+    def test_one_scheduler_process_decides_at_a_time(self):
+        a, b = self.ledger(), self.ledger()
+        self.assertIs(True, a.hold(1.0))
+        t = time.monotonic()
+        self.assertIs(False, b.hold(0.5))       # a holds the turn
+        # (redis-py polls every 0.1 s and may give up one poll early)
+        self.assertGreaterEqual(time.monotonic() - t, 0.35)
+        a.let_go()
+        t = time.monotonic()
+        self.assertIs(True, b.hold(2.0))
+        self.assertLess(time.monotonic() - t, 1.0)
+        b.let_go()
+        self.assertIs(True, a.hold(1.0))
+        a.let_go()
+
+    def test_a_holder_that_dies_frees_the_turn(self):
+        a = self.ledger()
+        pid = os.fork()
+        if pid == 0:                    # a scheduler process that dies
+            try:                        # while it holds the turn
+                os._exit(0 if a.hold(1.0) else 1)
+            finally:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(0, os.waitstatus_to_exitcode(status))
+        # decision_wait (2 s) rounded up + 1: the store frees it in 3 s
+        t = time.monotonic()
+        self.assertIs(True, a.hold(5.0))
+        self.assertLess(time.monotonic() - t, 4.5)
+        a.let_go()
+
+    def test_no_turn_from_a_store_that_is_down(self):
+        led = self.ledger(url=DOWN)
+        self.assertIsNone(led.hold(1.0))
+        led.let_go()                    # nothing held: nothing to do
+        self.assertEqual(1, self.log.output.count('is unreachable'))
+
+    def test_two_runtimes_decide_in_turn_and_the_second_sees_the_first(self):
+        # Two scheduler processes' runtimes, each with its own member of
+        # the shared ledger: the second's evaluation starts only once the
+        # first's choice is in the ledger.
+        import threading
+
+        from oslo_config import cfg
+
+        from nova_netaware.scheduler import runtime
+        from tests.unit.test_moves import _Spec
+        cfg.CONF.set_override('decision_wait', 5.0, 'netaware')
+        self.addCleanup(cfg.CONF.clear_override, 'decision_wait',
+                        'netaware')
+        first, second = runtime.NovaRuntime(), runtime.NovaRuntime()
+        first._ledger, second._ledger = self.ledger(), self.ledger()
+        a, b = _Spec('a'), _Spec('b')
+        first.begin(a)
+        seen = []
+        th = threading.Thread(target=lambda: (
+            second.begin(b), seen.append(dict(second.ledger().entries()))))
+        th.start()
+        time.sleep(0.5)
+        self.assertEqual([], seen)          # b waits for a's choice
+        first.decided(a, 'h2', 'n2')        # Nova consumed h2 for a
+        th.join(5)
+        self.assertEqual(('h2', 'n2'), seen[0]['a'][:2])
+        second.end('b')                     # no host passed for b
+        t = time.monotonic()
+        first.begin(_Spec('c'))             # the turn is free again
+        self.assertLess(time.monotonic() - t, 1.0)
+        first.end('c')
+
 
 class DelayProxy(fixtures.Fixture):
     """A TCP proxy to 127.0.0.1:*target* that holds every chunk the client
