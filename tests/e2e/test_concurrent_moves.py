@@ -303,12 +303,6 @@ def live_migrate_all(stack, ids):
     return time.monotonic() - t0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    'known gap (issue 11, open): in its runs so far the second worker\'s '
-    'first decision, ~0.5 s after the first worker placed two servers, '
-    'counted neither their shared-ledger entries nor their Migration '
-    'records, and a third server landed on the host whose uplink fits two '
-    '(25 of 25 Gbit/s); kept running so that a fix shows as XPASS'))
 def test_two_scheduler_workers_share_the_ledger(stack, crowd,
                                                 two_schedulers):
     """Four concurrent live migrations, split between two nova-scheduler
