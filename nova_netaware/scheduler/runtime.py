@@ -228,11 +228,15 @@ class NovaRuntime(Runtime):
             self._pending[uuid] = time.monotonic() + wait_s
         # the other scheduler processes' turn; outside the gate, so that
         # this process's decided() calls are not held up meanwhile
-        rest = max(deadline - time.monotonic(), 0.0)
-        if self.ledger().hold(rest) is False:
+        t = time.monotonic()
+        held = self.ledger().hold(max(deadline - t, 0.0))
+        if held is False:
             log_once(logging.WARNING, 'nova-netaware: a move waited %.1f s '
                      '([netaware] decision_wait) for another scheduler '
                      'process\'s decision and went on', wait_s)
+        elif held:
+            LOG.debug('nova-netaware: server %s took the decision turn '
+                      'after %.3f s', uuid, time.monotonic() - t)
 
     def _was_consumed(self, spec_obj, uuid):
         """Whether Nova consumed a host for this very request (the same
