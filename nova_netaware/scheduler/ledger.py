@@ -98,12 +98,20 @@ log_once = LogOnce(LOG)
 _LEDGERS = weakref.WeakSet()
 
 
+def _before_fork():
+    for led in list(_LEDGERS):
+        led._quiesce()
+
+
 def _after_fork_in_child():
     for led in list(_LEDGERS):
         led._forked()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork,
+                    after_in_child=_after_fork_in_child)
+#: the worker thread's marker: "every call queued before me is done"
+_IDLE = object()
 
 
 class Ledger(object):
@@ -192,6 +200,21 @@ class ToozLedger(Ledger):
         self._turn = None           # the tooz lock of the decision turn
         self._holding = False
 
+    def _quiesce(self):
+        """Before a fork: let the worker thread finish what it is doing
+        (at most :attr:`timeout` seconds), so that the child does not
+        inherit a lock that thread held mid-call (measured: a child forked
+        during the parent's first connection could not connect in 5 s)."""
+        q = self._queue
+        if q is None:
+            return
+        fut = concurrent.futures.Future()
+        q.put((fut, _IDLE))
+        try:
+            fut.result(timeout=self.timeout)
+        except Exception:
+            pass
+
     def _forked(self):
         """In a child process just forked (nova-scheduler's ``[scheduler]
         workers``): the parent's connection and worker thread are not this
@@ -246,6 +269,9 @@ class ToozLedger(Ledger):
             if op is None:
                 return
             if not fut.set_running_or_notify_cancel():
+                continue
+            if op is _IDLE:
+                fut.set_result(None)
                 continue
             try:
                 result = self._run(op)
