@@ -94,7 +94,10 @@ def _show_measured(s, ids, ips):
             '%s -> %s' % (names[ids[src]], names[ids[dst]]), asked, got,
             ', '.join('%s (%.2f)' % hv for hv in sorted(where.items())
                       if hv[1] > 0)))
-    print('  (Mbit/s; measured = IP bytes, the streams\' TCP ACKs included)')
+    print('  (Mbit/s; measured = IP bytes, the streams\' TCP ACKs included; '
+          'the hosts\' own addresses on br-guests, 10.100.255.N, from '
+          'which this demo polls the guests, have no port and are left '
+          'out of the matrix)')
     path = os.path.join(s.netaware_dir, 'measured-traffic.yaml')
     with open(path + '.tmp', 'w') as f:
         yaml.safe_dump({'flows': [{'src': a, 'dst': b, 'mbps': round(v, 3)}
