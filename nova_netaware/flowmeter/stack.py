@@ -18,6 +18,11 @@ from nova_netaware.deploy.localstack import processes
 from nova_netaware.flowmeter import exporter
 
 PROMETHEUS_OFFSET = 10
+#: Prometheus's scrape interval in the stack, seconds
+SCRAPE_INTERVAL_S = 2
+#: the ``rate()`` window of the stack's ``[netaware] prometheus_query``,
+#: seconds: a new or changed flow shows at its rate after one window
+RATE_WINDOW_S = 30
 
 
 def ports(s, hosts):
@@ -28,7 +33,23 @@ def ports(s, hosts):
              for i, h in enumerate(sorted(hosts))})
 
 
-def start(s, procs, namespaces, scrape_interval='2s', timeout=60):
+def prometheus_url(s):
+    """The URL of the stack's Prometheus (known before it starts: the
+    stack's nova.conf is written first)."""
+    return 'http://127.0.0.1:%d' % (min(s.ports.values())
+                                     + PROMETHEUS_OFFSET)
+
+
+def all_ports(s, hosts):
+    """Every port :func:`start` listens on (for the stack's free-port
+    check)."""
+    prom, meters = ports(s, hosts)
+    return dict({'prometheus': prom},
+                **{'flow-meter-' + h: p for h, p in meters.items()})
+
+
+def start(s, procs, namespaces, scrape_interval='%ds' % SCRAPE_INTERVAL_S,
+          timeout=60):
     """Start a meter per hypervisor and a Prometheus scraping them; wait
     until Prometheus has scraped every meter once.
 
@@ -77,7 +98,8 @@ def start(s, procs, namespaces, scrape_interval='2s', timeout=60):
     return url
 
 
-def netaware_options(prometheus_url, ports_cloud, window='30s'):
+def netaware_options(prometheus_url, ports_cloud,
+                     window='%ds' % RATE_WINDOW_S):
     """The ``[netaware]`` options of the measured matrix: fixed-IP labels
     resolved through the ports API of the clouds.yaml cloud *ports_cloud*;
     a short ``rate()`` window and cache for a demo stack."""
@@ -91,3 +113,46 @@ def netaware_options(prometheus_url, ports_cloud, window='30s'):
         'prometheus_cache_ttl': '5',
         'prometheus_port_cache_ttl': '60',
     }
+
+
+def measured_matrix(s):
+    """The traffic matrix as nova-scheduler reads it: the stack's
+    nova.conf ``[netaware]`` options, the traffic source they name (by
+    the one loading path, ``nova_netaware.loading``), the ports API of
+    the stack's clouds.yaml (``OS_CLIENT_CONFIG_FILE``, as the stack gives
+    nova-scheduler). Returns a :class:`~nova_netaware.core.traffic.
+    TrafficMatrix` (Mbit/s per (server id, server id))."""
+    from nova_netaware.osc import data
+    old = os.environ.get('OS_CLIENT_CONFIG_FILE')
+    os.environ['OS_CLIENT_CONFIG_FILE'] = s.clouds_yaml
+    try:
+        return data.load_traffic(data.load_conf([s.conf('nova',
+                                                         'nova.conf')]))
+    finally:
+        if old is None:
+            os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
+        else:
+            os.environ['OS_CLIENT_CONFIG_FILE'] = old
+
+
+def scheduler_env(s):
+    """What nova-scheduler (and the commands reading nova.conf) need in
+    their environment for the ``prometheus`` source's port lookup: the
+    stack's clouds.yaml (``[netaware] prometheus_ports_cloud`` names a
+    cloud in it)."""
+    return {'OS_CLIENT_CONFIG_FILE': s.clouds_yaml}
+
+
+def query(s, promql, timeout=5):
+    """An instant PromQL query on the stack's Prometheus: the result
+    vector (``[{'metric': {...}, 'value': [t, 'v']}]``)."""
+    import requests
+    resp = requests.get(prometheus_url(s) + '/api/v1/query',
+                        params={'query': promql}, timeout=timeout)
+    resp.raise_for_status()
+    return resp.json()['data']['result']
+
+
+def meter_instances(s, hosts):
+    """``{Prometheus instance label: host}`` of the stack's meters."""
+    return {'127.0.0.1:%d' % p: h for h, p in ports(s, hosts)[1].items()}

@@ -504,3 +504,42 @@ def test_up_with_watcher_on_a_stack_without_it_says_so(tmp_path):
         assert '--with-watcher' in str(exc.value)
     finally:
         processes.Procs(s).stop_all(timeout=10)
+
+
+def test_libvirt_stack_reads_the_measured_matrix(tmp_path):
+    """--virt libvirt: nova.conf's traffic source is the flow meters'
+    Prometheus (port base + 10), no traffic file; nova-scheduler gets the
+    stack's clouds.yaml for the port lookup; the meters' and Prometheus's
+    ports are checked before up. The fake stack keeps its static file."""
+    from nova_netaware.deploy import nova_conf as deploy
+    from nova_netaware.flowmeter import stack as meters
+    s = ls_settings.Settings(str(tmp_path / 'lv'), port_base=26000,
+                             virt='libvirt')
+    configuration.write_configs(s)
+    raw = deploy.read_ini(os.path.join(s.etc, 'nova', 'nova.conf'))
+    na = raw['netaware']
+    assert na['traffic_source'] == ['prometheus']
+    assert na['prometheus_url'] == ['http://127.0.0.1:26010']
+    assert na['prometheus_label_kind'] == ['ip']
+    assert na['prometheus_ports_cloud'] == [ls_settings.CLOUD]
+    assert 'rate(netaware_flow_bytes_total[%ds])' % meters.RATE_WINDOW_S \
+        in na['prometheus_query'][0]
+    assert 'static_traffic_file' not in na
+    assert not os.path.exists(s.traffic_file)
+    assert deploy.nova_conf_edits(
+        raw, configuration.netaware_settings(s)) == []
+    procs = _RecordingProcs()
+    startup = ls._Startup(s, procs, timeout=1)
+    startup.start('nova')
+    startup.start('register')
+    assert procs.started[-2:] == list(ls._DAEMONS)
+    assert ls._daemon_env(s) == {'OS_CLIENT_CONFIG_FILE': s.clouds_yaml}
+    assert meters.all_ports(s, s.hosts) == {
+        'prometheus': 26010, 'flow-meter-lvcmp1': 26011,
+        'flow-meter-lvcmp2': 26012, 'flow-meter-lvcmp3': 26013,
+        'flow-meter-lvcmp4': 26014}
+    assert max(s.ports.values()) < 26010
+    fake = settings(tmp_path)
+    assert ls._daemon_env(fake) is None
+    assert configuration.netaware_settings(fake)['traffic_source'] == \
+        'static'

@@ -45,7 +45,11 @@ class LibvirtStack(Stack):
         super().__init__(state_dir)
         from nova_netaware.deploy.localstack.libvirt import lab
         from nova_netaware.deploy.localstack.libvirt import novastack
+        from nova_netaware.osc.data import CONFIG_ENV
         self.lab = lab.Lab(novastack.lab_settings(self.settings))
+        # openstack netaware ... reads the scheduler's [netaware] options
+        # (the measured matrix: Prometheus, ports API of clouds.yaml)
+        self.env[CONFIG_ENV] = self.nova_conf
 
 
 @pytest.fixture(scope='module')

@@ -74,10 +74,22 @@ def _client(s, user):
 
 
 def netaware_settings(s):
-    """The [netaware] values, as the devstack plugin's settings give them."""
+    """The [netaware] values, as the devstack plugin's settings give them.
+
+    The fake stack reads the static traffic file (its servers send no
+    packets: the demo and the tests write the rates). The libvirt stack
+    reads the measured matrix: the hypervisors' flow meters through the
+    stack's Prometheus (:func:`nova_netaware.flowmeter.stack.
+    netaware_options`), fixed IPs resolved through the ports API of the
+    stack's clouds.yaml cloud."""
     values = {'topology_file': s.topology_file, 'traffic_source': 'static',
               'static_traffic_file': s.traffic_file,
               'weight_multiplier': '10.0'}
+    if s.virt == 'libvirt':
+        from nova_netaware.flowmeter import stack as meters
+        del values['static_traffic_file']
+        values.update(meters.netaware_options(meters.prometheus_url(s),
+                                              CLOUD))
     values.update(ledger_settings(s))
     return values
 
@@ -267,11 +279,11 @@ def stack_topology(s):
 
 def write_plugin(s):
     """The plugin's files and nova.conf lines, by the same code the devstack
-    plugin runs: the topology (:func:`stack_topology`), an empty traffic
-    file (unless one is there), and the [filter_scheduler] and [netaware]
-    lines."""
+    plugin runs: the topology (:func:`stack_topology`), on the fake stack
+    an empty traffic file (unless one is there), and the [filter_scheduler]
+    and [netaware] lines."""
     topology.write_topology(s.topology_file, stack_topology(s))
-    if not os.path.exists(s.traffic_file):
+    if s.virt != 'libvirt' and not os.path.exists(s.traffic_file):
         write(s.traffic_file, 'flows: []\n')
     nova_conf.configure_nova_conf(s.conf('nova', 'nova.conf'),
                                   netaware_settings(s))

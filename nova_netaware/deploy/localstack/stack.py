@@ -98,7 +98,8 @@ class _Startup(object):
                 for binary in _DAEMONS:
                     self.daemons[binary] = self.procs.start(
                         binary, services.nova_cmd(s, binary, '--log-file',
-                                                  s.log(binary)))
+                                                  s.log(binary)),
+                        env=_daemon_env(s))
                 say('nova-conductor and nova-scheduler started')
                 return
         if name != 'register':
@@ -146,6 +147,21 @@ class _Startup(object):
         return self.apis, self.daemons
 
 
+def _daemon_env(s):
+    """The environment of nova-scheduler (and conductor): on the libvirt
+    stack, the clouds.yaml of the measured matrix's port lookup."""
+    if s.virt != 'libvirt':
+        return None
+    from nova_netaware.flowmeter import stack as meters
+    return meters.scheduler_env(s)
+
+
+def meters():
+    """The flow meters and Prometheus of the libvirt stack."""
+    from nova_netaware.flowmeter import stack as mod
+    return mod
+
+
 def novastack():
     """The libvirt half of the stack (imported only with --virt libvirt)."""
     from nova_netaware.deploy.localstack.libvirt import novastack as mod
@@ -182,7 +198,7 @@ class Stack(object):
             t0 = time.monotonic()
             if s.virt == 'libvirt':
                 self._check_libvirt()
-            for sub in ('etc', 'logs', 'data', 'netaware'):
+            for sub in ('etc', 'logs', 'data', 'netaware', 'prometheus'):
                 shutil.rmtree(os.path.join(s.state_dir, sub),
                               ignore_errors=True)
             os.makedirs(s.logs)
@@ -224,11 +240,14 @@ class Stack(object):
 
     def _check_ports(self):
         s = self.s
-        busy = [n for n, p in s.ports.items() if port_open(p)]
+        ports = dict(s.ports)
+        if s.virt == 'libvirt':
+            ports.update(meters().all_ports(s, s.hosts))
+        busy = [n for n, p in ports.items() if port_open(p)]
         if busy:
             raise StackError('port(s) already in use: %s; set '
                              'NETAWARE_STACK_PORT_BASE to move the stack'
-                             % ', '.join('%s %d' % (n, s.ports[n])
+                             % ', '.join('%s %d' % (n, ports[n])
                                          for n in busy))
 
     def _check_libvirt(self):
@@ -279,6 +298,8 @@ class Stack(object):
         wait_for('placement', lambda: http_status(urls['placement']) == 200,
                  timeout, proc=apis['placement'])
         computes = self._start_computes(procs, lab)
+        if lab is not None:
+            self._start_meters(procs, lab.result())
         for name, url in urls.items():
             wait_for(name, lambda url=url: http_status(url) in (200, 300),
                      timeout, proc=apis[name])
@@ -295,6 +316,16 @@ class Stack(object):
         if s.with_watcher:
             self._start_watcher(procs, conn, timeout)
 
+    def _start_meters(self, procs, lab):
+        """One flow meter per hypervisor namespace and a Prometheus
+        scraping them (the scheduler's measured traffic matrix)."""
+        s = self.s
+        namespaces = {h: lab.plan['hosts'][h]['ns'] for h in s.hosts}
+        url = meters().start(s, procs, namespaces)
+        say('flow meters in %d hypervisor namespaces, Prometheus %s '
+            'scraping them (traffic_source = prometheus)'
+            % (len(namespaces), url))
+
     def _start_watcher(self, procs, conn, timeout):
         """watcher-decision-engine and watcher-applier, started once every
         compute is a hypervisor (the engine builds its compute data model
@@ -302,9 +333,11 @@ class Stack(object):
         ACTIVE (``openstack optimize service list``)."""
         s = self.s
         say('watcher-decision-engine and watcher-applier')
+        # the strategy reads the scheduler's [netaware] options: the same
+        # environment as nova-scheduler
         daemons = {binary: procs.start(binary, services.watcher_cmd(
-            s, binary)) for binary in ('watcher-decision-engine',
-                                       'watcher-applier')}
+            s, binary), env=_daemon_env(s))
+            for binary in ('watcher-decision-engine', 'watcher-applier')}
 
         def missing():
             try:
@@ -415,7 +448,8 @@ class Stack(object):
             nova_conf.apply_edits(s.conf('nova', 'nova.conf'), edits)
             procs.stop('nova-scheduler')
             rec = procs.start('nova-scheduler', services.nova_cmd(
-                s, 'nova-scheduler', '--log-file', s.log('nova-scheduler')))
+                s, 'nova-scheduler', '--log-file', s.log('nova-scheduler')),
+                env=_daemon_env(s))
         wait_for('nova-scheduler', lambda: self._log_mark(
             rec['log'], 'Starting scheduler node') >= s.scheduler_workers,
             timeout, proc=rec)
@@ -480,6 +514,9 @@ class Stack(object):
             if lab:
                 # after nova-compute: domains, libvirtd, namespaces
                 novastack().down(self.s)
+            # the flow meters' Prometheus data (its process is stopped)
+            shutil.rmtree(os.path.join(self.s.state_dir, 'prometheus'),
+                          ignore_errors=True)
             say('MariaDB and RabbitMQ are machine services: left running')
             return 0
 
