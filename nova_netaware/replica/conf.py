@@ -61,6 +61,28 @@ dataplane_opts = [
     cfg.StrOpt('guest_interface',
                help='Hypervisor-side interface toward the copy. Forwarded '
                     'traffic leaving through it is intercepted (NFQUEUE).'),
+    cfg.StrOpt('guest_interface_kind', default='auto',
+               choices=[('auto', 'bridge-port if guest_interface is a port '
+                                 'of a Linux bridge, else routed.'),
+                        ('routed', 'Traffic to the copy is routed out of '
+                                   'guest_interface (iptables -o).'),
+                        ('bridge-port', 'guest_interface is the copy\'s tap '
+                                        'on a Linux bridge: matched with '
+                                        'physdev; needs br_netfilter '
+                                        '(bridge-nf-call-iptables = 1).')],
+               help='How traffic toward the copy reaches guest_interface.'),
+    cfg.StrOpt('replay_via', default='auto',
+               choices=[('auto', 'port for a bridge port, else ip.'),
+                        ('ip', 'Re-inject buffered packets through a raw '
+                               'IPv4 socket (needs a route to the copy).'),
+                        ('port', 'Write buffered packets as Ethernet frames '
+                                 'to guest_mac straight onto '
+                                 'guest_interface (AF_PACKET).')],
+               help='How the nfqueue data plane re-injects buffered '
+                    'packets at activation.'),
+    cfg.StrOpt('guest_mac',
+               help='MAC address of the copy\'s NIC; required when '
+                    'buffered packets are replayed onto the port.'),
     cfg.IntOpt('nfqueue_num', default=7, min=0, max=65535,
                help='NFQUEUE queue number used by the nfqueue data plane.'),
     cfg.IntOpt('nfqueue_max_len', default=16384, min=64, max=65536,
@@ -130,7 +152,11 @@ peer_opts = [
 guest_opts = [
     cfg.StrOpt('copy_name', default='copy',
                help='Name of the local copy of the service (for logs and '
-                    'the cloud driver).'),
+                    'the cloud driver; the libvirt domain name for the '
+                    'libvirt cloud driver).'),
+    cfg.StrOpt('libvirt_uri', default='qemu:///system',
+               help='libvirt cloud driver: URI of the hypervisor that runs '
+                    'the copy; the copy is the domain named copy_name.'),
     cfg.StrOpt('local_pid_file',
                help='local cloud driver: pid file of the guest process.'),
     cfg.HostAddressOpt('guest_endpoint_host',
