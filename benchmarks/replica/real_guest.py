@@ -9,10 +9,13 @@ port. One bed (nova_netaware.replica.lab.guestbed), one run:
 2. one round trip client -> guest -> client: ICMP echo through the data
    plane in pass mode (the guest kernel answers), and one request to the
    guest's counter service (HTTP, a CGI under TCG) for scale;
-3. ``--cycles`` hold/release cycles while the client sends a numbered
-   echo every ``--interval`` seconds: fence (buffer mode) + suspend, then
-   at once resume + ordered replay + pass. Downtime of a cycle = the
-   longest gap between two consecutive replies at the client around it.
+3. ``--cycles`` hold/release cycles (one ``cycle`` command of the port
+   controller each) while the client sends a numbered echo every
+   ``--interval`` seconds: fence (buffer mode) + suspend, then at once
+   resume + ordered replay + pass. Downtime of a cycle = the
+   longest gap between two consecutive replies at the client from 50 ms
+   before its fence to 50 ms before the next cycle's (cycles are 0.3 s
+   apart).
    Every echo must come back exactly once, in order.
 
 floor = median(suspend + resume) + median(echo RTT). The issue's switchover
@@ -104,9 +107,8 @@ def _measure(bed, ctl, cycles, interval, out, log):
         time.sleep(0.5)
         marks = []
         for _ in range(cycles):
-            h = ctl.call('hold')
-            r = ctl.call('release')
-            marks.append((h, r))
+            c = ctl.call('cycle')
+            marks.append((c, c))
             time.sleep(0.3)
         time.sleep(0.5)
         stop.append(1)
@@ -118,14 +120,18 @@ def _measure(bed, ctl, cycles, interval, out, log):
         out['echo_missing'] = len(res['missing'])
         arrivals = [t for _, t in echo.replies[base:]]
         downs, steps = [], []
-        for h, r in marks:
-            lo, hi = h['t_fence'] - 0.1, r['t_released'] + 1.0
-            win = [t for t in arrivals if lo <= t <= hi]
+        # each cycle's window: from 50 ms before its fence to 50 ms before
+        # the next cycle's fence (the windows do not overlap)
+        bounds = [h['t_fence'] - 0.05 for h, _ in marks] + [float('inf')]
+        for i, (h, r) in enumerate(marks):
+            lo, hi = bounds[i], bounds[i + 1]
+            win = [t for t in arrivals if lo <= t < hi]
             gaps = [b - a for a, b in zip(win, win[1:])]
             downs.append(max(gaps) * 1e3 if gaps else float('nan'))
             steps.append({'fence_ms': h['fence_ms'],
                           'suspend_ms': h['pause_ms'],
                           'resume_ms': r['unpause_ms'],
+                          'cycle_ms': (r['t_released'] - h['t_fence']) * 1e3,
                           'replay_ms': r['replay_ms'],
                           'replayed': r['replayed']})
         out['downtime_ms'] = downs
@@ -173,11 +179,13 @@ def report(o, print_table):
                  'target'], rows)
     st = o['cycle_steps']
     print('\nper cycle, median ms: fence %.2f, suspend %.2f, resume %.2f, '
-          'replay %.2f (%.0f packets replayed per cycle)' % (
+          'replay %.2f, fence to replayed %.2f (%.0f packets replayed per '
+          'cycle)' % (
               med([s['fence_ms'] for s in st]),
               med([s['suspend_ms'] for s in st]),
               med([s['resume_ms'] for s in st]),
               med([s['replay_ms'] for s in st]),
+              med([s['cycle_ms'] for s in st]),
               med([s['replayed'] for s in st])))
     try:
         import os

@@ -12,6 +12,7 @@ one JSON command per line on stdin and answers one JSON line on stdout:
   plane (buffer mode, between two packets), then pause the copy;
 * ``release``: what activation does: unpause the copy, then replay the
   buffer in order and pass traffic;
+* ``cycle``: ``hold`` then ``release`` in one command;
 * ``suspend_resume {n}``: ``n`` pause + unpause cycles of the copy alone
   (the hypervisor's own floor), each timed;
 * ``info`` (interface kind, replay path), ``stats``, ``quit``.
@@ -89,6 +90,24 @@ class Port:
                 'replayed': r['replayed'],
                 'replay_started': r.get('replay_started'),
                 'running': self.cloud.is_running(self.copy)}
+
+    def op_cycle(self):
+        """hold then release at once, in one command (the agent's own
+        sequence, without a control round trip or a state query
+        between)."""
+        t0 = time.monotonic()
+        self.dataplane.fence()
+        t1 = time.monotonic()
+        self.cloud.pause(self.copy)
+        t2 = time.monotonic()
+        self.cloud.unpause(self.copy)
+        t3 = time.monotonic()
+        r = self.dataplane.activate()
+        t4 = time.monotonic()
+        return {'t_fence': t0, 't_released': t4,
+                'fence_ms': (t1 - t0) * 1e3, 'pause_ms': (t2 - t1) * 1e3,
+                'unpause_ms': (t3 - t2) * 1e3, 'replay_ms': (t4 - t3) * 1e3,
+                'replayed': r['replayed']}
 
     def op_suspend_resume(self, n=1):
         pause, resume = [], []
