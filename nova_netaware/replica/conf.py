@@ -157,6 +157,38 @@ guest_opts = [
     cfg.StrOpt('libvirt_uri', default='qemu:///system',
                help='libvirt cloud driver: URI of the hypervisor that runs '
                     'the copy; the copy is the domain named copy_name.'),
+    cfg.StrOpt('openstack_cloud',
+               help='openstack cloud driver: the cloud of clouds.yaml that '
+                    'holds the copy\'s Nova server (default: OS_CLOUD). '
+                    'The fast path reads the server\'s instance_name, an '
+                    'admin field.'),
+    cfg.StrOpt('openstack_config_file',
+               help='openstack cloud driver: the clouds.yaml file (default: '
+                    'OS_CLIENT_CONFIG_FILE, then openstacksdk\'s standard '
+                    'locations).'),
+    cfg.StrOpt('openstack_server',
+               help='openstack cloud driver: name or ID of the copy\'s Nova '
+                    'server (default: copy_name).'),
+    cfg.StrOpt('openstack_control', default='libvirt',
+               choices=[('libvirt', 'Fast path on the server\'s hypervisor: '
+                                    'virDomainSuspend/Resume of its domain '
+                                    'at libvirt_uri; Nova\'s record stays '
+                                    'ACTIVE and its power_state follows '
+                                    'libvirt\'s lifecycle events.'),
+                        ('api', 'Nova\'s pause/unpause API, waiting for the '
+                                'status PAUSED/ACTIVE (an agent that is not '
+                                'on the hypervisor).')],
+               help='openstack cloud driver: how the copy is paused and '
+                    'unpaused (docs/replica.md, "Cloud driver openstack").'),
+    cfg.FloatOpt('openstack_api_timeout', default=120.0, min=1.0,
+                 help='openstack cloud driver: seconds for a pause or '
+                      'unpause through Nova\'s API to finish.'),
+    cfg.FloatOpt('openstack_settle_timeout', default=60.0, min=0.0,
+                 help='openstack cloud driver, fast path: seconds Nova\'s '
+                      'power_state has to follow the domain after a pause '
+                      'or unpause (checked off the critical path, counted '
+                      'as api_settled / api_unsettled); 0 disables the '
+                      'check.'),
     cfg.StrOpt('local_pid_file',
                help='local cloud driver: pid file of the guest process.'),
     cfg.HostAddressOpt('guest_endpoint_host',

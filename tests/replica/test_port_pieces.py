@@ -137,3 +137,31 @@ def test_libvirt_driver_errors():
     d = _lv(libvirt_uri='qemu+unix:///system?socket=/nonexistent/sock')
     with pytest.raises(drivers.DriverError, match='cannot connect'):
         d.is_running('c')
+
+
+def test_copy_command_through_the_cloud_driver(tmp_path):
+    from nova_netaware.replica import cmd
+    cfgf = tmp_path / 'r.conf'
+    cfgf.write_text('[replica]\nagent_id = t\ncloud_driver = libvirt\n'
+                    'libvirt_uri = test:///default\ncopy_name = test\n')
+    conf = cmd.make_conf(['--config-file', str(cfgf), 'copy', 'pause'])
+    assert conf.command.action == 'pause'
+    res = cmd.copy_command(conf, 'pause')
+    assert res['ok'] and res['running'] is False
+    cfgf.write_text('[replica]\nagent_id = t\ncloud_driver = libvirt\n'
+                    'libvirt_uri = test:///default\ncopy_name = nope\n')
+    assert cmd.main(['--config-file', str(cfgf), 'copy', 'state']) == 1
+
+
+def test_openstack_driver_option_errors(tmp_path):
+    with pytest.raises(ValueError):
+        _conf(openstack_control='ssh')
+    # a cloud that clouds.yaml does not have: a clear error, naming it
+    cy = tmp_path / 'clouds.yaml'
+    cy.write_text('clouds:\n  other:\n    auth: {auth_url: '
+                  'http://127.0.0.1:1/v3}\n')
+    conf = _conf(cloud_driver='openstack', openstack_cloud='absent',
+                 openstack_config_file=str(cy), copy_name='srv')
+    with pytest.raises(drivers.DriverError, match="cloud 'absent'"):
+        drivers.load('nova_netaware.replica.cloud_drivers', 'openstack',
+                     conf, None)

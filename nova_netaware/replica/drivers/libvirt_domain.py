@@ -33,18 +33,19 @@ class LibvirtCloudDriver(CloudDriver):
     requires_running_for_import = True
     WAIT = 10.0
 
-    def __init__(self, conf, state_driver):
+    def __init__(self, conf, state_driver, domain_name=None, uri=None):
         super().__init__(conf, state_driver)
         if libvirt is None:
             raise DriverError('the libvirt cloud driver needs libvirt-python '
                               '(pip install libvirt-python; apt-get install '
                               'libvirt-dev pkg-config to build it)')
         c = conf.replica
-        if not c.copy_name:
+        domain_name = domain_name or c.copy_name
+        if not domain_name:
             raise DriverError('[replica] copy_name (the libvirt domain name) '
                               'is required by the libvirt cloud driver')
-        self.uri = c.libvirt_uri
-        self.domain_name = c.copy_name
+        self.uri = uri or c.libvirt_uri
+        self.domain_name = domain_name
         self._conn = None
         self._lock = threading.Lock()
 
