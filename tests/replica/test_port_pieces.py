@@ -43,7 +43,8 @@ def test_interface_kind_from_sysfs(tmp_path, monkeypatch):
     assert netfilter.interface_kind('eth9', 'auto', sysfs) == 'routed'
     assert netfilter.interface_kind('vnet0', 'routed', sysfs) == 'routed'
     on.write_text('0\n')
-    with pytest.raises(dp.DataPlaneError, match='bridged frames bypass iptables'):
+    with pytest.raises(dp.DataPlaneError,
+                       match='bridged frames bypass iptables'):
         netfilter.interface_kind('vnet0', 'auto', sysfs)
     monkeypatch.setattr(netfilter, 'BRIDGE_NF_SYSCTL',
                         str(tmp_path / 'absent'))

@@ -13,7 +13,8 @@
   made exactly as the libvirt local stack makes one
   (:mod:`nova_netaware.deploy.localstack.libvirt.hypervisor`: holder
   process, private libvirt directories, ``virtlogd`` and ``libvirtd``);
-  its management address (libvirtd's ``listen_addr``) sits on ``lo``, so the bridge carries no address of the hypervisor;
+  its management address (libvirtd's ``listen_addr``) sits on ``lo``, so
+  the bridge carries no address of the hypervisor;
 * the guest is the project's Debian-built image
   (:mod:`nova_netaware.deploy.localstack.libvirt.image`, direct kernel boot,
   QEMU TCG) with its counter service (:mod:`..libvirt.guest`: HTTP
