@@ -15,7 +15,8 @@ happens between two packets and the order of packets is kept:
   to the guest); ``port``: as Ethernet frames to ``guest_mac`` written
   straight onto the guest's port with an AF_PACKET socket (no bridge, no
   netfilter hook, no address on the hypervisor: what a bridge port
-  needs); packets that arrive meanwhile wait in the kernel queue and are accepted, in order, once the mode is ``pass``.
+  needs); packets that arrive meanwhile wait in the kernel queue and are
+  accepted, in order, once the mode is ``pass``.
 * ``pass`` mode: packets are accepted in order; the rule carries
   ``--queue-bypass`` so traffic still reaches the active copy if the agent
   dies.
