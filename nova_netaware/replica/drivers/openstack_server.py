@@ -95,6 +95,10 @@ class OpenStackCloudDriver(CloudDriver):
             if self._server_id is None:
                 s = self.conn.compute.find_server(self.server_ref,
                                                   ignore_missing=True)
+                if s is None:   # an admin's clouds.yaml: any project
+                    s = self.conn.compute.find_server(
+                        self.server_ref, ignore_missing=True,
+                        all_projects=True)
                 if s is None:
                     raise DriverError('no Nova server %r'
                                       % (self.server_ref,))
