@@ -88,11 +88,14 @@ def copy_command(conf, action):
     c = conf.replica
     driver = drivers.load('nova_netaware.replica.cloud_drivers',
                           c.cloud_driver, conf, None)
+    # first call: the driver finds its copy and connects (not timed)
+    before = driver.is_running(c.copy_name)
     t0 = time.monotonic()
     if action != 'state':
         getattr(driver, action)(c.copy_name)
     res = {'ok': True, 'action': action, 'cloud_driver': c.cloud_driver,
            'seconds': round(time.monotonic() - t0, 4),
+           'running_before': before,
            'running': driver.is_running(c.copy_name)}
     if action != 'state' and hasattr(driver, 'wait_settled'):
         res['settle'] = driver.wait_settled()
