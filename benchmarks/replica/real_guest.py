@@ -24,9 +24,11 @@ is one side's pause/resume, not a two-cloud switchover (no state
 transfer, no peer).
 """
 
+import os
 import socket
 import statistics
 import tempfile
+import threading
 import time
 
 from nova_netaware.replica.lab import guestbed
@@ -91,7 +93,6 @@ def _measure(bed, ctl, cycles, interval, out, log):
 
         base = len(echo.replies)
         stop = []
-        import threading
 
         def sender():
             t0 = time.monotonic()
@@ -188,7 +189,6 @@ def report(o, print_table):
               med([s['cycle_ms'] for s in st]),
               med([s['replayed'] for s in st])))
     try:
-        import os
         print('load average during the run: %.2f %.2f %.2f (%d CPUs)'
               % (os.getloadavg() + (os.cpu_count(),)))
     except OSError:
