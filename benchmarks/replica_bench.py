@@ -3,6 +3,8 @@
 
     sudo .venv/bin/python benchmarks/replica_bench.py [--packets 100000]
         [--switchovers 20] [--state-bytes 65536] [--burst 50000]
+    sudo .venv/bin/python benchmarks/replica_bench.py --real-guest
+        [--cycles 20] [--interval 0.001]      (benchmarks/replica/real_guest.py)
 
 Measures in one run, on one test bed (see nova_netaware.replica.lab):
 
@@ -120,7 +122,19 @@ def main():
                          'gives its replica agent and VMs CPU priority); '
                          '0 to run them like everything else')
     ap.add_argument('--json', help='also write the figures to this file')
+    ap.add_argument('--real-guest', action='store_true',
+                    help='instead: a real QEMU guest under libvirt, its tap '
+                         'on a bridge; libvirt suspend+resume, one round '
+                         'trip and the held traffic\'s downtime of '
+                         '--cycles pause/resume cycles through the data '
+                         'plane (benchmarks/replica/real_guest.py)')
+    ap.add_argument('--cycles', type=int, default=20,
+                    help='--real-guest: pause/resume cycles')
+    ap.add_argument('--interval', type=float, default=0.001,
+                    help='--real-guest: seconds between numbered echoes')
     a = ap.parse_args()
+    if a.real_guest:
+        return real_guest_main(a)
     if a.packets < 4 or a.switchovers < 2 or a.burst < 1 or \
             a.burst > 65000 or a.state_bytes < 0 or a.rate_per_cloud <= 0 \
             or a.clients_per_cloud < 1:
@@ -149,6 +163,21 @@ def main():
         with open(a.json, 'w') as f:
             json.dump(out, f, indent=2)
     return 0 if out.get('all_targets_met') else 1
+
+
+def real_guest_main(a):
+    if a.cycles < 2 or not 0.0001 <= a.interval <= 1.0:
+        sys.exit('replica_bench: need --cycles >= 2 and 0.0001 <= '
+                 '--interval <= 1')
+    if os.geteuid() != 0:
+        sys.exit('replica_bench: needs root (namespaces, libvirtd, NFQUEUE)')
+    from replica import real_guest
+    out = real_guest.run(a.cycles, a.interval, log=log)
+    ok = real_guest.report(out, print_table)
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(out, f, indent=2)
+    return 0 if ok else 1
 
 
 def measure_rates(lab, a, out):

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bash tools/setup.sh || exit 1
 
-DEFAULT_GROUPS="unit devstack functional osc watcher prometheus replica packaging libvirt e2e libvirt_e2e"
+DEFAULT_GROUPS="unit devstack functional osc watcher prometheus replica replica_guest packaging libvirt e2e libvirt_e2e"
 TEST_GROUPS=${NETAWARE_TEST_GROUPS:-$DEFAULT_GROUPS}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

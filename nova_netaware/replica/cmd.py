@@ -3,6 +3,12 @@
     nova-netaware-replica-agent --config-file replica.conf run
     nova-netaware-replica-agent --config-file replica.conf status
     nova-netaware-replica-agent --config-file replica.conf switchover
+    nova-netaware-replica-agent --config-file replica.conf copy \
+        pause|unpause|state
+
+``copy`` acts on the local copy through the configured cloud driver alone
+(no agent, no data plane): for an operator checking the driver's set-up and
+for the tests; do not use it on a copy whose agent is running.
 """
 
 import json
@@ -27,11 +33,16 @@ def _add_parsers(subparsers):
                                          'agent as JSON')
     subparsers.add_parser('switchover', help='switch the active copy over '
                                              '(from either side)')
+    p = subparsers.add_parser('copy', help='pause, unpause or show the '
+                                           'local copy through the cloud '
+                                           'driver (not while the agent '
+                                           'runs)')
+    p.add_argument('action', choices=['pause', 'unpause', 'state'])
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands',
                                 handler=_add_parsers,
-                                help='run | status | switchover')
+                                help='run | status | switchover | copy')
 
 
 def make_conf(argv):
@@ -70,6 +81,31 @@ def run(conf):
     return 0
 
 
+def copy_command(conf, action):
+    """Pause, unpause or show the copy with the cloud driver; a dict."""
+    import time
+    from nova_netaware.replica import drivers
+    c = conf.replica
+    driver = drivers.load('nova_netaware.replica.cloud_drivers',
+                          c.cloud_driver, conf, None)
+    # first call: the driver finds its copy and connects (not timed)
+    before = driver.is_running(c.copy_name)
+    t0 = time.monotonic()
+    if action != 'state':
+        getattr(driver, action)(c.copy_name)
+    res = {'ok': True, 'action': action, 'cloud_driver': c.cloud_driver,
+           'seconds': round(time.monotonic() - t0, 4),
+           'running_before': before,
+           'running': driver.is_running(c.copy_name)}
+    if action != 'state' and hasattr(driver, 'wait_settled'):
+        res['settle'] = driver.wait_settled()
+    if hasattr(driver, 'api_view'):
+        res['api_view'] = list(driver.api_view())
+    if hasattr(driver, 'stats'):
+        res['driver_counters'] = driver.stats()
+    return res
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -77,7 +113,11 @@ def main(argv=None):
         cmd = conf.command.name
         if cmd == 'run':
             return run(conf)
-        res = control.control_call(conf.replica.control_socket, cmd)
+        if cmd == 'copy':
+            logging.setup(conf, 'nova-netaware-replica-agent')
+            res = copy_command(conf, conf.command.action)
+        else:
+            res = control.control_call(conf.replica.control_socket, cmd)
     except (cfg.Error, AgentError, ValueError) as e:
         print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
         return 2

@@ -61,6 +61,28 @@ dataplane_opts = [
     cfg.StrOpt('guest_interface',
                help='Hypervisor-side interface toward the copy. Forwarded '
                     'traffic leaving through it is intercepted (NFQUEUE).'),
+    cfg.StrOpt('guest_interface_kind', default='auto',
+               choices=[('auto', 'bridge-port if guest_interface is a port '
+                                 'of a Linux bridge, else routed.'),
+                        ('routed', 'Traffic to the copy is routed out of '
+                                   'guest_interface (iptables -o).'),
+                        ('bridge-port', 'guest_interface is the copy\'s tap '
+                                        'on a Linux bridge: matched with '
+                                        'physdev; needs br_netfilter '
+                                        '(bridge-nf-call-iptables = 1).')],
+               help='How traffic toward the copy reaches guest_interface.'),
+    cfg.StrOpt('replay_via', default='auto',
+               choices=[('auto', 'port for a bridge port, else ip.'),
+                        ('ip', 'Re-inject buffered packets through a raw '
+                               'IPv4 socket (needs a route to the copy).'),
+                        ('port', 'Write buffered packets as Ethernet frames '
+                                 'to guest_mac straight onto '
+                                 'guest_interface (AF_PACKET).')],
+               help='How the nfqueue data plane re-injects buffered '
+                    'packets at activation.'),
+    cfg.StrOpt('guest_mac',
+               help='MAC address of the copy\'s NIC; required when '
+                    'buffered packets are replayed onto the port.'),
     cfg.IntOpt('nfqueue_num', default=7, min=0, max=65535,
                help='NFQUEUE queue number used by the nfqueue data plane.'),
     cfg.IntOpt('nfqueue_max_len', default=16384, min=64, max=65536,
@@ -130,7 +152,43 @@ peer_opts = [
 guest_opts = [
     cfg.StrOpt('copy_name', default='copy',
                help='Name of the local copy of the service (for logs and '
-                    'the cloud driver).'),
+                    'the cloud driver; the libvirt domain name for the '
+                    'libvirt cloud driver).'),
+    cfg.StrOpt('libvirt_uri', default='qemu:///system',
+               help='libvirt cloud driver: URI of the hypervisor that runs '
+                    'the copy; the copy is the domain named copy_name.'),
+    cfg.StrOpt('openstack_cloud',
+               help='openstack cloud driver: the cloud of clouds.yaml that '
+                    'holds the copy\'s Nova server (default: OS_CLOUD). '
+                    'The fast path reads the server\'s instance_name, an '
+                    'admin field.'),
+    cfg.StrOpt('openstack_config_file',
+               help='openstack cloud driver: the clouds.yaml file (default: '
+                    'OS_CLIENT_CONFIG_FILE, then openstacksdk\'s standard '
+                    'locations).'),
+    cfg.StrOpt('openstack_server',
+               help='openstack cloud driver: name or ID of the copy\'s Nova '
+                    'server (default: copy_name).'),
+    cfg.StrOpt('openstack_control', default='libvirt',
+               choices=[('libvirt', 'Fast path on the server\'s hypervisor: '
+                                    'virDomainSuspend/Resume of its domain '
+                                    'at libvirt_uri; Nova\'s record stays '
+                                    'ACTIVE and its power_state follows '
+                                    'libvirt\'s lifecycle events.'),
+                        ('api', 'Nova\'s pause/unpause API, waiting for the '
+                                'status PAUSED/ACTIVE (an agent that is not '
+                                'on the hypervisor).')],
+               help='openstack cloud driver: how the copy is paused and '
+                    'unpaused (docs/replica.md, "Cloud driver openstack").'),
+    cfg.FloatOpt('openstack_api_timeout', default=120.0, min=1.0,
+                 help='openstack cloud driver: seconds for a pause or '
+                      'unpause through Nova\'s API to finish.'),
+    cfg.FloatOpt('openstack_settle_timeout', default=60.0, min=0.0,
+                 help='openstack cloud driver, fast path: seconds Nova\'s '
+                      'power_state has to follow the domain after a pause '
+                      'or unpause (checked off the critical path, counted '
+                      'as api_settled / api_unsettled); 0 disables the '
+                      'check.'),
     cfg.StrOpt('local_pid_file',
                help='local cloud driver: pid file of the guest process.'),
     cfg.HostAddressOpt('guest_endpoint_host',

@@ -3,9 +3,21 @@ netlink batch verdict, the ICMP refusal and the kernel queue counters.
 
 Rules (in the namespace the agent runs in, i.e. the hypervisor side)::
 
-    -A FORWARD -o <guest_interface> -j <chain>
+    -A FORWARD -o <guest_interface> -j <chain>                    (routed)
+    -A FORWARD -m physdev --physdev-out <guest_interface>
+               --physdev-is-bridged -j <chain>                    (bridge port)
     -A <chain> -j NFQUEUE --queue-num <n> [--queue-bypass]
+
+A *bridge port* is the guest's tap plugged into a Linux bridge (libvirt's
+``<interface type='bridge'>``, Nova's linuxbridge VIFs): frames between
+two ports of the bridge are not routed, and reach iptables' FORWARD chain
+only through br_netfilter (``net.bridge.bridge-nf-call-iptables = 1``);
+there ``-o`` names the bridge, so the port is matched with ``physdev``.
+The facts measured on this project's kernel are in docs/replica.md,
+"Data plane at a real guest's port".
 """
+
+import os
 
 import logging
 import socket
@@ -45,15 +57,69 @@ def iptables(*args, check=True):
     return p.returncode == 0
 
 
+ROUTED = 'routed'
+BRIDGE_PORT = 'bridge-port'
+AUTO = 'auto'
+KINDS = (AUTO, ROUTED, BRIDGE_PORT)
+
+BRIDGE_NF_SYSCTL = '/proc/sys/net/bridge/bridge-nf-call-iptables'
+
+
+def is_bridge_port(ifname, sysfs='/sys/class/net'):
+    """True if ``ifname`` (in this network namespace) is a port of a Linux
+    bridge."""
+    return os.path.isdir(os.path.join(sysfs, ifname, 'brport'))
+
+
+def interface_kind(ifname, kind=AUTO, sysfs='/sys/class/net'):
+    """Resolve ``kind`` (``auto``: bridge-port if ``ifname`` is plugged
+    into a bridge, else routed). A bridge port needs br_netfilter: raise
+    DataPlaneError when bridged frames would not reach iptables."""
+    if kind not in KINDS:
+        raise dp.DataPlaneError('unknown guest_interface_kind %r (one of %s)'
+                                % (kind, ', '.join(KINDS)))
+    if kind == AUTO:
+        kind = BRIDGE_PORT if is_bridge_port(ifname, sysfs) else ROUTED
+    if kind == BRIDGE_PORT:
+        try:
+            with open(BRIDGE_NF_SYSCTL) as f:
+                on = f.read().strip() == '1'
+        except OSError:
+            raise dp.DataPlaneError(
+                '%s is a bridge port but %s does not exist: br_netfilter is '
+                'not available, so bridged frames never reach iptables '
+                '(route the guest at L3 instead)' % (ifname,
+                                                    BRIDGE_NF_SYSCTL))
+        if not on:
+            raise dp.DataPlaneError(
+                '%s is a bridge port but %s is 0: bridged frames bypass '
+                'iptables; set it to 1 in this namespace' % (
+                    ifname, BRIDGE_NF_SYSCTL))
+    return kind
+
+
 class Rules:
     """The FORWARD jump toward ``ifname`` and the NFQUEUE rule of
-    ``chain``; ``pass`` mode adds ``--queue-bypass``."""
+    ``chain``; ``pass`` mode adds ``--queue-bypass``. ``kind`` is
+    ``routed`` (``-o ifname``) or ``bridge-port`` (``physdev``)."""
 
-    def __init__(self, chain, ifname, qnum):
+    def __init__(self, chain, ifname, qnum, kind=ROUTED):
+        if kind not in (ROUTED, BRIDGE_PORT):
+            raise dp.DataPlaneError('Rules needs a resolved kind, got %r'
+                                    % (kind,))
         self.chain = chain
         self.ifname = ifname
         self.qnum = qnum
+        self.kind = kind
         self._lock = threading.Lock()
+
+    def _jump(self):
+        if self.kind == BRIDGE_PORT:
+            match = ['-m', 'physdev', '--physdev-out', self.ifname,
+                     '--physdev-is-bridged']
+        else:
+            match = ['-o', self.ifname]
+        return ['FORWARD'] + match + ['-j', self.chain]
 
     def _rule_args(self, mode):
         a = ['-j', 'NFQUEUE', '--queue-num', str(self.qnum)]
@@ -66,7 +132,7 @@ class Rules:
             iptables('-N', self.chain, check=False)
             iptables('-F', self.chain)
             iptables('-A', self.chain, *self._rule_args(mode))
-            jump = ['FORWARD', '-o', self.ifname, '-j', self.chain]
+            jump = self._jump()
             if not iptables('-C', *jump, check=False):
                 iptables('-I', *jump)
 
@@ -84,8 +150,7 @@ class Rules:
 
     def remove(self):
         with self._lock:
-            iptables('-D', 'FORWARD', '-o', self.ifname, '-j', self.chain,
-                     check=False)
+            iptables('-D', *self._jump(), check=False)
             iptables('-F', self.chain, check=False)
             iptables('-X', self.chain, check=False)
 

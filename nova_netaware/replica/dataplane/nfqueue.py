@@ -9,10 +9,14 @@ happens between two packets and the order of packets is kept:
   dropped. No bypass flag: if the agent is dead, traffic toward the paused
   copy is dropped by the kernel, never delivered out of order.
 * ``activate``: pending packets are committed, the buffer is re-injected in
-  order through a raw IPv4 socket (locally generated packets take the OUTPUT
-  path, so the FORWARD rule does not catch them again) and the replay
-  position is committed per step; packets that arrive meanwhile wait in the
-  kernel queue and are accepted, in order, once the mode is ``pass``.
+  order and the replay position is committed per step. ``replay_via``
+  ``ip``: through a raw IPv4 socket (locally generated packets take the
+  OUTPUT path, so the FORWARD rule does not catch them again; needs a route
+  to the guest); ``port``: as Ethernet frames to ``guest_mac`` written
+  straight onto the guest's port with an AF_PACKET socket (no bridge, no
+  netfilter hook, no address on the hypervisor: what a bridge port
+  needs); packets that arrive meanwhile wait in the kernel queue and are
+  accepted, in order, once the mode is ``pass``.
 * ``pass`` mode: packets are accepted in order; the rule carries
   ``--queue-bypass`` so traffic still reaches the active copy if the agent
   dies.
@@ -42,6 +46,32 @@ try:
     import netfilterqueue
 except ImportError:  # reported when the plugin is started
     netfilterqueue = None
+
+
+REPLAY_VIA = ('auto', 'ip', 'port')
+
+
+def parse_mac(text):
+    """``aa:bb:cc:dd:ee:ff`` -> 6 bytes; DataPlaneError if malformed."""
+    parts = str(text).strip().split(':')
+    try:
+        b = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        b = b''
+    if len(parts) != 6 or len(b) != 6 or any(len(p) != 2 for p in parts):
+        raise dp.DataPlaneError('guest_mac %r is not a MAC address '
+                                '(aa:bb:cc:dd:ee:ff)' % (text,))
+    return b
+
+
+def port_mac(ifname, sysfs='/sys/class/net'):
+    """The MAC address of ``ifname`` (the source of replayed frames)."""
+    try:
+        with open(os.path.join(sysfs, ifname, 'address')) as f:
+            return parse_mac(f.read())
+    except OSError as e:
+        raise dp.DataPlaneError('cannot read the address of %s: %s'
+                                % (ifname, e))
 
 
 class NfqueueDataPlane(dp.DataPlane):
@@ -85,9 +115,39 @@ class NfqueueDataPlane(dp.DataPlane):
         self._plock = threading.RLock()
         self._nlseq = 0
         self._last_overflow_log = 0.0
-        self.rules = netfilter.Rules(self.chain, self.ifname, self.qnum)
+        self.kind_opt = c.guest_interface_kind
+        if self.kind_opt not in netfilter.KINDS:
+            raise dp.DataPlaneError('unknown guest_interface_kind %r'
+                                    % (self.kind_opt,))
+        self.replay_via = c.replay_via
+        if self.replay_via not in REPLAY_VIA:
+            raise dp.DataPlaneError('unknown replay_via %r (one of %s)'
+                                    % (self.replay_via,
+                                       ', '.join(REPLAY_VIA)))
+        self.guest_mac = None
+        if c.guest_mac:
+            self.guest_mac = parse_mac(c.guest_mac)
+        self.rules = None
+
+    def _resolve(self):
+        """Interface kind and replay path, from the options and the
+        interface as it is now (the guest's tap exists once it runs)."""
+        if self.rules is not None:
+            return
+        kind = netfilter.interface_kind(self.ifname, self.kind_opt)
+        via = self.replay_via
+        if via == 'auto':
+            via = 'port' if kind == netfilter.BRIDGE_PORT else 'ip'
+        if via == 'port' and self.guest_mac is None:
+            raise dp.DataPlaneError(
+                'replay_via port (the default for a bridge port) needs '
+                '[replica] guest_mac, the MAC address of the copy\'s NIC')
+        self.kind, self.via = kind, via
+        self.rules = netfilter.Rules(self.chain, self.ifname, self.qnum,
+                                     kind)
 
     def remove_rules(self):
+        self._resolve()
         self.rules.remove()
 
     # ---------------------------------------------------------- lifecycle
@@ -97,6 +157,7 @@ class NfqueueDataPlane(dp.DataPlane):
         if netfilterqueue is None:
             raise dp.DataPlaneError('python package NetfilterQueue is not '
                                     'installed (needs libnetfilter-queue)')
+        self._resolve()
         self.mode = mode
         self._nfq = netfilterqueue.NetfilterQueue()
         try:
@@ -108,8 +169,18 @@ class NfqueueDataPlane(dp.DataPlane):
                                     'listener?): %s' % (self.qnum, e))
         self._sock = socket.fromfd(self._nfq.get_fd(), socket.AF_NETLINK,
                                    socket.SOCK_RAW)
-        self._raw = socket.socket(socket.AF_INET, socket.SOCK_RAW,
-                                  socket.IPPROTO_RAW)
+        if self.via == 'port':
+            self._raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            try:
+                self._raw.bind((self.ifname, 0))
+            except OSError as e:
+                raise dp.DataPlaneError('cannot bind a packet socket to %s: '
+                                        '%s' % (self.ifname, e))
+            self._l2 = (self.guest_mac + port_mac(self.ifname) +
+                        b'\x08\x00')
+        else:
+            self._raw = socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                                      socket.IPPROTO_RAW)
         self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         self._icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                    socket.IPPROTO_ICMP)
@@ -117,8 +188,9 @@ class NfqueueDataPlane(dp.DataPlane):
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name='nfqueue-%d' % self.qnum)
         self._thread.start()
-        LOG.info('nfqueue data plane on %s (queue %d) started in %s mode',
-                 self.ifname, self.qnum, mode)
+        LOG.info('nfqueue data plane on %s (%s, replay via %s, queue %d) '
+                 'started in %s mode', self.ifname, self.kind, self.via,
+                 self.qnum, mode)
 
     def stop(self):
         if self._thread is None:
@@ -304,10 +376,10 @@ class NfqueueDataPlane(dp.DataPlane):
         except OSError:
             self.counters['refusal_send_errors'] += 1
 
-    def _send_retry(self, data, dst):
+    def _send_retry(self, send, *args):
         for attempt in range(1000):
             try:
-                self._raw.sendto(data, (dst, 0))
+                send(*args)
                 return
             except OSError as e:
                 if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
@@ -321,6 +393,9 @@ class NfqueueDataPlane(dp.DataPlane):
         n = 0
         first = None
         sendto = self._raw.sendto
+        port = self.via == 'port'
+        if port:
+            send, l2 = self._raw.send, self._l2
         dsts = {}
         rate = self.replay_rate
         step = min(64, self.replay_batch)  # first packets out sooner
@@ -335,14 +410,21 @@ class NfqueueDataPlane(dp.DataPlane):
                 if len(data) < 20 or data[0] >> 4 != 4:
                     self.counters['replay_skipped_non_ipv4'] += 1
                     continue
-                key = data[16:20]
-                dst = dsts.get(key)
-                if dst is None:
-                    dst = dsts[key] = (socket.inet_ntoa(key), 0)
-                try:
-                    sendto(data, dst)
-                except OSError:
-                    self._send_retry(data, dst[0])
+                if port:
+                    frame = l2 + data
+                    try:
+                        send(frame)
+                    except OSError:
+                        self._send_retry(send, frame)
+                else:
+                    key = data[16:20]
+                    dst = dsts.get(key)
+                    if dst is None:
+                        dst = dsts[key] = (socket.inet_ntoa(key), 0)
+                    try:
+                        sendto(data, dst)
+                    except OSError:
+                        self._send_retry(sendto, data, dst)
                 n += 1
                 if rate:
                     delay = t0 + n / rate - time.monotonic()

@@ -35,7 +35,7 @@ def is_root():
     return os.geteuid() == 0
 
 
-def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM):
+def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM, proto=0):
     """Create a socket inside network namespace ``ns`` (setns in a helper
     thread; the socket stays in that namespace)."""
     box = {}
@@ -49,7 +49,7 @@ def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM):
                     raise OSError(ctypes.get_errno(), 'setns %s' % ns)
             finally:
                 os.close(fd)
-            box['s'] = socket.socket(family, stype)
+            box['s'] = socket.socket(family, stype, proto)
         except BaseException as e:
             box['e'] = e
     t = threading.Thread(target=run)

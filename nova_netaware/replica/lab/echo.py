@@ -1,0 +1,109 @@
+"""Numbered ICMP echo requests from a client namespace, with every reply
+recorded (arrival order and CLOCK_MONOTONIC time).
+
+A guest kernel answers each echo request once, at once, and nothing
+retransmits one: a request lost, duplicated or reordered on its way (by the
+data plane) shows as a missing, duplicated or out-of-order reply. That
+makes echoes the strict packet-level check of a hold and replay at a real
+guest's port, where the guest's TCP service would hide a loss behind a
+retransmission.
+"""
+
+import os
+import select
+import socket
+import struct
+import threading
+import time
+
+from nova_netaware.replica.dataplane.netfilter import checksum
+
+
+def echo_request(ident, seq, payload=b''):
+    """An ICMP echo request (type 8) with ``ident`` and ``seq``."""
+    hdr = struct.pack('!BBHHH', 8, 0, 0, ident, seq)
+    csum = checksum(hdr + payload)
+    return struct.pack('!BBHHH', 8, 0, csum, ident, seq) + payload
+
+
+class EchoStream:
+    """Sends numbered echoes to ``dst`` over ``sock`` (a raw ICMP socket,
+    e.g. made in a namespace with ``ns_socket(..., SOCK_RAW,
+    IPPROTO_ICMP)``) and records the replies carrying its identifier."""
+
+    def __init__(self, sock, dst, ident=None, payload_bytes=32):
+        self.sock = sock
+        self.dst = dst
+        self.ident = (os.getpid() ^ id(self)) & 0xffff \
+            if ident is None else ident
+        self.pad = b'n' * payload_bytes
+        self.sent = {}        # seq -> send time
+        self.replies = []     # (seq, receive time), in arrival order
+        self._seq = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._recv, daemon=True)
+        self._t.start()
+
+    def _recv(self):
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.sock], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                continue
+            t = time.monotonic()
+            ihl = (data[0] & 0x0f) * 4
+            if len(data) < ihl + 8:
+                continue
+            typ, _code, _c, ident, seq = struct.unpack(
+                '!BBHHH', data[ihl:ihl + 8])
+            if typ == 0 and ident == self.ident:
+                self.replies.append((seq, t))
+
+    def send(self):
+        """Send the next echo; returns its sequence number (1, 2, ...)."""
+        self._seq += 1
+        seq = self._seq & 0xffff
+        pkt = echo_request(self.ident, seq, self.pad)
+        self.sent[seq] = time.monotonic()
+        self.sock.sendto(pkt, (self.dst, 0))
+        return seq
+
+    def send_many(self, n, interval):
+        """``n`` echoes, one every ``interval`` seconds."""
+        t0 = time.monotonic()
+        for i in range(n):
+            delay = t0 + i * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.send()
+
+    def wait_replies(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        while len(self.replies) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(self.replies)
+
+    def rtts(self):
+        return [t - self.sent[s] for s, t in self.replies if s in self.sent]
+
+    def result(self):
+        """Loss, duplicates and order over every echo sent so far."""
+        seqs = [s for s, _ in self.replies]
+        seen = set()
+        dups = 0
+        for s in seqs:
+            if s in seen:
+                dups += 1
+            seen.add(s)
+        missing = sorted(set(self.sent) - seen)
+        return {'sent': len(self.sent), 'replies': len(seqs),
+                'missing': missing, 'duplicates': dups,
+                'in_order': seqs == sorted(seqs)}
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        self.sock.close()
