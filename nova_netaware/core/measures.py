@@ -117,7 +117,7 @@ def farthest_peer(topo, host, switch, peers):
     d = remote_host_hops(topo.dist, slice(None), targets)
     own = targets[None, :] == np.arange(n_sw)[:, None]
     far = np.where(own, -1, d).max(axis=1)[switch]
-    lt = topo.lat[:, targets] + np.array([lat[t] for t in targets])
+    lt = topo.lat_to(targets) + np.array([lat[t] for t in targets])
     lat_far = np.where(own, -np.inf, lt).max(axis=1)[switch]
     count_sw = np.zeros(n_sw)
     count_sw[targets] = [count[t] for t in targets]

@@ -9,9 +9,12 @@ A topology is plain data (a ``dict``, as read from YAML or JSON)::
 ``Topology`` turns it into arrays that the scheduler can use without walking
 the graph on every request:
 
-* ``dist`` – switch-to-switch hop counts (all pairs, breadth-first search in
-  C through :func:`scipy.sparse.csgraph.shortest_path`);
-* ``lat`` – switch-to-switch path latency in microseconds (Dijkstra);
+* ``dist`` – switch-to-switch hop counts (all pairs, from one search per
+  node of the twin classes' quotient graph, :func:`_twin_quotient`, in C
+  through :func:`scipy.sparse.csgraph.shortest_path`);
+* ``lat`` – switch-to-switch path latency in microseconds (Dijkstra, or
+  from the hops when every link has the same latency; :meth:`lat_to`
+  reads columns of it without building the whole matrix);
 * the directed fabric link arrays ``edge_u``, ``edge_v``, ``edge_cap``;
 * per host: switch index, uplink capacity and uplink latency.
 
@@ -102,15 +105,17 @@ def _expand(qa, row):
 
 
 def _latencies(row, qd, weight, eu, ev):
-    """Lightest path latency between every two switches (Dijkstra over
-    the link *weight*, ``inf`` where unreachable; the diagonal is left to
-    the caller).
+    """Lightest path latency between switches (Dijkstra over the link
+    *weight*, ``inf`` where unreachable), as ``(row, table)``: the latency
+    between switches ``a != b`` is ``table[row[a], row[b]]``.
 
     When every link weighs the same, the lightest paths are the paths with
     fewest hops, and Dijkstra's sum along one, ``w + w + ...`` from the
-    source, depends only on the hop count: the matrix is read from a table
-    of those sums by the hops between twin classes (*row*, *qd* of
-    :func:`_twin_quotient`): the same floats, without the searches.
+    source, depends only on the hop count: the table is read from the sums
+    by hops between twin classes (*row*, *qd* of :func:`_twin_quotient`):
+    the same floats, without the searches and without a (switches x
+    switches) matrix. Otherwise it is Dijkstra's matrix, one row per
+    switch.
     """
     n = len(row)
     if (weight == weight[0]).all():
@@ -122,9 +127,9 @@ def _latencies(row, qd, weight, eu, ev):
             acc = acc + float(weight[0])
             table[h] = acc
         table[top + 1] = np.inf
-        return _expand(table[np.where(reach, qd, top + 1)], row)
+        return row, table[np.where(reach, qd, top + 1)]
     latm = csr_matrix((weight, (eu, ev)), shape=(n, n))
-    return csgraph.shortest_path(latm, method='D')
+    return np.arange(n), csgraph.shortest_path(latm, method='D')
 
 
 def _positive(value, what):
@@ -348,10 +353,12 @@ class Topology(object):
         self.dist = _expand(qd, row)
         np.fill_diagonal(self.dist, 0)
         if len(eu):
-            self.lat = _latencies(row, qd, self.edge_lat + 1e-9, eu, ev)
+            self._lat_row, self._lat_table = _latencies(
+                row, qd, self.edge_lat + 1e-9, eu, ev)
         else:
-            self.lat = np.full((n, n), np.inf)
-        np.fill_diagonal(self.lat, 0.0)
+            self._lat_row, self._lat_table = np.zeros(n, np.int64), \
+                np.full((1, 1), np.inf)
+        self._lat = None
         # A host is only useful if its switch reaches the other hosts'.
         # The hops between the hosts' switches are those between their
         # classes; a class's own entry is 2 if it holds two of them, else 0.
@@ -398,8 +405,30 @@ class Topology(object):
         """Path latency in microseconds between hosts *a* and *b*."""
         if a == b:
             return 0.0
+        sa, sb = self.host_switch[a], self.host_switch[b]
         return float(self.host_lat[a] + self.host_lat[b] +
-                     self.lat[self.host_switch[a], self.host_switch[b]])
+                     self.lat_to(np.array([sb]))[sa, 0])
+
+    # -- switch latencies ----------------------------------------------------
+    def lat_to(self, targets):
+        """Path latency (us) from every switch to each switch of
+        *targets*: ``lat[:, targets]``, without building :attr:`lat`."""
+        targets = np.asarray(targets, dtype=np.int64)
+        row, table = self._lat_row, self._lat_table
+        out = table[:, row[targets]][row]
+        out[targets, np.arange(len(targets))] = 0.0
+        return out
+
+    @property
+    def lat(self):
+        """Switch-to-switch path latency in microseconds (switches x
+        switches; built on first use, :meth:`lat_to` reads columns)."""
+        if self._lat is None:
+            row, table = self._lat_row, self._lat_table
+            lat = table.take(row, axis=0).take(row, axis=1)
+            np.fill_diagonal(lat, 0.0)
+            self._lat = lat
+        return self._lat
 
     def graph(self):
         """The topology as a :class:`networkx.Graph` (hosts and switches)."""

@@ -21,11 +21,13 @@ the caller as ``None``; the filter and weigher then behave as documented
 import threading
 import time
 
+import numpy as np
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from nova_netaware import conf  # noqa: F401 - registers [netaware]
 from nova_netaware.core import engine as core_engine
+from nova_netaware.core import request as core_request
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.loading import data as loading
 from nova_netaware.loading import servers
@@ -122,7 +124,7 @@ class Runtime(object):
         placement, also_at = self.in_flight(spec_obj, placement, uuid)
         server = server_from_spec(spec_obj, metadata)
         params = core_engine.Params.from_conf(CONF.netaware)
-        cands = [candidate_from_host_state(h) for h in host_states]
+        cands = candidates_from_host_states(host_states)
         ev = eng.evaluate(traffic, placement, server, cands, params,
                           also_at=also_at)
         for note in ev.notes:
@@ -153,15 +155,47 @@ def server_from_spec(spec_obj, metadata):
 
 
 def candidate_from_host_state(hs):
-    free_ram = free_vcpus = None
-    ram_ratio = getattr(hs, 'ram_allocation_ratio', None)
-    if ram_ratio and hs.total_usable_ram_mb:
-        used = hs.total_usable_ram_mb - hs.free_ram_mb
-        free_ram = hs.total_usable_ram_mb * ram_ratio - used
-    cpu_ratio = getattr(hs, 'cpu_allocation_ratio', None)
-    if cpu_ratio and hs.vcpus_total:
-        free_vcpus = hs.vcpus_total * cpu_ratio - hs.vcpus_used
-    return core_engine.Candidate(hs.host, free_ram, free_vcpus)
+    """The core Candidate of one HostState
+    (:func:`candidates_from_host_states`)."""
+    c = candidates_from_host_states([hs])
+    return core_engine.Candidate(
+        c.hosts[0],
+        None if c.free_ram_mb is None else float(c.free_ram_mb[0]),
+        None if c.free_vcpus is None else float(c.free_vcpus[0]))
+
+
+def _allocatable(total, used, ratio):
+    """Free capacity with allocation ratios: ``total x ratio - used``
+    (Nova's RAM and CPU filters), per host; ``None`` unless every host
+    reports its ratio and total (a host that does not is not checked, so
+    none is)."""
+    if not (all(ratio) and all(total)):
+        return None
+    return (np.array(total, dtype=np.float64) *
+            np.array(ratio, dtype=np.float64) - np.array(used,
+                                                         dtype=np.float64))
+
+
+def candidates_from_host_states(host_states):
+    """The candidates (:class:`~nova_netaware.core.request.Candidates`) of
+    Nova's HostStates: host names, and free RAM and vCPUs by the
+    allocation ratios."""
+    rows = [(hs.host, getattr(hs, 'ram_allocation_ratio', None),
+             hs.total_usable_ram_mb, hs.free_ram_mb,
+             getattr(hs, 'cpu_allocation_ratio', None), hs.vcpus_total,
+             hs.vcpus_used) for hs in host_states]
+    if not rows:
+        return core_request.Candidates([])
+    names, ram_ratio, ram_total, ram_free, cpu_ratio, cpu_total, \
+        cpu_used = zip(*rows)
+    free_ram = None
+    if all(ram_ratio) and all(ram_total):
+        # used RAM = total - free, exactly (integers below 2**53)
+        free_ram = _allocatable(
+            ram_total, np.subtract(ram_total, ram_free, dtype=np.float64),
+            ram_ratio)
+    return core_request.Candidates(
+        names, free_ram, _allocatable(cpu_total, cpu_used, cpu_ratio))
 
 
 def wants_ledger(spec_obj):

@@ -574,6 +574,14 @@ def test_distances_equal_all_pairs_searches(data):
     np.fill_diagonal(lat, 0.0)
     assert topo.dist.dtype == hops.dtype
     assert np.array_equal(topo.dist, hops)
+    some = np.array([n - 1, 0, n // 2, 0])
+    assert np.array_equal(topo.lat_to(some), lat[:, some])
+    hl = topo.host_lat
+    for a in range(min(5, len(topo.host_names))):
+        for b in range(len(topo.host_names)):
+            sa, sb = topo.host_switch[a], topo.host_switch[b]
+            want = 0.0 if a == b else float(hl[a] + hl[b] + lat[sa, sb])
+            assert topo.host_latency(a, b) == want
     assert np.array_equal(topo.lat, lat)
     assert topo.diameter == int(hops[hops < UNREACHABLE].max())
     hs = topo.host_switch
