@@ -348,8 +348,39 @@ class Topology(object):
         self.host_lat = np.array(hlat, dtype=np.float64)
 
     def _distances(self, eu, ev):
+        row, qd = _twin_quotient(len(self.switch_names), eu, ev)
+        self._finish(row, qd)
+
+    #: what :meth:`state` gives and :meth:`from_state` takes: the data as
+    #: read, and the twin classes' hops it was computed from
+    STATE = ('switch_names', 'host_names', 'edge_u', 'edge_v', 'edge_cap',
+             'edge_lat', 'host_switch', 'host_cap', 'host_lat', 'twin_row',
+             'twin_hops')
+
+    def state(self):
+        """The topology as plain arrays and lists (:attr:`STATE`), from
+        which :meth:`from_state` rebuilds it without reading or searching
+        (:mod:`.topocache` keeps it on disk)."""
+        return {k: getattr(self, k) for k in self.STATE}
+
+    @classmethod
+    def from_state(cls, state, source='<data>'):
+        """The topology of :meth:`state`: the same numbers."""
+        t = cls.__new__(cls)
+        t.source = source
+        for k in cls.STATE:
+            setattr(t, k, state[k])
+        t.switch_index = dict(zip(t.switch_names,
+                                  range(len(t.switch_names))))
+        t.host_index = dict(zip(t.host_names, range(len(t.host_names))))
+        t._finish(t.twin_row, t.twin_hops)
+        return t
+
+    def _finish(self, row, qd):
+        """Distances and latencies from the twin classes' hops."""
+        self.twin_row, self.twin_hops = row, qd
         n = len(self.switch_names)
-        row, qd = _twin_quotient(n, eu, ev)
+        eu, ev = self.edge_u, self.edge_v
         self.dist = _expand(qd, row)
         np.fill_diagonal(self.dist, 0)
         if len(eu):

@@ -52,8 +52,13 @@ class Runtime(object):
 
     # -- data ----------------------------------------------------------------
     def _load_topology(self, path, key):
-        return loading.load_engine(path,
-                                   CONF.netaware.default_link_latency_us)
+        eng = loading.load_engine(path,
+                                  CONF.netaware.default_link_latency_us,
+                                  use_cache=CONF.netaware.topology_cache)
+        if CONF.netaware.topology_cache:
+            LOG.info('nova-netaware loaded topology %s (%s)', path,
+                     eng.cache_status)
+        return eng
 
     def engine(self):
         path = CONF.netaware.topology_file
