@@ -185,14 +185,19 @@ def candidates_from_host_states(host_states):
     """The candidates (:class:`~nova_netaware.core.request.Candidates`) of
     Nova's HostStates: host names, and free RAM and vCPUs by the
     allocation ratios."""
-    rows = [(hs.host, getattr(hs, 'ram_allocation_ratio', None),
-             hs.total_usable_ram_mb, hs.free_ram_mb,
-             getattr(hs, 'cpu_allocation_ratio', None), hs.vcpus_total,
-             hs.vcpus_used) for hs in host_states]
-    if not rows:
+    # one list per attribute: no object per host (fewer collections of
+    # Python's cyclic garbage collector on a scheduler's large heap)
+    names = [hs.host for hs in host_states]
+    if not names:
         return core_request.Candidates([])
-    names, ram_ratio, ram_total, ram_free, cpu_ratio, cpu_total, \
-        cpu_used = zip(*rows)
+    ram_ratio = [getattr(hs, 'ram_allocation_ratio', None)
+                 for hs in host_states]
+    ram_total = [hs.total_usable_ram_mb for hs in host_states]
+    ram_free = [hs.free_ram_mb for hs in host_states]
+    cpu_ratio = [getattr(hs, 'cpu_allocation_ratio', None)
+                 for hs in host_states]
+    cpu_total = [hs.vcpus_total for hs in host_states]
+    cpu_used = [hs.vcpus_used for hs in host_states]
     free_ram = None
     if all(ram_ratio) and all(ram_total):
         # used RAM = total - free, exactly (integers below 2**53)
