@@ -81,7 +81,9 @@ def main():
             if os.path.exists(topocache.cache_path(topo_path)):
                 os.unlink(topocache.cache_path(topo_path))
             for mode in ('no cache', 'cache'):
-                rt = sim.FixedPlacementRuntime(placement)   # a restart
+                # a restart, through the topology cache as the scheduler
+                rt = sim.FixedPlacementRuntime(placement,
+                                               topology_cache=True)
                 runtime.set_runtime(rt)
                 sim.refresh(hosts)
                 spec = scheduler_bench.new_spec()

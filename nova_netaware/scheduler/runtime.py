@@ -43,6 +43,11 @@ log_once = LogOnce(LOG)
 class Runtime(object):
     """Data access of the plugin; :class:`NovaRuntime` is the default."""
 
+    #: read the topology through its binary cache when ``[netaware]
+    #: topology_cache`` is set (the scheduler; the offline command, which
+    #: may read a packaged example, writes no cache)
+    use_topology_cache = True
+
     def __init__(self):
         self._topo = loading.FileCache(self._load_topology)
         self._source = None
@@ -52,10 +57,11 @@ class Runtime(object):
 
     # -- data ----------------------------------------------------------------
     def _load_topology(self, path, key):
+        use_cache = self.use_topology_cache and CONF.netaware.topology_cache
         eng = loading.load_engine(path,
                                   CONF.netaware.default_link_latency_us,
-                                  use_cache=CONF.netaware.topology_cache)
-        if CONF.netaware.topology_cache:
+                                  use_cache=use_cache)
+        if use_cache:
             LOG.info('nova-netaware loaded topology %s (%s)', path,
                      eng.cache_status)
         return eng
