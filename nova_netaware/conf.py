@@ -23,6 +23,15 @@ data_opts = [
                     '"switches", "links" and "hosts". Host names are '
                     'nova-compute host names. Re-read when the file '
                     'changes.'),
+    cfg.BoolOpt('topology_cache', default=True,
+                help='Keep a binary cache of the checked topology next to '
+                     'the topology file (<topology_file>.netaware-cache.'
+                     'npz), keyed by the SHA-256 of the file\'s bytes, so '
+                     'that a restart skips parsing the file and searching '
+                     'the distances (the same numbers). A stale, '
+                     'unreadable or damaged cache is ignored and '
+                     'rewritten; a directory the scheduler cannot write to '
+                     'leaves no cache.'),
     cfg.StrOpt('traffic_source', default='static',
                help='Name of the traffic source: a stevedore plugin in '
                     'namespace "nova_netaware.traffic_sources". "static" '

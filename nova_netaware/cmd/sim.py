@@ -74,8 +74,9 @@ class FixedPlacementRuntime(runtime.Runtime):
     """The plugin's runtime with the placement given instead of read from
     Nova (the CLI and the benchmark)."""
 
-    def __init__(self, placement, metadata=None):
+    def __init__(self, placement, metadata=None, topology_cache=False):
         super().__init__()
+        self.use_topology_cache = topology_cache
         self.placement = dict(placement)
         self.metadata = metadata or {}
 

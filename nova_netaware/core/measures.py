@@ -77,12 +77,20 @@ def fabric_paths(fabric, loads, peers, source_switch, switch):
     r_out_v = np.where(r_out > 0, r_out, -np.inf)
     r_in_v = np.where(r_in > 0, r_in, -np.inf)
 
-    def values(e, rate_out, rate_in):
+    def busier(util, inv, util_rev, inv_rev, rate_out, rate_in):
         # the busier direction of the link for this peer switch
         # (non-decreasing in the rates, as PeerPaths requires)
+        return np.maximum(util + rate_out * inv, util_rev + rate_in * inv_rev)
+
+    def values(e, rate_out, rate_in):
         re = fabric.rev[e]
-        return np.maximum(util_now[e] + rate_out * inv_cap[e],
-                          util_now[re] + rate_in * inv_cap[re])
+        return busier(util_now[e], inv_cap[e], util_now[re], inv_cap[re],
+                      rate_out, rate_in)
+    # every link at once with one rate pair (the same floats as values()
+    # of every link, without gathering by link)
+    util_rev, inv_rev = util_now[fabric.rev], inv_cap[fabric.rev]
+    values.all_links = lambda rate_out, rate_in: busier(
+        util_now, inv_cap, util_rev, inv_rev, rate_out, rate_in)
     peer_paths = peerpaths.PeerPaths(fabric, targets, r_out_v, r_in_v,
                                      values, source_switch)
     return (np.maximum(peer_paths.best, 0.0)[switch],
@@ -117,7 +125,7 @@ def farthest_peer(topo, host, switch, peers):
     d = remote_host_hops(topo.dist, slice(None), targets)
     own = targets[None, :] == np.arange(n_sw)[:, None]
     far = np.where(own, -1, d).max(axis=1)[switch]
-    lt = topo.lat[:, targets] + np.array([lat[t] for t in targets])
+    lt = topo.lat_to(targets) + np.array([lat[t] for t in targets])
     lat_far = np.where(own, -np.inf, lt).max(axis=1)[switch]
     count_sw = np.zeros(n_sw)
     count_sw[targets] = [count[t] for t in targets]

@@ -101,7 +101,9 @@ class PeerPaths(object):
     target (``best``), and the same leaving out the links on a shortest
     path from *src* to that target (``check``; equal to ``best`` without a
     source). ``link_value(e, r_out, r_in)`` must be non-decreasing in both
-    rates (``-inf`` for "no traffic")."""
+    rates (``-inf`` for "no traffic"); it may have an ``all_links(r_out,
+    r_in)`` attribute giving its values for every link (in link order)
+    with one rate pair."""
 
     #: target columns walked at once: bounds the entries held in memory
     BLOCK_LINKS = 1 << 18
@@ -150,10 +152,14 @@ class PeerPaths(object):
         shared = np.empty((len(groups), m, 2))
         links = np.arange(m)
         dist = fab.topo.dist
+        every = getattr(self.value, 'all_links', None)
         for c in range(len(groups)):
-            val = np.asarray(self.value(links, np.full(m, g_out[c]),
-                                        np.full(m, g_in[c])),
-                             dtype=np.float64)
+            if every is not None:
+                val = np.array(every(g_out[c], g_in[c]), dtype=np.float64)
+            else:
+                val = np.asarray(self.value(links, np.full(m, g_out[c]),
+                                            np.full(m, g_in[c])),
+                                 dtype=np.float64)
             shared[c, :, 0] = val
             if self.src is not None:
                 # :meth:`_used` for every link, with the column's

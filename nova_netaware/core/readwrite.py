@@ -13,18 +13,20 @@ from nova_netaware.core.exceptions import TopologyError
 _SAFE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 
 
-def load_data_file(path, error=TopologyError):
+def load_data_file(path, error=TopologyError, raw=None):
     """Read a YAML or JSON file (by its extension) into plain data.
 
     :param error: the :class:`~.exceptions.DataError` subclass raised when
         the file cannot be read or parsed (the caller's kind of data); the
         message names the file and the cause.
+    :param raw: the file's bytes, when the caller has read them already.
     """
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-    except OSError as e:
-        raise error('cannot read %s: %s' % (path, e.strerror or e))
+    if raw is None:
+        try:
+            with open(path, 'rb') as f:
+                raw = f.read()
+        except OSError as e:
+            raise error('cannot read %s: %s' % (path, e.strerror or e))
     try:
         if path.endswith('.json'):
             return json.loads(raw)

@@ -57,6 +57,39 @@ class Candidate:
     free_vcpus: Optional[float] = None
 
 
+class Candidates(object):
+    """The candidates of one request as columns: the same as a list of
+    :class:`Candidate` without one object per host (a scheduler hands
+    tens of thousands). ``free_ram_mb`` and ``free_vcpus`` are arrays in
+    candidate order, or ``None`` when any candidate lacks the value (the
+    capacity check then does not apply)."""
+
+    def __init__(self, hosts, free_ram_mb=None, free_vcpus=None):
+        self.hosts = list(hosts)
+        self.free_ram_mb = free_ram_mb
+        self.free_vcpus = free_vcpus
+
+    @classmethod
+    def of(cls, candidates):
+        """*candidates* (a list of :class:`Candidate`, or already
+        columns) as columns."""
+        if isinstance(candidates, cls):
+            return candidates
+        return cls([c.host for c in candidates],
+                   _column(candidates, 'free_ram_mb'),
+                   _column(candidates, 'free_vcpus'))
+
+    def __len__(self):
+        return len(self.hosts)
+
+
+def _column(candidates, attr):
+    values = [getattr(c, attr) for c in candidates]
+    if any(v is None for v in values):
+        return None
+    return np.array(values, dtype=np.float64)
+
+
 class Evaluation(object):
     """Verdicts and MIF terms for each candidate, in candidate order.
 

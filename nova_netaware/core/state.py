@@ -18,6 +18,7 @@ O(hosts + peers + links x twin classes). Nothing here knows about Nova.
 
 import collections
 import dataclasses
+import itertools
 from typing import Optional
 
 import numpy as np
@@ -27,6 +28,7 @@ from nova_netaware.core import measures
 from nova_netaware.core import peerpaths
 from nova_netaware.core.migration import MBIT_PER_MIB
 from nova_netaware.core.migration import precopy
+from nova_netaware.core.request import Candidates
 from nova_netaware.core.request import Params
 from nova_netaware.core.request import Server
 from nova_netaware.core.topology import Topology
@@ -166,12 +168,15 @@ def request_state(topo, fabric, base, traffic, placement, server,
         (:meth:`.engine.Engine.base_loads`).
     """
     notes = []
-    idx = np.array([topo.host_index.get(c.host, -1) for c in candidates],
-                   dtype=np.int64)
+    cands = Candidates.of(candidates)
+    index = topo.host_index
+    idx = np.fromiter(map(index.get, cands.hosts,
+                          itertools.repeat(-1, len(cands))),
+                      dtype=np.int64, count=len(cands))
     known = idx >= 0
     host = np.where(known, idx, 0)
     for i in np.flatnonzero(~known):
-        notes.append('host %s is not in the topology' % candidates[i].host)
+        notes.append('host %s is not in the topology' % cands.hosts[i])
     source_name = placement.get(server.uuid)
     source = topo.host_index.get(source_name) if source_name else None
     source_note = None
@@ -193,10 +198,9 @@ def request_state(topo, fabric, base, traffic, placement, server,
     uplinks = _uplinks(topo, work, host, peers)
     return RequestState(
         topology=topo, server=server, params=params,
-        hosts=[c.host for c in candidates], known=known, host=host,
+        hosts=cands.hosts, known=known, host=host,
         switch=switch,
-        free_ram_mb=_free(candidates, 'free_ram_mb'),
-        free_vcpus=_free(candidates, 'free_vcpus'),
+        free_ram_mb=cands.free_ram_mb, free_vcpus=cands.free_vcpus,
         source_name=source_name, source=source, source_switch=source_switch,
         source_note=source_note, notes=notes, peers=peers, loads=work,
         has_peer_paths=has_peer_paths, source_dag=source_dag,
@@ -206,14 +210,6 @@ def request_state(topo, fabric, base, traffic, placement, server,
         distances=_distances(topo, host, switch, peers, server, params),
         migration=_migration(topo, fabric, work, host, switch, source,
                              source_dag, server, params))
-
-
-def _free(candidates, attr):
-    """Per-candidate free capacity, or ``None`` if any candidate lacks it."""
-    values = [getattr(c, attr) for c in candidates]
-    if any(v is None for v in values):
-        return None
-    return np.array(values, dtype=np.float64)
 
 
 def _peer_traffic(topo, traffic, placement, server, notes):

@@ -9,9 +9,12 @@ A topology is plain data (a ``dict``, as read from YAML or JSON)::
 ``Topology`` turns it into arrays that the scheduler can use without walking
 the graph on every request:
 
-* ``dist`` – switch-to-switch hop counts (all pairs, breadth-first search in
-  C through :func:`scipy.sparse.csgraph.shortest_path`);
-* ``lat`` – switch-to-switch path latency in microseconds (Dijkstra);
+* ``dist`` – switch-to-switch hop counts (all pairs, from one search per
+  node of the twin classes' quotient graph, :func:`_twin_quotient`, in C
+  through :func:`scipy.sparse.csgraph.shortest_path`);
+* ``lat`` – switch-to-switch path latency in microseconds (Dijkstra, or
+  from the hops when every link has the same latency; :meth:`lat_to`
+  reads columns of it without building the whole matrix);
 * the directed fabric link arrays ``edge_u``, ``edge_v``, ``edge_cap``;
 * per host: switch index, uplink capacity and uplink latency.
 
@@ -57,15 +60,23 @@ def remote_host_hops(dist, switch_a, switch_b):
     return UPLINK_HOPS + dist[switch_a, switch_b]
 
 
-def _hops(n, eu, ev):
-    """Hops between every two of the *n* switches (links ``eu -> ev``,
-    both directions listed), :data:`UNREACHABLE` where there is no path.
+def _twin_quotient(n, eu, ev):
+    """The twin classes of the *n* switches and the hops between them.
 
-    One breadth-first search per class of *twins* (switches with the same
-    non-empty set of neighbours: the edge switches of a fat-tree pod, the
-    leaves of a leaf-spine): a twin is as far as its class's first switch
-    from every switch outside the class, and two twins are two hops apart
-    (through a common neighbour; twins are never linked).
+    Twins are switches with the same non-empty set of neighbours (the edge
+    switches of a fat-tree pod, the leaves of a leaf-spine, a fat-tree's
+    core switches of one group); twins are never linked. Between the
+    classes of two linked switches every member of one is linked to every
+    member of the other, so a path of classes lifts to a path of switches
+    of the same length: the hops between two switches of different classes
+    are the hops between their classes in the *quotient graph* (one node
+    per class, linked where their members are), and two twins are two hops
+    apart (through a common neighbour).
+
+    :returns: ``(row, qd)``: the class of each switch (``0..classes-1``)
+        and the hops between classes (int32, :data:`UNREACHABLE` where
+        there is no path), with 2 on the diagonal of a class of several
+        twins and 0 for a class of one switch.
     """
     eu = np.asarray(eu, dtype=np.int64)
     ev = np.asarray(ev, dtype=np.int64)
@@ -73,43 +84,52 @@ def _hops(n, eu, ev):
     adj.sort_indices()
     cls = np.arange(n)
     seen = {}
+    ind, ptr = adj.indices, adj.indptr
     for s in range(n):
-        nb = adj.indices[adj.indptr[s]:adj.indptr[s + 1]]
-        if len(nb):
-            cls[s] = seen.setdefault(nb.tobytes(), s)
+        if ptr[s + 1] > ptr[s]:
+            cls[s] = seen.setdefault(ind[ptr[s]:ptr[s + 1]].tobytes(), s)
     reps, row = np.unique(cls, return_inverse=True)
-    d = csgraph.shortest_path(adj, method='D', unweighted=True,
-                              indices=reps)
-    d = np.where(np.isinf(d), UNREACHABLE, d).astype(np.int32)[row]
-    for members in np.split(np.argsort(row, kind='stable'),
-                            np.cumsum(np.bincount(row))[:-1]):
-        if len(members) > 1:
-            d[np.ix_(members, members)] = 2
-            d[members, members] = 0
-    return d
+    row = row.reshape(-1)
+    q = len(reps)
+    quot = csr_matrix((np.ones(len(eu)), (row[eu], row[ev])), shape=(q, q))
+    qd = csgraph.shortest_path(quot, method='D', unweighted=True)
+    qd = np.where(np.isinf(qd), UNREACHABLE, qd).astype(np.int32)
+    size = np.bincount(row, minlength=q)
+    qd[np.arange(q), np.arange(q)] = np.where(size > 1, 2, 0)
+    return row, qd
 
 
-def _latencies(dist, weight, eu, ev):
-    """Lightest path latency between every two switches (Dijkstra over
-    the link *weight*, ``inf`` where unreachable).
+def _expand(qa, row):
+    """The (switches x switches) matrix of a (classes x classes) one."""
+    return qa.take(row, axis=0).take(row, axis=1)
+
+
+def _latencies(row, qd, weight, eu, ev):
+    """Lightest path latency between switches (Dijkstra over the link
+    *weight*, ``inf`` where unreachable), as ``(row, table)``: the latency
+    between switches ``a != b`` is ``table[row[a], row[b]]``.
 
     When every link weighs the same, the lightest paths are the paths with
     fewest hops, and Dijkstra's sum along one, ``w + w + ...`` from the
-    source, depends only on the hop count: the matrix is read from a table
-    of those sums by hops (the same floats, without the searches).
+    source, depends only on the hop count: the table is read from the sums
+    by hops between twin classes (*row*, *qd* of :func:`_twin_quotient`):
+    the same floats, without the searches and without a (switches x
+    switches) matrix. Otherwise it is Dijkstra's matrix, one row per
+    switch.
     """
-    n = dist.shape[0]
+    n = len(row)
     if (weight == weight[0]).all():
-        reach = dist < UNREACHABLE
-        top = int(dist[reach].max()) if reach.any() else 0
-        table = np.zeros(top + 1)
+        reach = qd < UNREACHABLE
+        top = int(qd[reach].max()) if reach.any() else 0
+        table = np.zeros(top + 2)
         acc = 0.0
         for h in range(1, top + 1):
             acc = acc + float(weight[0])
             table[h] = acc
-        return np.where(reach, table[np.where(reach, dist, 0)], np.inf)
+        table[top + 1] = np.inf
+        return row, table[np.where(reach, qd, top + 1)]
     latm = csr_matrix((weight, (eu, ev)), shape=(n, n))
-    return csgraph.shortest_path(latm, method='D')
+    return np.arange(n), csgraph.shortest_path(latm, method='D')
 
 
 def _positive(value, what):
@@ -132,6 +152,59 @@ def _latency(value, fmt, *args):
     except (TypeError, ValueError):
         raise TopologyError(fmt % args)
     return v
+
+
+def _links_fast(links, switch_index, default_latency):
+    """The link arrays of :meth:`Topology._read_links` (one directed edge
+    each way per link, in file order), or ``None`` if any link fails a
+    check: then the link-by-link reading names the first bad one. The same
+    numbers: ``float`` of each value, capacities ``gbps * 1000.0``."""
+    try:
+        if not all(type(x) is dict for x in links):
+            return None
+        ia = np.fromiter([switch_index[x['a']] for x in links], np.int64,
+                         len(links))
+        ib = np.fromiter([switch_index[x['b']] for x in links], np.int64,
+                         len(links))
+        gbps = np.fromiter([float(x['gbps']) for x in links], np.float64,
+                           len(links))
+        lat = np.fromiter([float(x.get('latency_us', default_latency))
+                           for x in links], np.float64, len(links))
+    except (KeyError, TypeError, ValueError):
+        return None
+    n = len(switch_index)
+    pair = np.minimum(ia, ib) * n + np.maximum(ia, ib)
+    if ((ia == ib).any() or len(np.unique(pair)) != len(pair)
+            or not (gbps > 0).all() or not (lat >= 0).all()):
+        return None
+    eu = np.empty(2 * len(links), dtype=np.int64)
+    ev = np.empty(2 * len(links), dtype=np.int64)
+    eu[0::2], eu[1::2] = ia, ib
+    ev[0::2], ev[1::2] = ib, ia
+    return eu, ev, np.repeat(gbps * 1000.0, 2), np.repeat(lat, 2)
+
+
+def _hosts_fast(hosts, switch_index):
+    """``(names, switch, capacity, latency)`` of :meth:`Topology.
+    _read_hosts`, or ``None`` if any host fails a check (then the
+    host-by-host reading names the first bad one)."""
+    try:
+        if not all(type(x) is dict and x.get('name') for x in hosts):
+            return None
+        names = [str(x['name']) for x in hosts]
+        sw = np.fromiter([switch_index[x['switch']] for x in hosts],
+                         np.int64, len(hosts))
+        cap = np.fromiter([float(x['uplink_gbps']) for x in hosts],
+                          np.float64, len(hosts))
+        lat = np.fromiter([float(x.get('latency_us', 0.0)) for x in hosts],
+                          np.float64, len(hosts))
+    except (KeyError, TypeError, ValueError):
+        return None
+    unique = set(names)
+    if (len(unique) != len(names) or not unique.isdisjoint(switch_index)
+            or not (cap > 0).all() or not (lat >= 0).all()):
+        return None
+    return names, sw, cap * 1000.0, lat
 
 
 def _sections(data, source):
@@ -181,6 +254,14 @@ class Topology(object):
             self.switch_names.append(name)
 
     def _read_links(self, links, default_link_latency_us):
+        fast = _links_fast(links, self.switch_index, default_link_latency_us)
+        if fast is None:
+            # something is wrong: the checks link by link name it
+            return self._read_links_checked(links, default_link_latency_us)
+        self.edge_u, self.edge_v, self.edge_cap, self.edge_lat = fast
+        return self.edge_u, self.edge_v
+
+    def _read_links_checked(self, links, default_link_latency_us):
         eu, ev, cap, lat = [], [], [], []
         seen = set()
         for i, link in enumerate(links):
@@ -218,6 +299,16 @@ class Topology(object):
         return eu, ev
 
     def _read_hosts(self, hosts):
+        fast = _hosts_fast(hosts, self.switch_index)
+        if fast is None:
+            # something is wrong: the checks host by host name it
+            return self._read_hosts_checked(hosts)
+        (self.host_names, self.host_switch, self.host_cap,
+         self.host_lat) = fast
+        self.host_index = dict(zip(self.host_names,
+                                   range(len(self.host_names))))
+
+    def _read_hosts_checked(self, hosts):
         self.host_names = []
         self.host_index = {}
         hsw, hcap, hlat = [], [], []
@@ -257,23 +348,65 @@ class Topology(object):
         self.host_lat = np.array(hlat, dtype=np.float64)
 
     def _distances(self, eu, ev):
+        row, qd = _twin_quotient(len(self.switch_names), eu, ev)
+        self._finish(row, qd)
+
+    #: what :meth:`state` gives and :meth:`from_state` takes: the data as
+    #: read, and the twin classes' hops it was computed from
+    STATE = ('switch_names', 'host_names', 'edge_u', 'edge_v', 'edge_cap',
+             'edge_lat', 'host_switch', 'host_cap', 'host_lat', 'twin_row',
+             'twin_hops')
+
+    def state(self):
+        """The topology as plain arrays and lists (:attr:`STATE`), from
+        which :meth:`from_state` rebuilds it without reading or searching
+        (:mod:`.topocache` keeps it on disk)."""
+        return {k: getattr(self, k) for k in self.STATE}
+
+    @classmethod
+    def from_state(cls, state, source='<data>'):
+        """The topology of :meth:`state`: the same numbers."""
+        t = cls.__new__(cls)
+        t.source = source
+        for k in cls.STATE:
+            setattr(t, k, state[k])
+        t.switch_index = dict(zip(t.switch_names,
+                                  range(len(t.switch_names))))
+        t.host_index = dict(zip(t.host_names, range(len(t.host_names))))
+        t._finish(t.twin_row, t.twin_hops)
+        return t
+
+    def _finish(self, row, qd):
+        """Distances and latencies from the twin classes' hops."""
+        self.twin_row, self.twin_hops = row, qd
         n = len(self.switch_names)
-        self.dist = _hops(n, eu, ev)
+        eu, ev = self.edge_u, self.edge_v
+        self.dist = _expand(qd, row)
+        np.fill_diagonal(self.dist, 0)
         if len(eu):
-            self.lat = _latencies(self.dist, self.edge_lat + 1e-9, eu, ev)
+            self._lat_row, self._lat_table = _latencies(
+                row, qd, self.edge_lat + 1e-9, eu, ev)
         else:
-            self.lat = np.full((n, n), np.inf)
-        np.fill_diagonal(self.lat, 0.0)
+            self._lat_row, self._lat_table = np.zeros(n, np.int64), \
+                np.full((1, 1), np.inf)
+        self._lat = None
         # A host is only useful if its switch reaches the other hosts'.
+        # The hops between the hosts' switches are those between their
+        # classes; a class's own entry is 2 if it holds two of them, else 0.
         used = np.unique(self.host_switch)
-        sub = self.dist[np.ix_(used, used)]
+        ucls, per = np.unique(row[used], return_counts=True)
+        sub = qd[np.ix_(ucls, ucls)].copy()
+        sub[np.arange(len(ucls)), np.arange(len(ucls))] = np.where(
+            per > 1, 2, 0)
         if (sub >= UNREACHABLE).any():
+            sub = self.dist[np.ix_(used, used)]
             i, j = np.argwhere(sub >= UNREACHABLE)[0]
             raise TopologyError('%s: switch %s cannot reach switch %s' % (
                 self.source, self.switch_names[used[i]],
                 self.switch_names[used[j]]))
-        finite = self.dist[self.dist < UNREACHABLE]
-        self.diameter = int(finite.max()) if finite.size else 0
+        # the same set of values as the whole matrix
+        finite = np.concatenate([qd[qd < UNREACHABLE], [0]])
+        self.diameter = int(finite.max())
         # Longest host-to-host distance, the reference distance of the MIF.
         self.max_host_hops = int(remote_host_hops(sub, slice(None),
                                                   slice(None)).max())
@@ -303,8 +436,30 @@ class Topology(object):
         """Path latency in microseconds between hosts *a* and *b*."""
         if a == b:
             return 0.0
+        sa, sb = self.host_switch[a], self.host_switch[b]
         return float(self.host_lat[a] + self.host_lat[b] +
-                     self.lat[self.host_switch[a], self.host_switch[b]])
+                     self.lat_to(np.array([sb]))[sa, 0])
+
+    # -- switch latencies ----------------------------------------------------
+    def lat_to(self, targets):
+        """Path latency (us) from every switch to each switch of
+        *targets*: ``lat[:, targets]``, without building :attr:`lat`."""
+        targets = np.asarray(targets, dtype=np.int64)
+        row, table = self._lat_row, self._lat_table
+        out = table[:, row[targets]][row]
+        out[targets, np.arange(len(targets))] = 0.0
+        return out
+
+    @property
+    def lat(self):
+        """Switch-to-switch path latency in microseconds (switches x
+        switches; built on first use, :meth:`lat_to` reads columns)."""
+        if self._lat is None:
+            row, table = self._lat_row, self._lat_table
+            lat = table.take(row, axis=0).take(row, axis=1)
+            np.fill_diagonal(lat, 0.0)
+            self._lat = lat
+        return self._lat
 
     def graph(self):
         """The topology as a :class:`networkx.Graph` (hosts and switches)."""

@@ -9,7 +9,7 @@ add up. ``TrafficMatrix`` validates the data and indexes it by server so that
 a request looks up one server's peers in O(peers).
 """
 
-import collections
+import itertools
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from nova_netaware.core.exceptions import TrafficError
 from nova_netaware.core.readwrite import load_data_file
 
 __all__ = ['TrafficMatrix', 'TrafficError']
+
+
+_INF = float('inf')
 
 
 class TrafficMatrix(object):
@@ -28,56 +31,66 @@ class TrafficMatrix(object):
                 data.get('flows', None), list):
             raise TrafficError('%s: traffic must be a mapping with a list '
                                '"flows"' % source)
-        rates = collections.defaultdict(float)
+        rates = {}
+        get = rates.get
         for i, flow in enumerate(data['flows']):
-            where = '%s: flows[%d]' % (source, i)
             if not isinstance(flow, dict):
-                raise TrafficError('%s must be a mapping: %r' % (where, flow))
+                raise TrafficError('%s must be a mapping: %r' % (
+                    _where(source, i), flow))
             src, dst = flow.get('src'), flow.get('dst')
             if not src or not dst:
-                raise TrafficError('%s needs src and dst: %r' % (where, flow))
+                raise TrafficError('%s needs src and dst: %r' % (
+                    _where(source, i), flow))
             if src == dst:
                 raise TrafficError('%s: src and dst are the same server %s'
-                                   % (where, src))
+                                   % (_where(source, i), src))
             try:
                 mbps = float(flow.get('mbps'))
             except (TypeError, ValueError):
                 raise TrafficError('%s.mbps must be a number, got %r' % (
-                    where, flow.get('mbps')))
-            if not mbps >= 0 or mbps == float('inf'):
+                    _where(source, i), flow.get('mbps')))
+            if not mbps >= 0 or mbps == _INF:
                 raise TrafficError('%s.mbps must be >= 0 and finite, got %r'
-                                   % (where, flow.get('mbps')))
-            rates[(str(src), str(dst))] += mbps
-        self.rates = dict(rates)
-        # server -> {peer: [out_mbps, in_mbps]}
-        peers = collections.defaultdict(dict)
-        for (src, dst), r in self.rates.items():
-            peers[src].setdefault(dst, [0.0, 0.0])[0] += r
-            peers[dst].setdefault(src, [0.0, 0.0])[1] += r
-        self._peers = dict(peers)
-        #: the servers in a fixed order (placement signatures use it)
-        self.server_list = list(self._peers)
-        self._arrays = None
+                                   % (_where(source, i), flow.get('mbps')))
+            key = (str(src), str(dst))
+            rates[key] = get(key, 0.0) + mbps
+        self._index(rates)
+
+    def _index(self, rates):
+        """Index the aggregated *rates* ``{(src, dst): mbps}``: the server
+        list and the flow arrays, and per server its flows in :attr:`rates`
+        order (for :meth:`peers`)."""
+        self.rates = rates
+        keys = list(rates)
+        #: the servers in a fixed order (placement signatures use it): by
+        #: their first flow, a flow's source before its destination
+        self.server_list = list(dict.fromkeys(
+            itertools.chain.from_iterable(keys)))
+        self._pos = pos = {s: i for i, s in enumerate(self.server_list)}
+        n = len(keys)
+        src = np.fromiter(map(pos.__getitem__, (k[0] for k in keys)),
+                          dtype=np.int64, count=n)
+        dst = np.fromiter(map(pos.__getitem__, (k[1] for k in keys)),
+                          dtype=np.int64, count=n)
+        rate = np.fromiter(rates.values(), dtype=np.float64, count=n)
+        self._arrays = (src, dst, rate)
+        # flows out of / into each server, ascending (rates order)
+        m = len(self.server_list)
+        self._out = np.argsort(src, kind='stable')
+        self._in = np.argsort(dst, kind='stable')
+        self._out_ptr = np.r_[0, np.cumsum(np.bincount(src, minlength=m))]
+        self._in_ptr = np.r_[0, np.cumsum(np.bincount(dst, minlength=m))]
 
     def flow_arrays(self):
         """``(src, dst, mbps)`` arrays of the flows, in :attr:`rates`
-        order, with servers as positions in :attr:`server_list`
-        (computed once)."""
-        if self._arrays is None:
-            pos = {s: i for i, s in enumerate(self.server_list)}
-            keys = list(self.rates)
-            self._arrays = (
-                np.array([pos[s] for s, _ in keys], dtype=np.int64),
-                np.array([pos[d] for _, d in keys], dtype=np.int64),
-                np.array(list(self.rates.values()), dtype=np.float64))
+        order, with servers as positions in :attr:`server_list`."""
         return self._arrays
 
     def subset(self, pairs):
         """A matrix with only the flows of *pairs* ((src, dst) tuples)."""
-        sub = TrafficMatrix({'flows': []}, source=self.source)
-        sub.rates = {pair: self.rates[pair] for pair in pairs}
-        sub.server_list = list(dict.fromkeys(
-            s for pair in sub.rates for s in pair))
+        sub = TrafficMatrix.__new__(TrafficMatrix)
+        sub.source, sub.version = self.source, None
+        sub._index({pair: self.rates[pair] for pair in pairs})
         return sub
 
     @classmethod
@@ -87,11 +100,28 @@ class TrafficMatrix(object):
 
     @property
     def servers(self):
-        return self._peers.keys()
+        """The servers with at least one flow (:attr:`server_list`)."""
+        return self.server_list
 
     def peers(self, server):
-        """``{peer: (out_mbps, in_mbps)}`` for *server* (empty if none)."""
-        return self._peers.get(server, {})
+        """``{peer: [out_mbps, in_mbps]}`` for *server* (empty if none),
+        peers in the order of their first flow with it."""
+        i = self._pos.get(server)
+        if i is None:
+            return {}
+        flows = np.sort(np.concatenate([
+            self._out[self._out_ptr[i]:self._out_ptr[i + 1]],
+            self._in[self._in_ptr[i]:self._in_ptr[i + 1]]]))
+        src, dst, rate = self._arrays
+        names = self.server_list
+        out = {}
+        for s, d, r in zip(src[flows].tolist(), dst[flows].tolist(),
+                           rate[flows].tolist()):
+            if s == i:
+                out.setdefault(names[d], [0.0, 0.0])[0] += r
+            else:
+                out.setdefault(names[s], [0.0, 0.0])[1] += r
+        return out
 
     def incoming(self, server):
         """Total rate *to* ``server`` in Mbit/s (the VM selection key)."""
@@ -99,3 +129,7 @@ class TrafficMatrix(object):
 
     def __len__(self):
         return len(self.rates)
+
+
+def _where(source, i):
+    return '%s: flows[%d]' % (source, i)

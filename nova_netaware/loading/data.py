@@ -21,16 +21,21 @@ from nova_netaware.core import engine as core_engine
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.core.exceptions import TopologyError
 from nova_netaware.core.exceptions import TrafficError
-from nova_netaware.core.topology import Topology
+from nova_netaware.core import topocache
 
 TRAFFIC_SOURCE_NAMESPACE = 'nova_netaware.traffic_sources'
 
 
-def load_engine(path, default_link_latency_us):
+def load_engine(path, default_link_latency_us, use_cache=False):
     """A core Engine on the topology file *path* (a bad file raises the
-    core's TopologyError)."""
-    return core_engine.Engine(Topology.from_file(path,
-                                                 default_link_latency_us))
+    core's TopologyError); with *use_cache*, through the topology's binary
+    cache (:mod:`nova_netaware.core.topocache`). The engine's
+    ``cache_status`` says whether the cache was used, or why not."""
+    topo, status = topocache.load(path, default_link_latency_us,
+                                  use_cache=use_cache)
+    eng = core_engine.Engine(topo)
+    eng.cache_status = status
+    return eng
 
 
 def get_traffic_source(name, conf):

@@ -21,11 +21,13 @@ the caller as ``None``; the filter and weigher then behave as documented
 import threading
 import time
 
+import numpy as np
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from nova_netaware import conf  # noqa: F401 - registers [netaware]
 from nova_netaware.core import engine as core_engine
+from nova_netaware.core import request as core_request
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.loading import data as loading
 from nova_netaware.loading import servers
@@ -41,6 +43,11 @@ log_once = LogOnce(LOG)
 class Runtime(object):
     """Data access of the plugin; :class:`NovaRuntime` is the default."""
 
+    #: read the topology through its binary cache when ``[netaware]
+    #: topology_cache`` is set (the scheduler; the offline command, which
+    #: may read a packaged example, writes no cache)
+    use_topology_cache = True
+
     def __init__(self):
         self._topo = loading.FileCache(self._load_topology)
         self._source = None
@@ -50,8 +57,14 @@ class Runtime(object):
 
     # -- data ----------------------------------------------------------------
     def _load_topology(self, path, key):
-        return loading.load_engine(path,
-                                   CONF.netaware.default_link_latency_us)
+        use_cache = self.use_topology_cache and CONF.netaware.topology_cache
+        eng = loading.load_engine(path,
+                                  CONF.netaware.default_link_latency_us,
+                                  use_cache=use_cache)
+        if use_cache:
+            LOG.info('nova-netaware loaded topology %s (%s)', path,
+                     eng.cache_status)
+        return eng
 
     def engine(self):
         path = CONF.netaware.topology_file
@@ -122,7 +135,7 @@ class Runtime(object):
         placement, also_at = self.in_flight(spec_obj, placement, uuid)
         server = server_from_spec(spec_obj, metadata)
         params = core_engine.Params.from_conf(CONF.netaware)
-        cands = [candidate_from_host_state(h) for h in host_states]
+        cands = candidates_from_host_states(host_states)
         ev = eng.evaluate(traffic, placement, server, cands, params,
                           also_at=also_at)
         for note in ev.notes:
@@ -153,15 +166,52 @@ def server_from_spec(spec_obj, metadata):
 
 
 def candidate_from_host_state(hs):
-    free_ram = free_vcpus = None
-    ram_ratio = getattr(hs, 'ram_allocation_ratio', None)
-    if ram_ratio and hs.total_usable_ram_mb:
-        used = hs.total_usable_ram_mb - hs.free_ram_mb
-        free_ram = hs.total_usable_ram_mb * ram_ratio - used
-    cpu_ratio = getattr(hs, 'cpu_allocation_ratio', None)
-    if cpu_ratio and hs.vcpus_total:
-        free_vcpus = hs.vcpus_total * cpu_ratio - hs.vcpus_used
-    return core_engine.Candidate(hs.host, free_ram, free_vcpus)
+    """The core Candidate of one HostState
+    (:func:`candidates_from_host_states`)."""
+    c = candidates_from_host_states([hs])
+    return core_engine.Candidate(
+        c.hosts[0],
+        None if c.free_ram_mb is None else float(c.free_ram_mb[0]),
+        None if c.free_vcpus is None else float(c.free_vcpus[0]))
+
+
+def _allocatable(total, used, ratio):
+    """Free capacity with allocation ratios: ``total x ratio - used``
+    (Nova's RAM and CPU filters), per host; ``None`` unless every host
+    reports its ratio and total (a host that does not is not checked, so
+    none is)."""
+    if not (all(ratio) and all(total)):
+        return None
+    return (np.array(total, dtype=np.float64) *
+            np.array(ratio, dtype=np.float64) - np.array(used,
+                                                         dtype=np.float64))
+
+
+def candidates_from_host_states(host_states):
+    """The candidates (:class:`~nova_netaware.core.request.Candidates`) of
+    Nova's HostStates: host names, and free RAM and vCPUs by the
+    allocation ratios."""
+    # one list per attribute: no object per host (fewer collections of
+    # Python's cyclic garbage collector on a scheduler's large heap)
+    names = [hs.host for hs in host_states]
+    if not names:
+        return core_request.Candidates([])
+    ram_ratio = [getattr(hs, 'ram_allocation_ratio', None)
+                 for hs in host_states]
+    ram_total = [hs.total_usable_ram_mb for hs in host_states]
+    ram_free = [hs.free_ram_mb for hs in host_states]
+    cpu_ratio = [getattr(hs, 'cpu_allocation_ratio', None)
+                 for hs in host_states]
+    cpu_total = [hs.vcpus_total for hs in host_states]
+    cpu_used = [hs.vcpus_used for hs in host_states]
+    free_ram = None
+    if all(ram_ratio) and all(ram_total):
+        # used RAM = total - free, exactly (integers below 2**53)
+        free_ram = _allocatable(
+            ram_total, np.subtract(ram_total, ram_free, dtype=np.float64),
+            ram_ratio)
+    return core_request.Candidates(
+        names, free_ram, _allocatable(cpu_total, cpu_used, cpu_ratio))
 
 
 def wants_ledger(spec_obj):

@@ -82,6 +82,47 @@ def test_traffic_aggregation_and_peers():
     assert TrafficMatrix({'flows': []}).peers('a') == {}
 
 
+@pytest.mark.parametrize('seed', range(10))
+def test_traffic_index_equals_the_plain_dicts(seed):
+    """Server order, flow arrays and every server's peers (values and
+    order) are those of plain dictionaries filled flow by flow."""
+    import collections
+    import random
+    rng = random.Random(seed)
+    names = ['s%d' % i for i in range(rng.randint(2, 30))]
+    flows = []
+    for _ in range(rng.randint(0, 200)):
+        a, b = rng.sample(names, 2)
+        flows.append({'src': a, 'dst': b,
+                      'mbps': rng.choice([0, rng.uniform(0, 100)])})
+    tm = TrafficMatrix({'flows': flows})
+    rates = collections.defaultdict(float)
+    for f in flows:
+        rates[(f['src'], f['dst'])] += f['mbps']
+    peers = collections.defaultdict(dict)
+    for (a, b), r in rates.items():
+        peers[a].setdefault(b, [0.0, 0.0])[0] += r
+        peers[b].setdefault(a, [0.0, 0.0])[1] += r
+    assert list(tm.rates.items()) == list(rates.items())
+    assert tm.server_list == list(peers)
+    src, dst, mbps = tm.flow_arrays()
+    assert [(tm.server_list[a], tm.server_list[b]) for a, b in
+            zip(src, dst)] == list(rates)
+    assert mbps.tolist() == list(rates.values())
+    for s in names:
+        assert list(tm.peers(s).items()) == list(peers.get(s, {}).items())
+    pairs = rng.sample(list(rates), len(rates) // 2)
+    sub = tm.subset(pairs)
+    assert sub.rates == {p: rates[p] for p in pairs}
+    for s in names:
+        want = {p: v for p, v in sub.peers(s).items()}
+        assert want == {
+            p: [rates[(s, p)] if (s, p) in sub.rates else 0.0,
+                rates[(p, s)] if (p, s) in sub.rates else 0.0]
+            for p in peers.get(s, {})
+            if (s, p) in sub.rates or (p, s) in sub.rates}
+
+
 def test_traffic_from_file_errors(tmp_path):
     p = tmp_path / 'traffic.yaml'
     p.write_text('flows: [{src: a, dst: b, mbps: 1}\n')

@@ -508,15 +508,56 @@ def _lonely_and_slow():
     return d
 
 
+def _random_with_twins(seed):
+    """A random sparse fabric where some switches copy the neighbours of
+    another (twins, some of them in the same class of three or more), one
+    unlinked switch and hosts on a few switches of one component."""
+    import random
+    rng = random.Random(seed)
+    n = rng.randint(4, 14)
+    adj = {i: set() for i in range(n)}
+    for _ in range(rng.randint(n - 1, 2 * n)):
+        a, b = rng.sample(range(n), 2)
+        adj[a].add(b)
+        adj[b].add(a)
+    for _ in range(rng.randint(1, 6)):
+        src = rng.randrange(len(adj))
+        if not adj[src]:
+            continue
+        new = len(adj)
+        adj[new] = set(adj[src])
+        for b in adj[new]:
+            adj[b].add(new)
+    adj[len(adj)] = set()                   # unlinked
+    names = ['s%d' % i for i in range(len(adj))]
+    links = sorted({(min(a, b), max(a, b)) for a in adj for b in adj[a]})
+    # hosts only where every hosted switch reaches the others
+    comp, todo = {0}, [0]
+    while todo:
+        for b in adj[todo.pop()] - comp:
+            comp.add(b)
+            todo.append(b)
+    hosted = rng.sample(sorted(comp), min(len(comp), rng.randint(1, 4)))
+    return {
+        'switches': [{'name': x} for x in names],
+        'links': [{'a': names[a], 'b': names[b], 'gbps': 10}
+                  for a, b in links],
+        'hosts': [{'name': 'h%d-%d' % (s, i), 'switch': names[s],
+                   'uplink_gbps': 10}
+                  for s in hosted for i in range(rng.randint(1, 2))]}
+
+
 @pytest.mark.parametrize('data', [
     fat_tree(4), fat_tree(8), leaf_spine(4, 10, 3, 25, 100),
     leaf_spine(1, 3, 1, 25, 100), _lonely_and_slow(),
-], ids=['fat-tree-4', 'fat-tree-8', 'leaf-spine', 'one-spine',
-        'lonely-and-slow'])
+] + [_random_with_twins(seed) for seed in range(40)],
+    ids=['fat-tree-4', 'fat-tree-8', 'leaf-spine', 'one-spine',
+         'lonely-and-slow'] + ['random-%d' % i for i in range(40)])
 def test_distances_equal_all_pairs_searches(data):
-    """Hops by one search per twin class and latencies by the per-hop
-    table are the same numbers, bit for bit, as scipy's all-pairs
-    searches."""
+    """Hops from the twin classes' quotient graph and latencies by the
+    per-hop table are the same numbers, bit for bit, as scipy's all-pairs
+    searches on the whole graph; so are the diameter and the longest
+    host-to-host distance."""
     from scipy.sparse import csgraph
     from scipy.sparse import csr_matrix
     from nova_netaware.core.topology import UNREACHABLE
@@ -533,4 +574,41 @@ def test_distances_equal_all_pairs_searches(data):
     np.fill_diagonal(lat, 0.0)
     assert topo.dist.dtype == hops.dtype
     assert np.array_equal(topo.dist, hops)
+    some = np.array([n - 1, 0, n // 2, 0])
+    assert np.array_equal(topo.lat_to(some), lat[:, some])
+    hl = topo.host_lat
+    for a in range(min(5, len(topo.host_names))):
+        for b in range(len(topo.host_names)):
+            sa, sb = topo.host_switch[a], topo.host_switch[b]
+            want = 0.0 if a == b else float(hl[a] + hl[b] + lat[sa, sb])
+            assert topo.host_latency(a, b) == want
     assert np.array_equal(topo.lat, lat)
+    assert topo.diameter == int(hops[hops < UNREACHABLE].max())
+    hs = topo.host_switch
+    pair = 2 + hops[np.ix_(hs, hs)]
+    np.fill_diagonal(pair, 0)
+    assert topo.max_host_hops == (int(pair.max()) if len(hs) > 1 else 2)
+
+
+@pytest.mark.parametrize('data', [
+    fat_tree(4), leaf_spine(4, 10, 3, 25, 100), _lonely_and_slow(),
+    _random_with_twins(3),
+], ids=['fat-tree-4', 'leaf-spine', 'lonely-and-slow', 'random'])
+def test_fast_reading_equals_the_checked_reading(data):
+    """The vectorised reading of links and hosts gives the arrays of the
+    link-by-link and host-by-host one, bit for bit."""
+    data = dict(data, hosts=[dict(h, latency_us=0.25 * (i % 3))
+                             for i, h in enumerate(data['hosts'])])
+    data['links'][-1]['gbps'] = '40.5'
+    fast = Topology(data)
+    slow = Topology.__new__(Topology)
+    slow.source = 'x'
+    slow._read_switches(data['switches'])
+    slow._read_links_checked(data['links'], 1.0)
+    slow._read_hosts_checked(data['hosts'])
+    for attr in ('edge_u', 'edge_v', 'edge_cap', 'edge_lat', 'host_switch',
+                 'host_cap', 'host_lat'):
+        a, b = getattr(fast, attr), getattr(slow, attr)
+        assert a.dtype == b.dtype and np.array_equal(a, b), attr
+    assert fast.host_names == slow.host_names
+    assert fast.host_index == slow.host_index
