@@ -162,8 +162,7 @@ class Replicator:
         self.keep_snapshot = keep_snapshot
         self.timeout = timeout
         self.progress = progress or Progress()
-        self.src = src_conn or connect(src_cloud, config_file)
-        self.dst = dst_conn or connect(dst_cloud, config_file)
+        self.src, self.dst = src_conn, dst_conn
         self.tag = uuid.uuid4().hex[:8]
         # what this run created: cleaned up newest first on a failure
         self.created = []       # (kind, conn, id or name)
@@ -226,6 +225,8 @@ class Replicator:
 
     # ------------------------------------------------------------ steps
     def _resolve(self):
+        self.src = self.src or connect(self.src_cloud, self.config_file)
+        self.dst = self.dst or connect(self.dst_cloud, self.config_file)
         s = self.src.compute.find_server(self.server_ref, ignore_missing=True)
         if s is None:
             s = self.src.compute.find_server(self.server_ref,
