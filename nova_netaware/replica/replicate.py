@@ -299,7 +299,8 @@ class Replicator:
             raise RuntimeError('source image %s is %s' % (iid,
                                                           src.get('status')))
         algo = src.get('os_hash_algo') or 'sha512'
-        meta = {k: v for k, v in src.items() if k not in RESERVED}
+        meta = {k: v for k, v in src.items() if k not in RESERVED
+                and not k.startswith('os_glance')}   # glance-owned
         meta.update(rewrite or {})
         meta['netaware_copied_from'] = '%s:%s' % (self.src_cloud, iid)
         label = '%s (%s)' % (name, iid)
