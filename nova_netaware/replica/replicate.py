@@ -208,9 +208,11 @@ class Replicator:
             os.unlink(path)
 
     def _rm_server(self, conn, sid):
-        conn.compute.delete_server(sid, ignore_missing=True)
-        conn.compute.wait_for_delete(conn.compute.get_server(sid),
-                                     interval=1, wait=self.timeout)
+        s = conn.compute.find_server(sid, ignore_missing=True)
+        if s is None:
+            return
+        conn.compute.delete_server(s, ignore_missing=True)
+        conn.compute.wait_for_delete(s, interval=1, wait=self.timeout)
 
     def _rm_server_named(self, conn, name):
         for s in conn.compute.servers(name='^%s$' % name):
