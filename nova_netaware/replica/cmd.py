@@ -25,7 +25,7 @@ from nova_netaware.replica import agent as agent_mod
 from nova_netaware.replica import conf as conf_mod
 from nova_netaware.replica import control
 from nova_netaware.replica.errors import AgentError
-from nova_netaware.replica.errors import ReplicaError
+from nova_netaware.replica.replicate import ReplicateError
 
 LOG = logging.getLogger(__name__)
 
@@ -189,7 +189,10 @@ def main(argv=None):
             res = copy_command(conf, conf.command.action)
         else:
             res = control.control_call(conf.replica.control_socket, cmd)
-    except (cfg.Error, AgentError, ValueError, ReplicaError) as e:
+    except ReplicateError as e:     # a step failed, after its cleanup
+        print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
+        return 1
+    except (cfg.Error, AgentError, ValueError) as e:
         print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
         return 2
     except Exception as e:  # clear message for every other failure too

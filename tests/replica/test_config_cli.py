@@ -145,7 +145,7 @@ def test_replicate_unknown_cloud_names_the_step(tmp_path):
     d = tmp_path / 'pair'
     r = _cli('replicate', '--from', 'missing:srv', '--to', 'only',
              '--config-dir', str(d), '--os-config-file', str(y))
-    assert r.returncode != 0
+    assert r.returncode == 1
     assert "replicate failed at step 'resolve'" in r.stderr, r.stderr
     assert "cannot load cloud 'missing'" in r.stderr, r.stderr
     assert not d.exists()
