@@ -414,7 +414,6 @@ class Replicator:
         from nova_netaware.replica import conf as conf_mod
         conf = cfg.ConfigOpts()
         conf_mod.register_opts(conf)
-        conf([], project='nova-netaware')
         for k, v in (('agent_id', 'replicate'), ('cloud_driver', 'openstack'),
                      ('openstack_cloud', cloud),
                      ('openstack_config_file', self.config_file),
@@ -422,6 +421,9 @@ class Replicator:
                      ('openstack_control', control),
                      ('libvirt_uri', self.libvirt_uri)):
             conf.set_override(k, v, group='replica')
+        # no files, no command line: the overrides above are the config
+        conf([], project='nova-netaware', default_config_files=[],
+             default_config_dirs=[])
         return conf
 
     def _pause(self):
