@@ -5,6 +5,8 @@
     nova-netaware-replica-agent --config-file replica.conf switchover
     nova-netaware-replica-agent --config-file replica.conf copy \
         pause|unpause|state
+    nova-netaware-replica-agent replicate --from CLOUD:SERVER --to CLOUD \
+        --config-dir DIR [--flavor F] [--host H] [--os-config-file Y] ...
 
 ``copy`` acts on the local copy through the configured cloud driver alone
 (no agent, no data plane): for an operator checking the driver's set-up and
@@ -23,6 +25,7 @@ from nova_netaware.replica import agent as agent_mod
 from nova_netaware.replica import conf as conf_mod
 from nova_netaware.replica import control
 from nova_netaware.replica.errors import AgentError
+from nova_netaware.replica.replicate import ReplicateError
 
 LOG = logging.getLogger(__name__)
 
@@ -106,9 +109,77 @@ def copy_command(conf, action):
     return res
 
 
+def replicate_parser():
+    import argparse
+    p = argparse.ArgumentParser(
+        prog='nova-netaware-replica-agent replicate',
+        description='Create the paused replica of a Nova server in another '
+                    'cloud (snapshot, glance-to-glance transfer, boot, '
+                    'pause) and write the [replica] configuration of both '
+                    'agents of the pair. Progress goes to stderr, the '
+                    'result (JSON) to stdout.')
+    p.add_argument('--from', dest='src', required=True,
+                   metavar='CLOUD:SERVER',
+                   help='source cloud of clouds.yaml and server name or ID')
+    p.add_argument('--to', dest='dst', required=True, metavar='CLOUD',
+                   help='destination cloud of clouds.yaml')
+    p.add_argument('--config-dir', required=True,
+                   help='directory for <service>.active.conf and '
+                        '<service>.standby.conf')
+    p.add_argument('--os-config-file', metavar='CLOUDS_YAML',
+                   help='clouds.yaml (default: OS_CLIENT_CONFIG_FILE, then '
+                        'openstacksdk\'s standard locations)')
+    p.add_argument('--flavor', help='destination flavor (default: the '
+                                    'source server\'s flavor name)')
+    p.add_argument('--host', help='destination compute host (default: the '
+                                  'destination scheduler chooses)')
+    p.add_argument('--network', help='destination network (default: the '
+                                     'source server\'s network names)')
+    p.add_argument('--name', help='replica server name (default: '
+                                  '<server>-replica)')
+    p.add_argument('--service-name', help='[replica] service_name of the '
+                                          'pair (default: the server name)')
+    p.add_argument('--pause-control', choices=('api', 'libvirt'),
+                   default='api',
+                   help='how the openstack driver pauses the replica (and '
+                        'the openstack_control written for the pair)')
+    p.add_argument('--libvirt-uri', default='qemu:///system',
+                   help='libvirt URI of the replica\'s hypervisor (with '
+                        '--pause-control libvirt)')
+    p.add_argument('--coordination-url',
+                   help='tooz URL for both agents, e.g. redis://HOST:6379')
+    p.add_argument('--keep-snapshot', action='store_true',
+                   help='keep the source snapshot image')
+    p.add_argument('--timeout', type=float, default=600.0,
+                   help='seconds for each wait (snapshot, upload, boot)')
+    return p
+
+
+def replicate_command(argv):
+    from nova_netaware.replica import replicate
+    a = replicate_parser().parse_args(argv)
+    cloud, sep, server = a.src.partition(':')
+    if not sep or not cloud or not server:
+        raise ValueError('--from must be CLOUD:SERVER, not %r' % a.src)
+    r = replicate.Replicator(
+        cloud, server, a.dst, a.config_dir, config_file=a.os_config_file,
+        flavor=a.flavor, host=a.host, network=a.network, name=a.name,
+        service_name=a.service_name, pause_control=a.pause_control,
+        libvirt_uri=a.libvirt_uri, coordination_url=a.coordination_url,
+        keep_snapshot=a.keep_snapshot, timeout=a.timeout)
+    res = r.run()
+    res['ok'] = True
+    return res
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ['replicate']:
+            # no agent configuration: its own arguments
+            res = replicate_command(argv[1:])
+            print(json.dumps(res, indent=2, sort_keys=True, default=str))
+            return 0
         conf = make_conf(argv)
         cmd = conf.command.name
         if cmd == 'run':
@@ -118,6 +189,9 @@ def main(argv=None):
             res = copy_command(conf, conf.command.action)
         else:
             res = control.control_call(conf.replica.control_socket, cmd)
+    except ReplicateError as e:     # a step failed, after its cleanup
+        print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
+        return 1
     except (cfg.Error, AgentError, ValueError) as e:
         print('nova-netaware-replica-agent: error: %s' % e, file=sys.stderr)
         return 2

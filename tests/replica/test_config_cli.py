@@ -124,3 +124,28 @@ def test_cli_status_switchover_and_metrics(lab):
     assert 'nnr_buffer_packets{' in out
     assert 'nnr_last_switchover_downtime_seconds{' in out
     assert 'nnr_switchovers_in_total{' in out
+
+
+def test_replicate_bad_arguments(tmp_path):
+    r = _cli('replicate', '--from', 'no-colon', '--to', 'b', '--config-dir',
+             str(tmp_path))
+    assert r.returncode == 2
+    assert '--from must be CLOUD:SERVER' in r.stderr
+    r = _cli('replicate', '--to', 'b', '--config-dir', str(tmp_path))
+    assert r.returncode == 2
+    assert 'the following arguments are required: --from' in r.stderr
+
+
+def test_replicate_unknown_cloud_names_the_step(tmp_path):
+    """A real clouds.yaml without the cloud: the command fails at 'resolve'
+    (before anything is created) and writes no config file."""
+    y = tmp_path / 'clouds.yaml'
+    y.write_text('clouds:\n  only:\n    auth:\n      auth_url: '
+                 'http://127.0.0.1:9/v3\n')
+    d = tmp_path / 'pair'
+    r = _cli('replicate', '--from', 'missing:srv', '--to', 'only',
+             '--config-dir', str(d), '--os-config-file', str(y))
+    assert r.returncode == 1
+    assert "replicate failed at step 'resolve'" in r.stderr, r.stderr
+    assert "cannot load cloud 'missing'" in r.stderr, r.stderr
+    assert not d.exists()
