@@ -31,6 +31,24 @@ def _virt_arg(p):
                    'shaped leaf-spine (root, Debian packages; slower)')
 
 
+def _intercloud(settings, action):
+    import json
+    from nova_netaware.deploy.localstack import twoclouds
+    if not twoclouds.has_b(settings):
+        raise StackError('no cloud-b: run up --virt libvirt --clouds 2')
+    link = twoclouds.link(settings)
+    if action == 'measure':
+        out = twoclouds.measure(settings)
+    elif action == 'cut':
+        out = link.cut()
+    elif action == 'restore':
+        out = link.restore()
+    else:
+        out = link.state()
+    print(json.dumps(out, indent=1, sort_keys=True))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='local-stack',
@@ -53,6 +71,14 @@ def main(argv=None):
                    'in keystone as the infra-optim service')
     p.add_argument('--timeout', type=int, default=180,
                    help='seconds to wait for each service (default 180)')
+    p.add_argument('--clouds', type=int, choices=(1, 2), default=1,
+                   help='2: also cloud-b, a second complete cloud in '
+                   '<state dir>/cloud-b (own keystone, glance, placement, '
+                   'nova, libvirt computes), joined to this one by a shaped, '
+                   'measured veth link; clouds.yaml gets cloud-a and cloud-b '
+                   '(--virt libvirt only; the replica agent\'s two clouds)')
+    p.add_argument('--b-computes', type=int, help='computes of cloud-b '
+                   '(default $NETAWARE_STACK_B_COMPUTES or 2)')
     _scheduler_args(p, '--scheduler-workers')
     p = sub.add_parser('scheduler', help='restart nova-scheduler with other '
                        '[scheduler] workers / [netaware] ledger options')
@@ -65,7 +91,11 @@ def main(argv=None):
     p.add_argument('--kill', action='store_true', help='stop with SIGKILL '
                    '(a crash) instead of SIGTERM')
     p.add_argument('--timeout', type=int, default=180)
-    sub.add_parser('down', help='stop the processes that up started')
+    sub.add_parser('down', help='stop the processes that up started '
+                   '(both clouds after up --clouds 2)')
+    p = sub.add_parser('intercloud', help='the link between cloud-a and '
+                       'cloud-b: show, cut, restore or measure it')
+    p.add_argument('action', choices=('show', 'cut', 'restore', 'measure'))
     sub.add_parser('status', help='show each process and API')
     p = sub.add_parser('logs', help='show the log directory and log tails')
     p.add_argument('service', nargs='?')
@@ -92,8 +122,14 @@ def main(argv=None):
             virt=getattr(args, 'virt', None),
             with_watcher=getattr(args, 'with_watcher', False))
         st = stack.Stack(settings)
+        if args.command == 'up' and args.clouds == 2:
+            from nova_netaware.deploy.localstack import twoclouds
+            return twoclouds.up(stack.Stack, settings, timeout=args.timeout,
+                                b_computes=args.b_computes)
         if args.command == 'up':
             return st.up(timeout=args.timeout)
+        if args.command == 'intercloud':
+            return _intercloud(settings, args.action)
         if args.command == 'scheduler':
             return st.restart_scheduler(timeout=args.timeout)
         if args.command == 'compute':
@@ -101,7 +137,8 @@ def main(argv=None):
                 return st.stop_compute(args.host, kill=args.kill)
             return st.start_compute(args.host, timeout=args.timeout)
         if args.command == 'down':
-            return st.down()
+            from nova_netaware.deploy.localstack import twoclouds
+            return twoclouds.down(stack.Stack, settings)
         if args.command == 'status':
             return st.status()
         if args.command == 'logs':

@@ -12,9 +12,7 @@ import shutil
 from nova_netaware.deploy import nova_conf
 from nova_netaware.deploy import topology
 from nova_netaware.deploy.localstack.settings import CLOUD
-from nova_netaware.deploy.localstack.settings import PASSWORD
 from nova_netaware.deploy.localstack.settings import REGION
-from nova_netaware.deploy.localstack.settings import VHOST
 
 SERVICES = ('keystone', 'placement', 'glance', 'nova')
 
@@ -27,8 +25,7 @@ _NOVA_LOG_LEVELS = (
     'oslo_concurrency.lockutils=WARN', 'routes.middleware=WARN',
     'oslo.privsep.daemon=INFO', 'os_brick=WARN')
 
-_CLOUDS_YAML = (
-    'clouds:\n'
+_CLOUD_ENTRY = (
     '  %(cloud)s:\n'
     '    auth:\n'
     '      auth_url: %(auth)s\n'
@@ -63,14 +60,14 @@ def _authtoken(s, user):
             'auth_url': s.url('keystone'), 'auth_type': 'password',
             'project_domain_name': 'Default', 'user_domain_name': 'Default',
             'project_name': 'service', 'username': user,
-            'password': PASSWORD, 'service_token_roles_required': 'True'}
+            'password': s.password, 'service_token_roles_required': 'True'}
 
 
 def _client(s, user):
     return {'auth_type': 'password', 'auth_url': s.url('keystone'),
             'project_domain_name': 'Default', 'user_domain_name': 'Default',
             'project_name': 'service', 'username': user,
-            'password': PASSWORD, 'region_name': REGION}
+            'password': s.password, 'region_name': REGION}
 
 
 def netaware_settings(s):
@@ -172,7 +169,7 @@ def write_nova_conf(s):
         'DEFAULT': {
             'debug': 'True',
             'transport_url': 'rabbit://guest:guest@127.0.0.1:5672/%s'
-                             % VHOST,
+                             % s.vhost,
             'compute_driver': 'fake.FakeDriverWithoutFakeNodes',
             'state_path': nova_dir, 'my_ip': '127.0.0.1',
             'instances_path': os.path.join(nova_dir, 'instances'),
@@ -236,7 +233,7 @@ def write_watcher_conf(s):
         'DEFAULT': {
             'debug': 'True',
             'transport_url': 'rabbit://guest:guest@127.0.0.1:5672/%s'
-                             % VHOST,
+                             % s.vhost,
             'control_exchange': 'watcher',
             'state_path': watcher_dir,
             'default_log_levels': ','.join(_NOVA_LOG_LEVELS),
@@ -273,7 +270,8 @@ def stack_topology(s):
     the fabric's links are shaped to (libvirt/lab.py)."""
     if s.virt == 'libvirt':
         from nova_netaware.deploy.localstack.libvirt import lab
-        return lab.default_topology(len(s.hosts))
+        return lab.default_topology(len(s.hosts),
+                                    host_prefix=s.profile.host_prefix)
     return topology.leaf_spine_for_hosts(s.hosts)
 
 
@@ -306,10 +304,13 @@ def write_compute_confs(s):
         os.makedirs(os.path.join(nova_dir, host), exist_ok=True)
 
 
-def write_clouds_yaml(s):
-    write(s.clouds_yaml, _CLOUDS_YAML % {
-        'cloud': CLOUD, 'auth': s.auth_url, 'pw': PASSWORD,
-        'region': REGION})
+def write_clouds_yaml(s, others=()):
+    """clouds.yaml: cloud ``netaware-local`` (this stack's admin), and the
+    ``(name, settings)`` of ``others`` (two clouds: :mod:`.twoclouds`)."""
+    write(s.clouds_yaml, 'clouds:\n' + ''.join(
+        _CLOUD_ENTRY % {'cloud': name, 'auth': st.auth_url,
+                        'pw': st.password, 'region': REGION}
+        for name, st in ((CLOUD, s),) + tuple(others)))
 
 
 def write_configs(s):

@@ -23,9 +23,7 @@ from nova_netaware.deploy.localstack.processes import wait_for
 from nova_netaware.deploy.localstack.settings import CLOUD
 from nova_netaware.deploy.localstack.settings import DB_PASSWORD
 from nova_netaware.deploy.localstack.settings import DB_USER
-from nova_netaware.deploy.localstack.settings import PASSWORD
 from nova_netaware.deploy.localstack.settings import REGION
-from nova_netaware.deploy.localstack.settings import VHOST
 
 # -- MariaDB and RabbitMQ -----------------------------------------------------
 
@@ -56,8 +54,9 @@ def ensure_mariadb(s):
                       % (DB_USER, host))
     stmts = []
     for db in s.dbs:
-        stmts.append('DROP DATABASE IF EXISTS netaware_%s' % db)
-        stmts.append('CREATE DATABASE netaware_%s CHARACTER SET utf8mb4' % db)
+        stmts.append('DROP DATABASE IF EXISTS %s' % s.db_name(db))
+        stmts.append('CREATE DATABASE %s CHARACTER SET utf8mb4'
+                     % s.db_name(db))
     mysql('; '.join(grants + stmts), log)
 
 
@@ -70,9 +69,9 @@ def ensure_rabbitmq(s):
                  log=log)
     ctl = ['rabbitmqctl', '-q', '--timeout', '60']
     # a fresh vhost each time: no queues left from an earlier stack
-    run(ctl + ['delete_vhost', VHOST], log, timeout=90, check=False)
-    run(ctl + ['add_vhost', VHOST], log, timeout=90)
-    run(ctl + ['set_permissions', '-p', VHOST, 'guest', '.*', '.*', '.*'],
+    run(ctl + ['delete_vhost', s.vhost], log, timeout=90, check=False)
+    run(ctl + ['add_vhost', s.vhost], log, timeout=90)
+    run(ctl + ['set_permissions', '-p', s.vhost, 'guest', '.*', '.*', '.*'],
         log, timeout=90)
 
 
@@ -131,7 +130,7 @@ def setup_keystone(s):
                 log))
         for job in jobs:
             job.result()
-    run([km] + conf + ['bootstrap', '--bootstrap-password', PASSWORD,
+    run([km] + conf + ['bootstrap', '--bootstrap-password', s.password,
                        '--bootstrap-admin-url', s.url('keystone'),
                        '--bootstrap-public-url', s.url('keystone'),
                        '--bootstrap-internal-url', s.url('keystone'),
@@ -179,7 +178,7 @@ def register_services(s):
     """Service users, services and endpoints, in one process (fast)."""
     import openstack
     conn = openstack.connect(
-        auth_url=s.auth_url, username='admin', password=PASSWORD,
+        auth_url=s.auth_url, username='admin', password=s.password,
         project_name='admin', user_domain_name='Default',
         project_domain_name='Default', region_name=REGION,
         identity_api_version='3')
@@ -198,7 +197,7 @@ def register_services(s):
         services.append(('watcher', 'infra-optim', s.url('watcher-api')))
     for user_name, stype, url in services:
         user = idc.find_user(user_name, domain_id='default') or \
-            idc.create_user(name=user_name, password=PASSWORD,
+            idc.create_user(name=user_name, password=s.password,
                             domain_id='default',
                             default_project_id=project.id)
         idc.assign_project_role_to_user(project, user, admin_role)

@@ -56,6 +56,34 @@ VIRTS = ('fake', 'libvirt')
 LIBVIRT_HOST_PREFIX = 'lvcmp'
 
 
+class CloudProfile(object):
+    """What keeps two local clouds on one machine apart (``up --clouds
+    2``, :mod:`.twoclouds`): database names, RabbitMQ vhost, admin and
+    service password, the libvirt hosts' names, the lab's namespace prefix
+    and its underlay addresses (``10.<net>.<switch>.<host>/24``, switch
+    links in ``10.<net + 1>.0.0/16``)."""
+
+    def __init__(self, name, db_prefix, vhost, password, host_prefix,
+                 ns_prefix, net):
+        self.name = name
+        self.db_prefix = db_prefix
+        self.vhost = vhost
+        self.password = password
+        self.host_prefix = host_prefix
+        self.ns_prefix = ns_prefix
+        self.net = net
+
+
+#: ``a``: the one cloud of a plain ``up`` (and cloud-a of ``--clouds 2``);
+#: ``b``: the second cloud, in ``<state dir>/cloud-b``
+PROFILES = {
+    'a': CloudProfile('a', 'netaware_', VHOST, PASSWORD,
+                      LIBVIRT_HOST_PREFIX, 'nvl-', 0),
+    'b': CloudProfile('b', 'netaware_b_', VHOST + '_b', PASSWORD + '-b',
+                      'lvbcmp', 'nvlb-', 2),
+}
+
+
 def _default_state_dir():
     if os.path.isdir(os.path.join(PKG_ROOT, '.git')) or os.path.exists(
             os.path.join(PKG_ROOT, 'setup.cfg')):
@@ -84,7 +112,16 @@ class Settings(object):
 
     def __init__(self, state_dir=None, computes=None, port_base=None,
                  scheduler_workers=None, ledger_backend=None,
-                 ledger_url=None, virt=None, with_watcher=False):
+                 ledger_url=None, virt=None, with_watcher=False,
+                 cloud=None):
+        cloud = cloud or os.environ.get('NETAWARE_STACK_CLOUD') or 'a'
+        if cloud not in PROFILES:
+            raise StackError('unknown cloud profile %r (known: %s)'
+                             % (cloud, ', '.join(sorted(PROFILES))))
+        #: the :class:`CloudProfile` (names, vhost, password, addresses)
+        self.profile = PROFILES[cloud]
+        self.password = self.profile.password
+        self.vhost = self.profile.vhost
         self.state_dir = os.path.abspath(
             state_dir or os.environ.get('NETAWARE_STACK_DIR')
             or _default_state_dir())
@@ -127,11 +164,15 @@ class Settings(object):
         self.clouds_yaml = os.path.join(self.state_dir, 'clouds.yaml')
         self.procs_file = os.path.join(self.state_dir, 'procs.json')
         self.lab_dir = os.path.join(self.state_dir, 'libvirt')
-        prefix = (LIBVIRT_HOST_PREFIX if self.virt == 'libvirt'
+        prefix = (self.profile.host_prefix if self.virt == 'libvirt'
                   else 'netaware-cmp')
         self.hosts = ['%s%d' % (prefix, i + 1)
                       for i in range(self.computes)]
         self.with_watcher = bool(with_watcher)
+        #: more root-namespace ports the libvirt hosts reach through the
+        #: control-plane relay: with two clouds, the other cloud's APIs
+        #: (public endpoints are reachable across sites), see twoclouds.py
+        self.extra_relay_ports = ()
 
     @property
     def dbs(self):
@@ -169,8 +210,13 @@ class Settings(object):
         }
 
     def db_url(self, name):
-        return ('mysql+pymysql://%s:%s@127.0.0.1/netaware_%s?charset=utf8'
-                % (DB_USER, DB_PASSWORD, name))
+        return ('mysql+pymysql://%s:%s@127.0.0.1/%s?charset=utf8'
+                % (DB_USER, DB_PASSWORD, self.db_name(name)))
+
+    def db_name(self, name):
+        """The database of ``name`` (``netaware_nova_api``; cloud b:
+        ``netaware_b_nova_api``)."""
+        return self.profile.db_prefix + name
 
     def conf(self, service, name):
         """The path of a configuration file, ``etc/<service>/<name>``."""

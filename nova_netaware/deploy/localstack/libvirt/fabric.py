@@ -34,8 +34,8 @@ VNI = 100
 UNDERLAY_MTU = 1600
 
 
-def ns_name(node):
-    return NS_PREFIX + node
+def ns_name(node, prefix=NS_PREFIX):
+    return prefix + node
 
 
 def _ifname(prefix, peer, taken):
@@ -62,8 +62,12 @@ def tbf(dev, gbps):
             '50ms']
 
 
-def plan(topo):
+def plan(topo, ns_prefix=NS_PREFIX, net=0):
     """The lab network for a topology dict: plain data, no side effects.
+
+    ``ns_prefix`` names the namespaces; ``net`` is the underlay's second
+    octet: host subnets ``10.<net>.<k>.0/24``, switch links in
+    ``10.<net + 1>.0.0/16`` (a second cloud on the machine uses others).
 
     Returns ``{'switches': {name: {...}}, 'hosts': {name: {...}},
     'links': [...]}`` with namespaces, interface names, addresses, routes
@@ -72,7 +76,7 @@ def plan(topo):
     sw_names = [s['name'] for s in topo['switches']]
     switches = {}
     for k, name in enumerate(sw_names, start=1):
-        switches[name] = {'ns': ns_name(name), 'index': k, 'ifaces': set(),
+        switches[name] = {'ns': ns_name(name, ns_prefix), 'index': k, 'ifaces': set(),
                           'subnet': None, 'links': [], 'routes': {},
                           'hosts': []}
     hosts = {}
@@ -80,14 +84,16 @@ def plan(topo):
     for h in topo['hosts']:
         sw = switches[h['switch']]
         if sw['subnet'] is None:
-            sw['subnet'] = '10.0.%d.0/24' % sw['index']
+            sw['subnet'] = '10.%d.%d.0/24' % (net, sw['index'])
+            sw['gateway'] = '10.%d.%d.254' % (net, sw['index'])
         n += 1
         j = len(sw['hosts']) + 1
         leaf_if = _ifname('h-', h['name'], sw['ifaces'])
         hosts[h['name']] = {
-            'ns': ns_name(h['name']), 'index': n, 'switch': h['switch'],
-            'ip': '10.0.%d.%d' % (sw['index'], j), 'prefix': 24,
-            'gateway': '10.0.%d.254' % sw['index'],
+            'ns': ns_name(h['name'], ns_prefix), 'index': n,
+            'switch': h['switch'],
+            'ip': '10.%d.%d.%d' % (net, sw['index'], j), 'prefix': 24,
+            'gateway': sw['gateway'],
             'uplink': 'up0', 'leaf_if': leaf_if,
             'gbps': float(h.get('uplink_gbps', 10)),
             'guest_ip': str(GUEST_NET.network_address + 0xff00 + n)}
@@ -97,7 +103,7 @@ def plan(topo):
     g.add_nodes_from(sw_names)
     for i, link in enumerate(topo.get('links', [])):
         a, b = link['a'], link['b']
-        base = ipaddress.ip_address('10.1.0.0') + 2 * i
+        base = ipaddress.ip_address('10.%d.0.0' % (net + 1)) + 2 * i
         a_if = _ifname('to-', b, switches[a]['ifaces'])
         b_if = _ifname('to-', a, switches[b]['ifaces'])
         rec = {'a': a, 'b': b, 'a_if': a_if, 'b_if': b_if,
@@ -120,7 +126,8 @@ def plan(topo):
                 if dist[peer].get(other) == d - 1)
     for sw in switches.values():
         sw['ifaces'] = sorted(sw['ifaces'])
-    return {'switches': switches, 'hosts': hosts, 'links': links}
+    return {'switches': switches, 'hosts': hosts, 'links': links,
+            'net': net, 'ns_prefix': ns_prefix}
 
 
 def namespaces(p):
@@ -146,8 +153,8 @@ def commands(p):
             ns = sw['ns']
             cmds.append(['ip', '-n', ns, 'link', 'add', 'br-hosts', 'mtu',
                          str(UNDERLAY_MTU), 'type', 'bridge'])
-            cmds.append(['ip', '-n', ns, 'addr', 'add', '10.0.%d.254/24'
-                         % sw['index'], 'dev', 'br-hosts'])
+            cmds.append(['ip', '-n', ns, 'addr', 'add', sw['gateway'] + '/24',
+                         'dev', 'br-hosts'])
             cmds.append(['ip', '-n', ns, 'link', 'set', 'br-hosts', 'up'])
     for link in p['links']:
         a = p['switches'][link['a']]['ns']

@@ -42,7 +42,8 @@ THIN_UPLINK_GBPS = 0.005
 
 
 def default_topology(hosts=4, uplink_gbps=0.1, fabric_gbps=0.4,
-                     thin=((THIN_HOST, THIN_UPLINK_GBPS),)):
+                     thin=((THIN_HOST, THIN_UPLINK_GBPS),),
+                     host_prefix=settings.LIBVIRT_HOST_PREFIX):
     """Two spines, two leaves, ``hosts`` hosts spread over the leaves
     (leaf-1 gets the odd one). Capacities are small on purpose: guests
     under TCG can fill a 100 Mbit/s uplink. The hosts named in ``thin``
@@ -50,7 +51,7 @@ def default_topology(hosts=4, uplink_gbps=0.1, fabric_gbps=0.4,
     per_leaf = -(-hosts // 2)
     topo = leaf_spine(2, 2, per_leaf, uplink_gbps=uplink_gbps,
                       fabric_gbps=fabric_gbps,
-                      host_prefix=settings.LIBVIRT_HOST_PREFIX)
+                      host_prefix=host_prefix)
     topo['hosts'] = topo['hosts'][:hosts]
     for h in topo['hosts']:
         h['uplink_gbps'] = dict(thin).get(h['name'], h['uplink_gbps'])
@@ -101,7 +102,7 @@ class Lab(object):
 
     # -- up ---------------------------------------------------------------
 
-    def up(self, topo=None, timeout=60):
+    def up(self, topo=None, timeout=60, ns_prefix=fabric.NS_PREFIX, net=0):
         if self.state.get('namespaces'):
             raise LabError('the lab is already up (or half up): run down '
                            'first (state %s)' % self.s.lab_file)
@@ -109,7 +110,7 @@ class Lab(object):
         os.makedirs(self.s.state_dir, exist_ok=True)
         os.makedirs(self.s.logs, exist_ok=True)
         topo = topo or default_topology()
-        plan = fabric.plan(topo)
+        plan = fabric.plan(topo, ns_prefix=ns_prefix, net=net)
         existing = set(subprocess.run(['ip', 'netns', 'list'],
                                       capture_output=True, text=True)
                        .stdout.split())

@@ -94,7 +94,8 @@ def lab_settings(s):
 def lab_up(s):
     """The lab for the stack's hosts; returns the :class:`lab.Lab`."""
     lab = lablib.Lab(lab_settings(s))
-    lab.up(lablib.default_topology(len(s.hosts)))
+    lab.up(configuration.stack_topology(s), ns_prefix=s.profile.ns_prefix,
+           net=s.profile.net)
     return lab
 
 
@@ -119,8 +120,10 @@ def start_computes(s, procs, lab):
     for host in hosts:
         argv += ['--ns', lab.plan['hosts'][host]['ns']]
     # nova-compute reads the API database's minimum service versions when
-    # [api_database] is set (all-in-one nova.conf, as in devstack): 3306 too
-    for p in sorted(set(s.ports.values()) | {5672, 3306}):
+    # [api_database] is set (all-in-one nova.conf, as in devstack): 3306 too;
+    # the replica agents on the hypervisors fence on the machine's Redis
+    for p in sorted(set(s.ports.values()) | set(s.extra_relay_ports)
+                    | {5672, 3306, 6379}):
         argv += ['--port', str(p)]
     procs.start('ctlproxy', argv)
     computes = {}
