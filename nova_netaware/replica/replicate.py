@@ -238,6 +238,9 @@ class Replicator:
             raise ValueError('no server %r in cloud %s'
                              % (self.server_ref, self.src_cloud))
         self.server = self.src.compute.get_server(s.id)
+        self.result['source'] = {'id': s.id, 'name': self.server.name,
+                                 'host': self.server.compute_host,
+                                 'domain': self.server.instance_name}
         if self.server.status != 'ACTIVE':
             raise ValueError('server %s is %s, not ACTIVE'
                              % (s.id, self.server.status))
