@@ -90,3 +90,8 @@ function stop_process { _standin_record stop_process "$@"; }
 function is_service_enabled {
     [[ ",${STANDIN_ENABLED_SERVICES:-}," == *",$1,"* ]]
 }
+# Adds to $STANDIN_ENABLED_SERVICES (recorded too).
+function enable_service {
+    _standin_record enable_service "$@"
+    STANDIN_ENABLED_SERVICES="${STANDIN_ENABLED_SERVICES:-},$1"
+}
