@@ -94,29 +94,27 @@ function configure_nova_netaware {
 # $NETAWARE_REPLICA_CONFIG_DIR on that side's hypervisor. For each *.conf
 # there, this plugin writes the agent's own file
 # $NETAWARE_REPLICA_AGENT_CONF_DIR/<name>.conf: the pair file, then
-#  1. this node's settings, which win over the pair file (it was written
-#     wherever replicate ran, with that machine's clouds.yaml; here the agent
-#     talks to its own cloud and its own hypervisor): cloud_driver,
-#     openstack_cloud, openstack_config_file, openstack_control, libvirt_uri;
-#  2. defaults for what the pair file may leave out: coordination_url,
+#  1. defaults for what the pair file may leave out: coordination_url,
 #     state_dir, control_socket (one per agent, so agents never share them);
-#  3. every other NETAWARE_REPLICA_<OPTION> variable, as the operator asked.
+#  2. every NETAWARE_REPLICA_<OPTION> variable that is set (devstack/settings
+#     sets cloud_driver=openstack, openstack_cloud=devstack-admin,
+#     openstack_config_file, openstack_control=libvirt, libvirt_uri), over
+#     the pair file: it was written wherever replicate ran, with that
+#     machine's clouds.yaml (and --pause-control api by default), while the
+#     agent here acts on its own cloud's Nova and on its own hypervisor.
 # The agent runs as devstack service netaware-replica-agent-<name> (root:
 # its data plane installs iptables rules and an NFQUEUE). The started
 # services are recorded in $NETAWARE_DATA_DIR/replica-agents.services for
 # unstack, since devstack only stops services it knows are enabled.
 # ---------------------------------------------------------------------------
 
-# The plugin's own NETAWARE_REPLICA_* variables that are not [replica]
-# options of the same name.
+# The plugin's own NETAWARE_REPLICA_* variables, which are not [replica]
+# options of the same name (the defaults of step 1 among them).
 _NETAWARE_REPLICA_PLUGIN_VARS="NETAWARE_REPLICA_AGENT_SERVICE
 NETAWARE_REPLICA_AGENT_BIN NETAWARE_REPLICA_CONFIG_DIR
 NETAWARE_REPLICA_AGENT_CONF_DIR NETAWARE_REPLICA_STATE_DIR
 NETAWARE_REPLICA_RUN_DIR NETAWARE_REPLICA_REDIS_PORT
 NETAWARE_REPLICA_COORDINATION_URL NETAWARE_REPLICA_EXTRA_OPTS"
-# [replica] options set from this node's settings over the pair file.
-_NETAWARE_REPLICA_NODE_OPTS="cloud_driver openstack_cloud openstack_config_file
-openstack_control libvirt_uri"
 
 # True if a Redis server answers PING at host $1 port $2 (within 3 s).
 function _netaware_redis_answers {
@@ -155,11 +153,11 @@ print(" ".join(o.dest for o in conf.ALL_OPTS))') " || return 1
         if [[ " ${_NETAWARE_REPLICA_PLUGIN_VARS//$'\n'/ } " == *" $var "* ]]; then
             continue
         fi
+        if [[ -z "${!var}" ]]; then
+            continue    # empty: the pair file's value or the default
+        fi
         opt=${var#NETAWARE_REPLICA_}
         opt=${opt,,}
-        if [[ " ${_NETAWARE_REPLICA_NODE_OPTS//$'\n'/ } " == *" $opt "* ]]; then
-            continue    # written in step 1
-        fi
         if [[ "$opts" != *" $opt "* ]]; then
             echo "nova-netaware: $var: [replica] has no option $opt" >&2
             return 1
@@ -176,23 +174,12 @@ print(" ".join(o.dest for o in conf.ALL_OPTS))') " || return 1
     done
 }
 
-# The devstack service name of the agent of pair file $1.
-function _netaware_replica_service_name {
-    local name
-    name=$(basename "$1" .conf)
-    echo "$NETAWARE_REPLICA_AGENT_SERVICE-${name//[^A-Za-z0-9_-]/-}"
-}
-
 # Write the agent's configuration $2 from pair file $1 and the option
-# lines $3 ("option value", from _netaware_replica_var_opts): see above.
+# lines $3 ("option value", from _netaware_replica_var_opts): steps 1, 2.
 function _netaware_replica_write_conf {
     local pair=$1 conf=$2 var_opts=$3 name opt value coordination
     name=$(basename "$conf" .conf)
     install -m 600 "$pair" "$conf" || return 1
-    for opt in $_NETAWARE_REPLICA_NODE_OPTS; do
-        value=NETAWARE_REPLICA_${opt^^}
-        iniset "$conf" replica "$opt" "${!value}"
-    done
     if ! ini_has_option "$conf" replica coordination_url; then
         coordination=$(_netaware_replica_coordination_url) || return 1
         iniset "$conf" replica coordination_url "$coordination"
