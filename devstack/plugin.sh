@@ -82,23 +82,190 @@ function configure_nova_netaware {
     done <<< "$edits"
 }
 
-function start_nova_netaware_replica_agent {
-    if is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
-        if [[ ! -r "$NETAWARE_REPLICA_AGENT_CONF" ]]; then
-            echo "nova-netaware: no $NETAWARE_REPLICA_AGENT_CONF (see etc/replica-agent.conf.sample); not starting $NETAWARE_REPLICA_AGENT_SERVICE"
-        elif command -v "$NETAWARE_REPLICA_AGENT_BIN" > /dev/null; then
-            run_process "$NETAWARE_REPLICA_AGENT_SERVICE" \
-                "$(command -v "$NETAWARE_REPLICA_AGENT_BIN") --config-file $NETAWARE_REPLICA_AGENT_CONF run"
-        else
-            echo "nova-netaware: $NETAWARE_REPLICA_AGENT_BIN is not installed; not starting $NETAWARE_REPLICA_AGENT_SERVICE"
-        fi
+# ---------------------------------------------------------------------------
+# The replica agent on a compute node (enable_service netaware-replica-agent
+# on a node that runs n-cpu).
+#
+# Decision: one agent per replica pair file. "nova-netaware-replica-agent
+# replicate" writes one [replica] file per side of a pair
+# (<service>.active.conf, <service>.standby.conf) holding what only the pair
+# knows (agent_id, service_name, initial_role, openstack_server, peer_host,
+# peer_hmac_key, guest_*). The operator puts the file of each side into
+# $NETAWARE_REPLICA_CONFIG_DIR on that side's hypervisor. For each *.conf
+# there, this plugin writes the agent's own file
+# $NETAWARE_REPLICA_AGENT_CONF_DIR/<name>.conf: the pair file, then
+#  1. defaults for what the pair file may leave out: coordination_url,
+#     state_dir, control_socket (one per agent, so agents never share them);
+#  2. every NETAWARE_REPLICA_<OPTION> variable that is set (devstack/settings
+#     sets cloud_driver=openstack, openstack_cloud=devstack-admin,
+#     openstack_config_file, openstack_control=libvirt, libvirt_uri), over
+#     the pair file: it was written wherever replicate ran, with that
+#     machine's clouds.yaml (and --pause-control api by default), while the
+#     agent here acts on its own cloud's Nova and on its own hypervisor.
+# The agent runs as devstack service netaware-replica-agent-<name> (root:
+# its data plane installs iptables rules and an NFQUEUE). The started
+# services are recorded in $NETAWARE_DATA_DIR/replica-agents.services for
+# unstack, since devstack only stops services it knows are enabled.
+# ---------------------------------------------------------------------------
+
+# The plugin's own NETAWARE_REPLICA_* variables, which are not [replica]
+# options of the same name (the defaults of step 1 among them).
+_NETAWARE_REPLICA_PLUGIN_VARS="NETAWARE_REPLICA_AGENT_SERVICE
+NETAWARE_REPLICA_AGENT_BIN NETAWARE_REPLICA_CONFIG_DIR
+NETAWARE_REPLICA_AGENT_CONF_DIR NETAWARE_REPLICA_STATE_DIR
+NETAWARE_REPLICA_RUN_DIR NETAWARE_REPLICA_REDIS_PORT
+NETAWARE_REPLICA_COORDINATION_URL NETAWARE_REPLICA_EXTRA_OPTS"
+
+# True if a Redis server answers PING at host $1 port $2 (within 3 s).
+function _netaware_redis_answers {
+    local reply
+    # shellcheck disable=SC2016
+    reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" &&
+        printf "PING\r\n" >&3 && head -c 5 <&3' "$1" "$2" 2>/dev/null) ||
+        return 1
+    [[ "$reply" == "+PONG" ]]
+}
+
+# The coordination_url default: $NETAWARE_REPLICA_COORDINATION_URL if set;
+# else Redis on the controller ($SERVICE_HOST) if it answers there; else
+# file:// under the state directory, which fences agents on this host only.
+function _netaware_replica_coordination_url {
+    local host=${SERVICE_HOST:-127.0.0.1}
+    if [[ -n "$NETAWARE_REPLICA_COORDINATION_URL" ]]; then
+        echo "$NETAWARE_REPLICA_COORDINATION_URL"
+    elif _netaware_redis_answers "$host" "$NETAWARE_REPLICA_REDIS_PORT"; then
+        [[ "$host" == *:* ]] && host="[$host]"
+        echo "redis://$host:$NETAWARE_REPLICA_REDIS_PORT"
+    else
+        echo "nova-netaware: no Redis at $host:$NETAWARE_REPLICA_REDIS_PORT; coordination_url is file:// (fences agents on this host only; set NETAWARE_REPLICA_COORDINATION_URL for agents in two clouds)" >&2
+        echo "file://$NETAWARE_REPLICA_STATE_DIR/coordination"
     fi
 }
 
-function stop_nova_netaware_replica_agent {
-    if is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
-        stop_process "$NETAWARE_REPLICA_AGENT_SERVICE"
+# Print "option value" for every NETAWARE_REPLICA_<OPTION> variable that is
+# not one of the plugin's own; an unknown option is an error (a typo must
+# not be dropped silently).
+function _netaware_replica_var_opts {
+    local var opt opts
+    opts=" $("$NETAWARE_PYTHON" -c 'from nova_netaware.replica import conf
+print(" ".join(o.dest for o in conf.ALL_OPTS))') " || return 1
+    for var in $(compgen -v NETAWARE_REPLICA_); do
+        if [[ " ${_NETAWARE_REPLICA_PLUGIN_VARS//$'\n'/ } " == *" $var "* ]]; then
+            continue
+        fi
+        if [[ -z "${!var}" ]]; then
+            continue    # empty: the pair file's value or the default
+        fi
+        opt=${var#NETAWARE_REPLICA_}
+        opt=${opt,,}
+        if [[ "$opts" != *" $opt "* ]]; then
+            echo "nova-netaware: $var: [replica] has no option $opt" >&2
+            return 1
+        fi
+        printf '%s %s\n' "$opt" "${!var}"
+    done
+    for var in $NETAWARE_REPLICA_EXTRA_OPTS; do
+        opt=${var%%=*}
+        if [[ "$var" != *=* || "$opts" != *" $opt "* ]]; then
+            echo "nova-netaware: NETAWARE_REPLICA_EXTRA_OPTS: [replica] has no option '$opt'" >&2
+            return 1
+        fi
+        printf '%s %s\n' "$opt" "${var#*=}"
+    done
+}
+
+# Write the agent's configuration $2 from pair file $1 and the option
+# lines $3 ("option value", from _netaware_replica_var_opts): steps 1, 2.
+function _netaware_replica_write_conf {
+    local pair=$1 conf=$2 var_opts=$3 name opt value coordination
+    name=$(basename "$conf" .conf)
+    install -m 600 "$pair" "$conf" || return 1
+    if ! ini_has_option "$conf" replica coordination_url; then
+        coordination=$(_netaware_replica_coordination_url) || return 1
+        iniset "$conf" replica coordination_url "$coordination"
     fi
+    if ! ini_has_option "$conf" replica state_dir; then
+        iniset "$conf" replica state_dir "$NETAWARE_REPLICA_STATE_DIR/$name"
+    fi
+    if ! ini_has_option "$conf" replica control_socket; then
+        iniset "$conf" replica control_socket "$NETAWARE_REPLICA_RUN_DIR/$name.sock"
+    fi
+    while read -r opt value; do
+        if [[ -n "$opt" ]]; then
+            iniset "$conf" replica "$opt" "$value"
+        fi
+    done <<< "$var_opts"
+}
+
+# Write each pair's agent configuration, check it with the agent's own
+# loader (nova_netaware.replica.cmd.make_conf) and start the agent.
+function start_nova_netaware_replica_agent {
+    local bin pair name service conf var_opts
+    local -a pairs=()
+    local -A seen=()
+    if ! is_service_enabled "$NETAWARE_REPLICA_AGENT_SERVICE"; then
+        return 0
+    fi
+    if ! is_service_enabled n-cpu; then
+        echo "nova-netaware: $NETAWARE_REPLICA_AGENT_SERVICE runs on computes; n-cpu is not enabled here: not starting it"
+        return 0
+    fi
+    if ! bin=$(command -v "$NETAWARE_REPLICA_AGENT_BIN"); then
+        echo "nova-netaware: $NETAWARE_REPLICA_AGENT_BIN is not installed; not starting $NETAWARE_REPLICA_AGENT_SERVICE"
+        return 0
+    fi
+    for pair in "$NETAWARE_REPLICA_CONFIG_DIR"/*.conf; do
+        if [[ -f "$pair" ]]; then
+            pairs+=("$pair")
+        fi
+    done
+    if [[ ${#pairs[@]} -eq 0 ]]; then
+        echo "nova-netaware: no replica pair file (*.conf) in $NETAWARE_REPLICA_CONFIG_DIR: no agent started. Create a pair with 'nova-netaware-replica-agent replicate --from CLOUD:SERVER --to CLOUD --config-dir DIR', copy each side's file into $NETAWARE_REPLICA_CONFIG_DIR on that side's compute and run 'stack extra' again (docs/replica.md, Devstack)."
+        return 0
+    fi
+    var_opts=$(_netaware_replica_var_opts) || return 1
+    mkdir -p "$NETAWARE_DATA_DIR" "$NETAWARE_REPLICA_AGENT_CONF_DIR" || return 1
+    for pair in "${pairs[@]}"; do
+        name=$(basename "$pair" .conf)
+        name=${name//[^A-Za-z0-9_-]/-}
+        if [[ -n "${seen[$name]:-}" ]]; then
+            echo "nova-netaware: $pair and ${seen[$name]} both give agent name $name; rename one" >&2
+            return 1
+        fi
+        seen[$name]=$pair
+    done
+    for pair in "${pairs[@]}"; do
+        name=$(basename "$pair" .conf)
+        name=${name//[^A-Za-z0-9_-]/-}
+        service=$NETAWARE_REPLICA_AGENT_SERVICE-$name
+        conf=$NETAWARE_REPLICA_AGENT_CONF_DIR/$name.conf
+        _netaware_replica_write_conf "$pair" "$conf" "$var_opts" || return 1
+        if ! "$NETAWARE_PYTHON" -c 'import sys
+from nova_netaware.replica import cmd
+cmd.make_conf(["--config-file", sys.argv[1], "status"])' "$conf"; then
+            echo "nova-netaware: $conf (from $pair) does not load; $service not started" >&2
+            return 1
+        fi
+        echo "$service" >> "$NETAWARE_DATA_DIR/replica-agents.services"
+        enable_service "$service"
+        run_process "$service" "$bin --config-file $conf run" "" root
+    done
+}
+
+# Stop every agent "stack extra" started (devstack's stop_process acts only
+# on enabled services, and the per-pair ones are enabled at start only).
+function stop_nova_netaware_replica_agent {
+    local list=$NETAWARE_DATA_DIR/replica-agents.services service
+    local -a services
+    if [[ ! -r "$list" ]]; then
+        return 0
+    fi
+    mapfile -t services < <(sort -u "$list")
+    for service in "${services[@]}"; do
+        enable_service "$service"
+        stop_process "$service"
+    done
+    rm -f "$list"
 }
 
 # The flow meter on this node (a compute) if its service is enabled; as

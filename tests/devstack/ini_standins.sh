@@ -84,9 +84,20 @@ function _standin_record {
 function echo_summary { echo "$*"; }
 function define_plugin { _standin_record define_plugin "$@"; }
 function setup_develop { _standin_record setup_develop "$@"; }
-function run_process { _standin_record run_process "$@"; }
-function stop_process { _standin_record stop_process "$@"; }
+# As in devstack's functions-common, run_process and stop_process act only
+# on enabled services.
+function run_process {
+    if is_service_enabled "$1"; then _standin_record run_process "$@"; fi
+}
+function stop_process {
+    if is_service_enabled "$1"; then _standin_record stop_process "$@"; fi
+}
 # Services listed in $STANDIN_ENABLED_SERVICES (comma-separated) are enabled.
 function is_service_enabled {
     [[ ",${STANDIN_ENABLED_SERVICES:-}," == *",$1,"* ]]
+}
+# Adds to $STANDIN_ENABLED_SERVICES (recorded too).
+function enable_service {
+    _standin_record enable_service "$@"
+    STANDIN_ENABLED_SERVICES="${STANDIN_ENABLED_SERVICES:-},$1"
 }

@@ -275,40 +275,6 @@ def test_extra_unstack_clean(tmp_path):
     calls = tmp_path / 'calls'
     assert not calls.exists() or 'process' not in calls.read_text()
 
-    # service enabled, agent installed (a fake one on PATH): started
-    bindir = tmp_path / 'bin'
-    bindir.mkdir()
-    agent = bindir / 'nova-netaware-replica-agent'
-    agent.write_text('#!/bin/sh\nexit 0\n')
-    agent.chmod(0o755)
-    agent_conf = tmp_path / 'replica-agent.conf'
-    env = {'STANDIN_ENABLED_SERVICES': 'n-api,netaware-replica-agent',
-           'PATH': '%s:%s' % (bindir, os.environ['PATH']),
-           'NETAWARE_REPLICA_AGENT_CONF': str(agent_conf)}
-    # no configuration file yet: says so, starts nothing
-    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
-    assert res.returncode == 0, res.stderr
-    assert 'replica-agent.conf' in res.stdout
-    assert not calls.exists() or 'run_process' not in calls.read_text()
-    agent_conf.write_text('[DEFAULT]\n')
-    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
-    assert res.returncode == 0, res.stderr
-    res = run_plugin(tmp_path, 'unstack', env=env)
-    assert res.returncode == 0, res.stderr
-    lines = calls.read_text().splitlines()
-    assert any(line.startswith('run_process netaware-replica-agent %s'
-                               % agent) and line.endswith(' run')
-               for line in lines), lines
-    assert 'stop_process netaware-replica-agent' in lines
-
-    # service enabled, agent missing: says so, starts nothing, returns
-    calls.unlink()
-    env['PATH'] = os.environ['PATH']
-    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
-    assert res.returncode == 0, res.stderr
-    assert 'not installed' in res.stdout
-    assert not calls.exists() or 'run_process' not in calls.read_text()
-
     # clean removes the generated data only
     res = run_plugin(tmp_path, 'stack', 'post-config')
     assert (tmp_path / 'data' / 'nova-netaware' / 'topology.yaml').exists()
