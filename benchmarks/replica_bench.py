@@ -5,6 +5,9 @@
         [--switchovers 20] [--state-bytes 65536] [--burst 50000]
     sudo .venv/bin/python benchmarks/replica_bench.py --real-guest
         [--cycles 20] [--interval 0.001]      (benchmarks/replica/real_guest.py)
+    sudo .venv/bin/python benchmarks/replica_bench.py --two-clouds
+        [--stack-dir DIR] [--switchovers 20] [--image-mb 128]
+                                              (benchmarks/replica/two_clouds.py)
 
 Measures in one run, on one test bed (see nova_netaware.replica.lab):
 
@@ -132,7 +135,19 @@ def main():
                     help='--real-guest: pause/resume cycles')
     ap.add_argument('--interval', type=float, default=0.001,
                     help='--real-guest: seconds between numbered echoes')
+    ap.add_argument('--two-clouds', action='store_true',
+                    help='instead: the replica pair across the two clouds '
+                         'of local-stack up --virt libvirt --clouds 2: '
+                         'replicate time beside a plain glance copy, the '
+                         'floor and --switchovers switchovers '
+                         '(benchmarks/replica/two_clouds.py)')
+    ap.add_argument('--stack-dir', help='--two-clouds: a running two-cloud '
+                    'stack (default: bring one up and take it down)')
+    ap.add_argument('--image-mb', type=int, default=128,
+                    help='--two-clouds: size of the replicated image')
     a = ap.parse_args()
+    if a.two_clouds:
+        return two_clouds_main(a)
     if a.real_guest:
         return real_guest_main(a)
     if a.packets < 4 or a.switchovers < 2 or a.burst < 1 or \
@@ -163,6 +178,23 @@ def main():
         with open(a.json, 'w') as f:
             json.dump(out, f, indent=2)
     return 0 if out.get('all_targets_met') else 1
+
+
+def two_clouds_main(a):
+    if a.switchovers < 2 or not 0.0001 <= a.interval <= 1.0 or \
+            a.image_mb < 0:
+        sys.exit('replica_bench: need --switchovers >= 2, 0.0001 <= '
+                 '--interval <= 1 and --image-mb >= 0')
+    if os.geteuid() != 0:
+        sys.exit('replica_bench: needs root (namespaces, libvirtd, NFQUEUE)')
+    from replica import two_clouds
+    out = two_clouds.run(a.stack_dir, a.switchovers, a.interval,
+                         a.image_mb, log=log)
+    ok = two_clouds.report(out, print_table)
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(out, f, indent=2)
+    return 0 if ok else 1
 
 
 def real_guest_main(a):

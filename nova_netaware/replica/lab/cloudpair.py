@@ -78,9 +78,9 @@ class CloudPair(object):
 
     # -- servers ----------------------------------------------------------
 
-    def boot(self, side, name, host, timeout=600):
+    def boot(self, side, name, host, timeout=600, image=None):
         conn = self.conn[side]
-        image = conn.image.find_image(novastack.IMAGE)
+        image = conn.image.find_image(image or novastack.IMAGE)
         flavor = conn.compute.find_flavor(novastack.FLAVOR)
         net = conn.network.find_network('guests')
         server = conn.compute.create_server(
@@ -143,19 +143,32 @@ class CloudPair(object):
                 self.local_file(side)] + list(command)
 
     def start_agent(self, side, timeout=120):
-        log = open(os.path.join(self.workdir, 'agent-%s.log' % side), 'a')
+        """Start the side's agent; returns its "ready" line. Its output
+        (oslo.log goes to stdout) is appended to ``agent-<side>.log``."""
+        path = os.path.join(self.workdir, 'agent-%s.log' % side)
         proc = subprocess.Popen(hypervisor.nsenter(
             self.holder(side, self.host_of(side)),
-            *self.argv(side, 'run')), stdout=subprocess.PIPE, stderr=log,
-            text=True, env=self.env())
-        line = proc.stdout.readline()
-        if 'ready' not in line:
+            *self.argv(side, 'run')), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env=self.env())
+        ready = threading.Event()
+        box = []
+
+        def pump():
+            with open(path, 'a') as log:
+                for line in proc.stdout:
+                    log.write(line)
+                    log.flush()
+                    if not box and ' ready: ' in line:
+                        box.append(line.strip())
+                        ready.set()
+            ready.set()
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or not box:
             proc.kill()
-            raise RuntimeError('agent %s did not start: %r; log %s'
-                               % (side, line, log.name))
+            raise RuntimeError('agent %s did not start; log %s'
+                               % (side, path))
         self.agents[side] = proc
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
-        return line.strip()
+        return box[0]
 
     def kill_agent(self, side, sig=9):
         proc = self.agents.pop(side)

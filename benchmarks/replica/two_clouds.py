@@ -1,0 +1,323 @@
+"""``replica_bench.py --two-clouds``: the replica pair across the two
+clouds of ``local-stack up --virt libvirt --clouds 2`` (brought up here
+unless ``--stack-dir`` names a running one), measured in one run.
+
+1. Replicate: the real ``replicate`` command, cloud-a -> cloud-b, of a
+   server booted from a ``--image-mb`` MB image (random bytes, so nothing
+   compresses), with its per-step times; beside it, the baseline: a plain
+   glance download of the same snapshot from cloud-a and an upload of the
+   same bytes to cloud-b.
+2. The floor, before the agents start: libvirt's own suspend + resume of
+   the source guest (the call the agent's fast path makes), the state size
+   over the measured inter-cloud bandwidth, and one round trip between the
+   two hypervisors across the link (ICMP).
+3. ``--switchovers`` switchovers with one numbered ICMP echo every
+   ``--interval`` s from a client in each cloud to its side's copy
+   (:mod:`nova_netaware.replica.lab.echo`). The downtime of a switchover
+   is the time from the old copy's last reply to the new copy's first
+   (both streams in this process: one clock). Each side's echoes sent
+   while it is paused are held in its hypervisor's durable buffer and
+   replayed at its next activation; at the end, every echo must have been
+   answered exactly once and in order.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LAUNCHER = os.path.join(ROOT, 'devstack', 'local-stack')
+HOST_A, CLIENT_A = 'lvcmp1', 'lvcmp2'
+HOST_B, CLIENT_B = 'lvbcmp1', 'lvbcmp2'
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float('nan')
+    k = (len(xs) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def _stack(stack_dir, log):
+    """A running two-cloud stack at ``stack_dir``, or one brought up in a
+    new directory (returned with a teardown callable)."""
+    if stack_dir:
+        return stack_dir, lambda: None
+    d = tempfile.mkdtemp(prefix='nnr-two-clouds-')
+    env = dict(os.environ, NETAWARE_STACK_DIR=d)
+    t0 = time.monotonic()
+    res = subprocess.run([LAUNCHER, 'up', '--virt', 'libvirt', '--clouds',
+                          '2', '--computes', '2'], env=env,
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        subprocess.run([LAUNCHER, 'down'], env=env)
+        raise SystemExit('two clouds did not come up:\n%s%s'
+                         % (res.stdout, res.stderr))
+    log('two clouds up in %.0f s (%s)' % (time.monotonic() - t0, d))
+    return d, lambda: subprocess.run([LAUNCHER, 'down'], env=env,
+                                     capture_output=True)
+
+
+def big_image(cp, mb, workdir):
+    """A machine image of ``mb`` MB of random bytes in cloud-a, booting
+    the lab kernel and ramdisk (its disk is only carried along)."""
+    from nova_netaware.deploy.localstack.libvirt import novastack
+    conn = cp.conn['a']
+    name = '%s-%dmb' % (novastack.IMAGE, mb)
+    img = conn.image.find_image(name)
+    if img:
+        return name
+    base = conn.image.find_image(novastack.IMAGE)
+    path = os.path.join(workdir, 'disk-%dmb.img' % mb)
+    with open(path, 'wb') as f:
+        for _ in range(mb):
+            f.write(os.urandom(1 << 20))
+    conn.image.create_image(
+        name=name, filename=path, disk_format='ami', container_format='ami',
+        visibility='public', wait=True, kernel_id=base.kernel_id,
+        ramdisk_id=base.ramdisk_id, os_command_line=novastack.CMDLINE,
+        os_shutdown_timeout='0')
+    os.unlink(path)
+    return name
+
+
+def baseline(cp, image_id, workdir):
+    """Plain glance download (cloud-a) to a file, then upload of the same
+    bytes (cloud-b): seconds of each, bytes."""
+    path = os.path.join(workdir, 'baseline.img')
+    a, b = cp.conn['a'], cp.conn['b']
+    t0 = time.monotonic()
+    img = a.image.get_image(image_id)
+    with open(path, 'wb') as f:
+        a.image.download_image(img, stream=True, output=f)
+    t1 = time.monotonic()
+    new = b.image.create_image(
+        name='netaware-bench-baseline', filename=path,
+        disk_format=img.disk_format, container_format=img.container_format,
+        wait=True)
+    t2 = time.monotonic()
+    size = os.path.getsize(path)
+    b.image.delete_image(new)
+    os.unlink(path)
+    return {'download_s': t1 - t0, 'upload_s': t2 - t1, 'bytes': size}
+
+
+def hypervisor_rtt(cp, n=20):
+    """ICMP round trips, ms, hypervisor a -> hypervisor b (the link)."""
+    dst = cp.labs['b'].plan['hosts'][HOST_B]['ip']
+    out = subprocess.run(['ip', 'netns', 'exec', cp.ns('a', HOST_A), 'ping',
+                          '-c', str(n), '-i', '0.05', dst],
+                         capture_output=True, text=True).stdout
+    return [float(w.split('=')[1]) for line in out.splitlines()
+            for w in line.split() if w.startswith('time=')]
+
+
+def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
+        log=print, keep=False):
+    from nova_netaware.replica.lab.cloudpair import CloudPair
+    from nova_netaware.replica.lab.cloudpair import Domains
+    d, teardown = _stack(stack_dir, log)
+    work = tempfile.mkdtemp(prefix='nnr-pair-')
+    out = {'switchovers': switchovers, 'interval_s': interval,
+           'image_mb': image_mb}
+    cp = None
+    try:
+        cp = CloudPair(d, work)
+        out['link'] = cp.link.state()
+        tag = time.strftime('%H%M%S')
+        name = 'bench-%s' % tag
+        image = big_image(cp, image_mb, work) if image_mb else None
+        t0 = time.monotonic()
+        sid, ip = cp.boot('a', name, HOST_A, image=image)
+        out['boot_s'] = time.monotonic() - t0
+        log('booted %s in cloud-a in %.1f s' % (name, out['boot_s']))
+        t0 = time.monotonic()
+        rc, res, err = cp.replicate(sid, HOST_B, name,
+                                    extra=['--keep-snapshot'])
+        out['replicate_s'] = time.monotonic() - t0
+        if rc != 0:
+            raise SystemExit('replicate failed: %s' % err)
+        out['replicate'] = {'timings_s': res['timings_s'],
+                            'transfer': res['transfer']}
+        log('replicate: %.1f s (%s)' % (out['replicate_s'],
+                                        res['timings_s']))
+        out['baseline'] = baseline(cp, res['snapshot']['id'], work)
+        cp.conn['a'].image.delete_image(res['snapshot']['id'])
+        log('baseline: download %.1f s + upload %.1f s of %d bytes'
+            % (out['baseline']['download_s'], out['baseline']['upload_s'],
+               out['baseline']['bytes']))
+        cp.ids = {'a': sid, 'b': res['replica']['id']}
+        cp.ips = {'a': ip, 'b': cp.conn['b'].compute.get_server(
+            res['replica']['id']).addresses['guests'][0]['addr']}
+
+        # the floor, before the agents start
+        doms = cp.domains()
+        dom = doms.doms['a']
+        sus, resm = [], []
+        for _ in range(switchovers):
+            t0 = time.monotonic()
+            dom.suspend()
+            t1 = time.monotonic()
+            dom.resume()
+            t2 = time.monotonic()
+            sus.append((t1 - t0) * 1e3)
+            resm.append((t2 - t1) * 1e3)
+            time.sleep(0.05)
+        out['suspend_ms'], out['resume_ms'] = sus, resm
+        out['rtt_ms'] = hypervisor_rtt(cp)
+        log('floor pieces: suspend %.2f + resume %.2f ms, RTT %.2f ms'
+            % (statistics.median(sus), statistics.median(resm),
+               statistics.median(out['rtt_ms'])))
+
+        for side in ('a', 'b'):
+            cp.start_agent(side)
+        _switchovers(cp, doms, switchovers, interval, out, log)
+        mbit = out['link']['measured']['mbit_s']
+        state = statistics.median(out['state_bytes'])
+        out['state_over_bw_ms'] = state * 8 / (mbit * 1e6) * 1e3
+        out['floor_ms'] = (statistics.median(sus) + statistics.median(resm)
+                           + out['state_over_bw_ms']
+                           + statistics.median(out['rtt_ms']))
+        out['target_ms'] = 2 * out['floor_ms'] + 20
+    finally:
+        if cp is not None:
+            cp.stop_agents()
+        if not keep:
+            teardown()
+    return out
+
+
+def _switchovers(cp, doms, n, interval, out, log):
+    from nova_netaware.replica.lab.cloudpair import Sampler
+    from nova_netaware.replica.lab.echo import EchoStream
+    from nova_netaware.replica.lab.netns import ns_socket
+    import socket
+    streams = {
+        side: EchoStream(ns_socket(cp.ns(side, host), socket.AF_INET,
+                                   socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                         cp.ips[side])
+        for side, host in (('a', CLIENT_A), ('b', CLIENT_B))}
+    stop = []
+
+    def sender():
+        t0 = time.monotonic()
+        i = 0
+        while not stop:
+            i += 1
+            delay = t0 + i * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            for s in streams.values():
+                s.send()
+    sampler = Sampler(doms)
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    sampler.start()
+    marks, results = [], []
+    try:
+        time.sleep(1.0)
+        active = 'a'
+        for i in range(n + 1):       # the last one drains the held side
+            t = time.monotonic()
+            r = cp.call(active, 'switchover')
+            if not r.get('ok'):
+                raise SystemExit('switchover %d failed: %s' % (i, r))
+            marks.append((t, active))
+            results.append(r)
+            active = 'b' if active == 'a' else 'a'
+            if i == n - 1:
+                stop.append(1)
+                th.join(5)
+            time.sleep(1.5)
+        time.sleep(2)
+    finally:
+        stop.append(1)
+        sampler.stop()
+        for s in streams.values():
+            s.close()
+    downs = []
+    for t, old in marks[:n]:
+        new = 'b' if old == 'a' else 'a'
+        first = min((tt for _, tt in streams[new].replies if tt >= t),
+                    default=None)
+        last = max((tt for _, tt in streams[old].replies
+                    if tt < (first or float('inf'))), default=None)
+        if first is not None and last is not None:
+            downs.append((first - last) * 1e3)
+    out['downtime_ms'] = downs
+    out['state_bytes'] = [r.get('state_bytes', 0) for r in results]
+    out['switch_steps_ms'] = [r.get('steps_ms') for r in results]
+    out['echo'] = {side: {k: v for k, v in s.result().items()
+                          if k != 'missing'}
+                   for side, s in streams.items()}
+    out['echo_missing'] = {side: len(s.result()['missing'])
+                           for side, s in streams.items()}
+    out['samples'] = sampler.samples
+    out['both_running'] = len(sampler.both)
+    log('downtime median %.2f ms over %d switchovers'
+        % (statistics.median(downs), len(downs)))
+
+
+def report(o, print_table):
+    med = statistics.median
+    dn = o['downtime_ms']
+    fl = o['floor_ms']
+    b = o['baseline']
+    tr = o['replicate']['transfer']
+    rows = [
+        ('inter-cloud link, shaped / measured (TCP)', '%.0f / %.1f Mbit/s'
+         % (o['link']['gbps'] * 1000, o['link']['measured']['mbit_s']), '',
+         ''),
+        ('replicate cloud-a -> cloud-b (%d MB image), whole command'
+         % o['image_mb'], '%.1f s' % o['replicate_s'], '', ''),
+        ('  of which transfer (glance -> glance, streamed)',
+         '%.1f s, %d bytes' % (tr['seconds'], tr['bytes']), '', ''),
+        ('  baseline: plain download + upload of the snapshot',
+         '%.1f s + %.1f s, %d bytes' % (b['download_s'], b['upload_s'],
+                                        b['bytes']),
+         '%.2f x transfer' % ((b['download_s'] + b['upload_s'])
+                              / tr['seconds']) if tr['seconds'] else '',
+         ''),
+        ('libvirt suspend + resume, median', '%.2f ms' % (
+            med(o['suspend_ms']) + med(o['resume_ms'])), '', ''),
+        ('state size / measured bandwidth', '%d B -> %.3f ms' % (
+            med(o['state_bytes']), o['state_over_bw_ms']), '', ''),
+        ('hypervisor round trip across the link, median',
+         '%.3f ms' % med(o['rtt_ms']), '', ''),
+        ('floor', '%.2f ms' % fl, '1.00', ''),
+        ('switchover downtime, median', '%.2f ms' % med(dn),
+         '%.2f x floor' % (med(dn) / fl), '<= %.2f ms' % o['target_ms']),
+        ('switchover downtime, p90', '%.2f ms' % pct(dn, 90),
+         '%.2f x floor' % (pct(dn, 90) / fl), '<= %.2f ms' % o['target_ms']),
+        ('echoes a / b: sent, lost, dup, in order', ' | '.join(
+            '%d %d %d %s' % (o['echo'][s]['sent'], o['echo_missing'][s],
+                             o['echo'][s]['duplicates'],
+                             o['echo'][s]['in_order']) for s in 'ab'),
+         '', 'x 0 0 True'),
+        ('domain samples / with both running', '%d / %d' % (
+            o['samples'], o['both_running']), '', 'x / 0'),
+    ]
+    print_table(['two clouds (%d switchovers, echo every %.1f ms)'
+                 % (o['switchovers'], o['interval_s'] * 1e3), 'value',
+                 'ratio', 'target'], rows)
+    try:
+        print('load average during the run: %.2f %.2f %.2f (%d CPUs)'
+              % (os.getloadavg() + (os.cpu_count(),)))
+    except OSError:
+        pass
+    ok = (all(o['echo_missing'][s] == 0 and o['echo'][s]['duplicates'] == 0
+              and o['echo'][s]['in_order'] for s in 'ab')
+          and o['both_running'] == 0 and len(dn) == o['switchovers']
+          and med(dn) <= o['target_ms'] and pct(dn, 90) <= o['target_ms'])
+    o['all_targets_met'] = ok
+    print('zero loss/dup/reorder, never two running, downtime median and '
+          'p90 <= 2 x floor + 20 ms: %s' % ('MET' if ok else 'NOT MET'))
+    return ok
