@@ -46,7 +46,7 @@ from nova_netaware.deploy.localstack.libvirt import guest as lv_guest
 from nova_netaware.deploy.localstack.libvirt import hypervisor
 from nova_netaware.deploy.localstack.libvirt import image
 from nova_netaware.replica.errors import LabError
-from nova_netaware.replica.lab.netns import is_root, ns_socket, sh
+from nova_netaware.replica.lab.netns import InNetns, is_root, ns_socket, sh
 
 PY = sys.executable
 #: the checkout this module comes from (the port controller imports it)
@@ -239,6 +239,33 @@ class GuestBed:
 
     def peek(self):
         return int(self.http('/cgi-bin/peek').split()[1])
+
+    def req(self, client, seq, timeout=10.0):
+        """One numbered request ``GET /cgi-bin/req?c=&n=``; returns the
+        reply line (``ok <c> <n> total <T> client <C> last <L> <how>``)."""
+        return self.http('/cgi-bin/req?c=%s&n=%d' % (client, seq), timeout)
+
+    # ------------------------------------------------------------ state
+    def route_from_hv(self):
+        """Let the hypervisor's namespace reach the guest, as an agent on
+        the hypervisor does: a host route over the bridge from the
+        management address (on ``lo``; the bridge answers the guest's ARP
+        for it). The bridge itself stays without an address."""
+        sh('ip', '-n', self.hv, 'route', 'replace', self.guest_ip + '/32',
+           'dev', self.bridge, 'src', MGMT_IP)
+
+    def state_driver(self, **overrides):
+        """The shipped ``guest_endpoint`` state driver aimed at the guest's
+        state endpoint, every call made from the hypervisor's network
+        namespace (call :meth:`route_from_hv` first)."""
+        from nova_netaware.replica.drivers.guest_endpoint import \
+            GuestEndpointStateDriver
+        from nova_netaware.replica.lab.portctl import build_conf
+        opts = {'agent_id': 'state-' + self.p,
+                'guest_endpoint_host': self.guest_ip,
+                'guest_endpoint_port': lv_guest.STATE_PORT}
+        opts.update(overrides)
+        return InNetns(self.hv, GuestEndpointStateDriver(build_conf(opts)))
 
     # ------------------------------------------------------------ data plane
     def start_port(self, mode='pass', **overrides):

@@ -35,9 +35,10 @@ def is_root():
     return os.geteuid() == 0
 
 
-def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM, proto=0):
-    """Create a socket inside network namespace ``ns`` (setns in a helper
-    thread; the socket stays in that namespace)."""
+def ns_call(ns, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` run in a helper thread that first joins
+    network namespace ``ns`` (setns affects that thread only); returns its
+    result or raises its exception. Sockets it creates stay in ``ns``."""
     box = {}
 
     def run():
@@ -49,7 +50,7 @@ def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM, proto=0):
                     raise OSError(ctypes.get_errno(), 'setns %s' % ns)
             finally:
                 os.close(fd)
-            box['s'] = socket.socket(family, stype, proto)
+            box['r'] = fn(*args, **kwargs)
         except BaseException as e:
             box['e'] = e
     t = threading.Thread(target=run)
@@ -57,7 +58,27 @@ def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM, proto=0):
     t.join()
     if 'e' in box:
         raise box['e']
-    return box['s']
+    return box['r']
+
+
+def ns_socket(ns, family=socket.AF_INET, stype=socket.SOCK_DGRAM, proto=0):
+    """Create a socket inside network namespace ``ns``."""
+    return ns_call(ns, socket.socket, family, stype, proto)
+
+
+class InNetns:
+    """``obj``'s methods, each called from inside network namespace
+    ``ns`` (:func:`ns_call`); other attributes are read as they are."""
+
+    def __init__(self, ns, obj):
+        self._ns = ns
+        self._obj = obj
+
+    def __getattr__(self, name):
+        attr = getattr(self._obj, name)
+        if not callable(attr):
+            return attr
+        return lambda *a, **kw: ns_call(self._ns, attr, *a, **kw)
 
 
 def guest_call(ns, req, timeout=10.0):

@@ -15,11 +15,77 @@ Services (busybox httpd on port 80, CGI):
 * ``GET /cgi-bin/count``: increments the counter kept in guest RAM and
   answers ``count N host IP``; the state survives a live migration;
 * ``GET /cgi-bin/peek``: the counter without incrementing it;
+* ``GET /cgi-bin/req?c=<client>&n=<seq>``: a numbered request, applied
+  exactly once (below); answers one line
+  ``ok <c> <n> total <T> client <C> last <L> <how>``: T the global total,
+  C the client's applied requests, L its last applied number, ``how`` is
+  ``applied`` (n = L+1 before), ``gap`` (n > L+1: applied, gap counted) or
+  ``dup`` (n <= L: not applied again, duplicate counted). ``c`` is 1-32 of
+  ``[A-Za-z0-9_-]``, ``n`` a decimal >= 1 without leading zeros; anything
+  else answers ``bad c`` / ``bad n`` and changes nothing;
 * ``GET /cgi-bin/ping?peer=IP``: three ICMP echoes from the guest;
 * ``GET /cgi-bin/traffic?peer=IP&kbps=R`` (or ``mbps=R``): send R to the
   peer's sink (TCP port 5001) from now on; rate 0 stops that flow;
   ``GET /cgi-bin/traffic`` lists the running flows;
-* a sink on TCP port 5001 that discards what it receives.
+* a sink on TCP port 5001 that discards what it receives;
+* the state endpoint on TCP port 7001 (below).
+
+Service state (``/tmp/st``, guest RAM): ``counter`` (``/cgi-bin/count``),
+``total``, ``epoch``, ``c/<client>`` = ``last count dups gaps``, and
+``log``, one line ``<c> <n>`` per applied request in the order applied.
+Its canonical serialisation (``na_dump``) is text::
+
+    netaware-guest-state 1
+    epoch E
+    counter N
+    total T
+    client <c> <last> <count> <dups> <gaps>     (sorted by client, bytewise)
+    log <c> <n>                                 (in the order applied)
+
+**Lock.** busybox-static has no ``flock``; ``mkdir /tmp/st.lock`` is
+atomic, so the lock is that directory (``na_lock``: mkdir, else usleep 2
+ms and retry; ``na_unlock``: rmdir). Every read-modify-write of the state
+holds it and writes its reply only after releasing it (SIGPIPE ignored),
+so a client that goes away cannot leave it held. The guest is one box and
+nothing kills the CGIs: stale-lock recovery is not needed.
+
+**State endpoint** (``nc -ll -p 7001 -e /bin/na-state``, one connection per
+request, one JSON line each way), the protocol of the reference guest
+:mod:`nova_netaware.replica.guest` that the ``guest_endpoint`` state
+driver speaks:
+
+* ``{"op": "export"}`` -> ``{"ok": true, "size": N, "sha256": H,
+  "epoch": E, "frozen": true}`` then the N bytes of the serialisation;
+* ``{"op": "import", "size": N, "sha256": H, "epoch": E}`` then N bytes ->
+  ``{"ok": true, "sha256": H2}``. The bytes are parsed into a fresh
+  directory, which is serialised again; H2 is the SHA-256 of *that*, i.e.
+  of what was actually loaded. Refused with ``{"ok": false, "error": ...}``
+  and nothing changed: ``short import``, ``bad state blob`` (any line
+  outside the format), ``stale epoch E < current`` (equal is allowed),
+  ``checksum mismatch`` (H2 != H; so a reordered or duplicated line is
+  refused too). On success the directory replaces the state, ``epoch``
+  becomes E and the copy is thawed;
+* ``{"op": "stats"}`` -> ``total``, ``counter``, ``epoch``, ``frozen``,
+  ``clients`` ({c: [last, count, dups, gaps]}), ``dups``, ``gaps``,
+  ``log_lines``, ``imports``, ``state_size``, ``sha256`` (of the current
+  serialisation);
+* ``{"op": "log"}`` -> ``{"ok": true, "log": ["c n", ...]}``.
+
+**Consistency: freeze at export.** Export takes the lock, sets the flag
+``/tmp/st.frozen``, serialises and releases the lock. From then on no
+request is applied on this copy: ``/cgi-bin/req`` and ``/cgi-bin/count``
+(``na_lock_live``) take the lock, and if the flag is set they release it
+and wait (usleep 20 ms, retry) -- they do not fail and do not apply. An
+import clears the flag under the lock, and the waiting requests are then
+applied on top of the imported state. The replica agent pauses the copy
+right after the export, and activation imports into a copy before it
+serves, so a request is applied either before the export (and is in the
+exported state) or after an import (on top of it), never on a copy whose
+state is about to be replaced: every request is applied exactly once.
+A copy that is exported and never imported again keeps its requests
+waiting (they are not lost: a client's retry of the same number is a
+``dup`` once one attempt has been applied). ``peek`` and ``stats`` read
+under the lock and do not wait.
 
 The generator paces itself on /proc/uptime (centiseconds): it sends
 chunks of zeros through ``nc`` as long as the bytes sent stay below
