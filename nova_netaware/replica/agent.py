@@ -160,13 +160,22 @@ class Agent:
             return 'policy:time_quantum'
         return None
 
+    #: seconds between two looks at the epoch by a standby copy
+    HANDBACK_CHECK_S = 1.0
+
     def _policy_loop(self):
         backoff_until = 0.0
+        next_look = 0.0
         while not self.stopping.wait(self.c.policy_check_interval):
             try:
                 if self.state == FAILED:
                     self.switch.recover()
                     continue
+                now = time.monotonic()
+                if self.state == STANDBY and now >= next_look:
+                    next_look = now + self.HANDBACK_CHECK_S
+                    if self.switch.resume_if_handed_back():
+                        continue
                 reason = self.policy_reason()
                 if reason and time.monotonic() >= backoff_until:
                     self.counters['policy_triggers'] += 1

@@ -164,6 +164,24 @@ class Switchover:
                     'state': m.state, 'epoch': m.epoch}
 
     # ------------------------------------------------------------ recovery
+    def resume_if_handed_back(self):
+        """On a standby copy: if the epoch was handed back to this agent
+        (the peer's import failed after this side had read the peer's
+        claim and gone STANDBY: both sides' waits end at the same timeout),
+        recover, so that a copy runs again. Returns True if it did."""
+        m = self.m
+        with self.lock:
+            if m.state != STANDBY:
+                return False
+            cur, holder = self.fence.current()
+            if holder != self.id or cur <= m.epoch:
+                return False
+            LOG.warning('epoch %d handed back to this standby copy: '
+                        'resuming it', cur)
+            m.to(RECOVERING, 'epoch %d handed back' % cur)
+        self.recover()
+        return True
+
     def recover(self):
         """Decide by the epoch alone whether to resume the paused copy."""
         m = self.m

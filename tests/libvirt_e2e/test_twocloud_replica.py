@@ -35,7 +35,8 @@ from tests.e2e.conftest import LAUNCHER
 from tests.libvirt_e2e.conftest import TIMINGS
 from tests.libvirt_e2e.conftest import _missing
 
-SERVICE = 'svc'
+# unique: the fencing epoch lives in the machine's Redis under this name
+SERVICE = 'svc%d' % (time.time() % 1e6)
 HOST_A, CLIENT_HOST_A = 'lvcmp1', 'lvcmp2'
 HOST_B, CLIENT_HOST_B = 'lvbcmp1', 'lvbcmp2'
 REQUESTS = 40          # per client
@@ -52,6 +53,11 @@ def clouds(tmp_path_factory):
             pytest.fail('libvirt e2e: %s (tools/setup.sh installs it)' % why)
         pytest.skip('libvirt e2e: %s' % why)
     from nova_netaware.replica.lab.cloudpair import CloudPair
+    if os.environ.get('NETAWARE_TWO_CLOUDS_DIR'):
+        # a running two-cloud stack (for working on this test)
+        yield CloudPair(os.environ['NETAWARE_TWO_CLOUDS_DIR'],
+                        str(tmp_path_factory.mktemp('pair')))
+        return
     state_dir = str(tmp_path_factory.mktemp('two-clouds'))
     env = dict(os.environ, NETAWARE_STACK_DIR=state_dir)
     t0 = time.monotonic()

@@ -71,6 +71,26 @@ def is_bridge_port(ifname, sysfs='/sys/class/net'):
     return os.path.isdir(os.path.join(sysfs, ifname, 'brport'))
 
 
+def pin_neighbour(ifname, ip, mac, sysfs='/sys/class/net'):
+    """A permanent neighbour entry ``ip -> mac`` on the bridge whose port
+    is ``ifname``: the hypervisor reaches its guest's state endpoint
+    without ARP, which a paused guest cannot answer (after a long pause
+    the kernel's entry is FAILED and the export or import after the
+    unpause fails with "No route to host"). Returns the bridge, or None
+    when ``ifname`` is not a bridge port."""
+    master = os.path.join(sysfs, ifname, 'master')
+    if not os.path.exists(master):
+        return None
+    bridge = os.path.basename(os.path.realpath(master))
+    r = subprocess.run(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev',
+                        bridge, 'nud', 'permanent'], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise OSError('ip neigh replace %s lladdr %s dev %s: %s'
+                      % (ip, mac, bridge, r.stderr.strip()))
+    return bridge
+
+
 def interface_kind(ifname, kind=AUTO, sysfs='/sys/class/net'):
     """Resolve ``kind`` (``auto``: bridge-port if ``ifname`` is plugged
     into a bridge, else routed). A bridge port needs br_netfilter: raise

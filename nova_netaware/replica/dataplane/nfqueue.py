@@ -127,6 +127,7 @@ class NfqueueDataPlane(dp.DataPlane):
         self.guest_mac = None
         if c.guest_mac:
             self.guest_mac = parse_mac(c.guest_mac)
+        self.endpoint_host = c.guest_endpoint_host
         self.rules = None
 
     def _resolve(self):
@@ -185,6 +186,16 @@ class NfqueueDataPlane(dp.DataPlane):
         self._icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                    socket.IPPROTO_ICMP)
         self.rules.install(mode)
+        if self.kind == netfilter.BRIDGE_PORT and self.guest_mac and \
+                self.endpoint_host:
+            try:
+                netfilter.pin_neighbour(self.ifname, self.endpoint_host,
+                                        ':'.join('%02x' % b
+                                                 for b in self.guest_mac))
+            except OSError as e:
+                LOG.warning('guest endpoint %s: neighbour entry not pinned '
+                            '(%s); a long-paused copy may be unreachable '
+                            'until it answers ARP', self.endpoint_host, e)
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name='nfqueue-%d' % self.qnum)
         self._thread.start()

@@ -181,12 +181,16 @@ class CloudPair(object):
             self.kill_agent(side, 15)
 
     def call(self, side, command, timeout=120):
+        """``status`` or ``switchover`` through the agent's control socket
+        (the real CLI); the reply's ``status`` / ``result`` part."""
         res = subprocess.run(self.argv(side, command), capture_output=True,
                              text=True, timeout=timeout, env=self.env())
-        if res.returncode != 0:
-            raise RuntimeError('%s %s: %s' % (side, command,
-                                              res.stderr.strip()))
-        return json.loads(res.stdout)
+        try:
+            out = json.loads(res.stdout)
+        except ValueError:
+            raise RuntimeError('%s %s: exit %d: %s' % (
+                side, command, res.returncode, res.stderr.strip()[-2000:]))
+        return out.get('status', out)
 
     def domains(self):
         names = {side: self.pair[key]['domain']
@@ -278,10 +282,25 @@ for seq in range(1, n + 1):
 '''
 
 
+def pin_arp(ns, ip):
+    """A permanent neighbour entry for the guest ``ip`` in a client host's
+    namespace. In a cloud, Neutron's ARP responder (l2population) answers
+    for a port's fixed IP whether its VM runs or not; the lab has no such
+    responder, and a paused copy answers no ARP, so without this a client
+    of the paused side could not even send the traffic its hypervisor is
+    to buffer. The MAC is the port's (the lab derives it from the IP)."""
+    from nova_netaware.deploy.localstack.libvirt import fabric
+    from nova_netaware.deploy.localstack.libvirt import guest
+    subprocess.run(['ip', '-n', ns, 'neigh', 'replace', ip, 'lladdr',
+                    guest.mac_for_ip(ip), 'dev', fabric.GUEST_BRIDGE, 'nud',
+                    'permanent'], check=True)
+
+
 class Client(object):
     """Numbered requests from ``ns`` to ``ip``, one at a time."""
 
     def __init__(self, ns, ip, cid, n, gap=0.05):
+        pin_arp(ns, ip)
         self.cid = cid
         self.proc = subprocess.Popen(
             ['ip', 'netns', 'exec', ns, sys.executable, '-c', _CLIENT, ip,
