@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from nova_netaware.replica.lab.netns import CTL_PORT
 from tests.replica.helpers import StateSampler, assert_exactly_once
 
 pytestmark = pytest.mark.netns
@@ -84,3 +85,36 @@ def test_cut_after_peer_took_over(lab):
     _run(lab, {'b': {'NNR_TEST_HOLD_ACK': '1.5'}},
          ('b', ('ACTIVE',)), expect_active='b')
     assert lab.status('a')['counters']['switchovers_failed'] == 1
+
+
+def test_epoch_handed_back_after_the_sender_gave_up(lab):
+    """B claims the epoch but its import hangs (the guest's state endpoint
+    is unreachable from B's hypervisor: packets to it dropped); A's
+    handoff times out first, A reads B's claim and goes standby; then B's
+    import times out and B hands the epoch back. A must resume: without
+    it no copy would run (seen on the two-cloud stack)."""
+    from nova_netaware.replica.lab.netns import sh
+    lab.start_guest('a')
+    lab.start_guest('b')
+    lab.start_agent('a', handoff_timeout=1.0)
+    lab.start_agent('b', state_timeout=3.0)
+    assert lab.wait_idle() == 'a'
+    rule = ['-p', 'tcp', '--dport', str(CTL_PORT), '-j', 'DROP']
+    sh('ip', 'netns', 'exec', lab.ns('hv', 'b'), 'iptables', '-I', 'OUTPUT',
+       *rule)
+    try:
+        r = lab.switchover('a')
+        assert not r['ok'], r
+        # B's import is still hanging; A gave up and is standby
+        assert lab.status('a')['state'] == 'STANDBY'
+        # B's import times out, B hands the epoch back, A resumes
+        assert lab.wait_idle(timeout=15) == 'a'
+        assert lab.status('a')['counters']['handbacks'] >= 1
+        assert lab.status('b')['state'] == 'STANDBY'
+    finally:
+        sh('ip', 'netns', 'exec', lab.ns('hv', 'b'), 'iptables', '-D',
+           'OUTPUT', *rule)
+    # and switchovers work again
+    r = lab.switchover('a')
+    assert r['ok'], r
+    assert lab.wait_idle() == 'b'
