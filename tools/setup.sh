@@ -23,7 +23,7 @@ install_missing() {
     fi
 }
 
-APT_PACKAGES=(iptables iproute2 nftables libnetfilter-queue-dev gcc shellcheck prometheus mariadb-server rabbitmq-server redis-server)
+APT_PACKAGES=(iptables iproute2 nftables libnetfilter-queue-dev gcc libc6-dev shellcheck prometheus mariadb-server rabbitmq-server redis-server)
 install_missing "" "" "${APT_PACKAGES[@]}"
 
 # local-stack up --virt libvirt and tests/libvirt_e2e: QEMU, libvirt (with

@@ -148,6 +148,14 @@ def replicate_parser():
                         '--pause-control libvirt)')
     p.add_argument('--coordination-url',
                    help='tooz URL for both agents, e.g. redis://HOST:6379')
+    p.add_argument('--wait-guest', choices=('auto', 'yes', 'no'),
+                   default='auto',
+                   help='before pausing the replica, wait until its guest '
+                        'endpoint answers (Nova says ACTIVE before the guest '
+                        'has booted); auto: with --pause-control libvirt, '
+                        'where the command runs on the replica\'s hypervisor')
+    p.add_argument('--guest-port', type=int, default=7001,
+                   help='the guest endpoint\'s port (--wait-guest)')
     p.add_argument('--keep-snapshot', action='store_true',
                    help='keep the source snapshot image')
     p.add_argument('--timeout', type=float, default=600.0,
@@ -166,7 +174,8 @@ def replicate_command(argv):
         flavor=a.flavor, host=a.host, network=a.network, name=a.name,
         service_name=a.service_name, pause_control=a.pause_control,
         libvirt_uri=a.libvirt_uri, coordination_url=a.coordination_url,
-        keep_snapshot=a.keep_snapshot, timeout=a.timeout)
+        keep_snapshot=a.keep_snapshot, timeout=a.timeout,
+        wait_guest=a.wait_guest, guest_port=a.guest_port)
     res = r.run()
     res['ok'] = True
     return res

@@ -147,7 +147,8 @@ class Replicator:
                  name=None, service_name=None, pause_control='api',
                  libvirt_uri='qemu:///system', coordination_url=None,
                  keep_snapshot=False, timeout=600.0, progress=None,
-                 src_conn=None, dst_conn=None):
+                 src_conn=None, dst_conn=None, wait_guest='auto',
+                 guest_port=7001):
         self.src_cloud, self.dst_cloud = src_cloud, dst_cloud
         self.server_ref = server_ref
         self.config_dir = config_dir
@@ -161,6 +162,15 @@ class Replicator:
         self.coordination_url = coordination_url
         self.keep_snapshot = keep_snapshot
         self.timeout = timeout
+        if wait_guest not in ('auto', 'yes', 'no'):
+            raise ValueError('wait_guest must be auto, yes or no, not %r'
+                             % (wait_guest,))
+        #: wait until the replica's guest endpoint answers before pausing
+        #: it; ``auto``: with the libvirt control (the command then runs
+        #: on the replica's hypervisor, which reaches its guest)
+        self.wait_guest = (pause_control == 'libvirt'
+                           if wait_guest == 'auto' else wait_guest == 'yes')
+        self.guest_port = guest_port
         self.progress = progress or Progress()
         self.src, self.dst = src_conn, dst_conn
         self.tag = uuid.uuid4().hex[:8]
@@ -411,6 +421,44 @@ class Replicator:
         self.result['replica'] = {'id': s.id, 'name': s.name,
                                   'host': s.compute_host,
                                   'domain': s.instance_name}
+        if self.wait_guest:
+            self._wait_guest(s, deadline)
+
+    def _wait_guest(self, server, deadline):
+        """Nova says ACTIVE once the domain runs, not once the guest has
+        booted: a replica paused then is paused mid-boot, and its first
+        activation finds no state endpoint (seen on the two-cloud stack:
+        the import timed out). Wait until the endpoint answers ``stats``."""
+        from nova_netaware.replica.drivers import DriverError
+        from nova_netaware.replica.drivers.guest_endpoint import \
+            GuestEndpointStateDriver
+        from oslo_config import cfg
+        from nova_netaware.replica import conf as conf_mod
+        conf = cfg.ConfigOpts()
+        conf_mod.register_opts(conf)
+        for k, v in (('agent_id', 'replicate'),
+                     ('guest_endpoint_host', self._address(server)),
+                     ('guest_endpoint_port', self.guest_port),
+                     ('state_timeout', 5.0)):
+            conf.set_override(k, v, group='replica')
+        conf([], project='nova-netaware', default_config_files=[],
+             default_config_dirs=[])
+        drv = GuestEndpointStateDriver(conf)
+        t0 = time.monotonic()
+        while True:
+            try:
+                drv.stats()
+                break
+            except DriverError as e:
+                if time.monotonic() > deadline:
+                    raise TimeoutError('the replica\'s guest endpoint %s:%d '
+                                       'did not answer: %s' % (
+                                           drv.addr + (e,)))
+                self.progress('boot', 'waiting for the guest endpoint %s:%d: '
+                              '%s' % (drv.addr + (e,)), periodic=True)
+                time.sleep(1.0)
+        self.progress('boot', 'guest endpoint %s:%d answers (%.1f s after '
+                      'ACTIVE)' % (drv.addr + (time.monotonic() - t0,)))
 
     def _driver_conf(self, cloud, server_id, control):
         from oslo_config import cfg

@@ -88,6 +88,14 @@ class CloudPair(object):
             networks=[{'uuid': net.id}], availability_zone='nova:' + host)
         server = conn.compute.wait_for_server(server, wait=timeout)
         ip = list(server.addresses.values())[0][0]['addr']
+        # ACTIVE is before the guest has booted: wait for its service
+        from nova_netaware.deploy.localstack.libvirt import ops
+        deadline = time.monotonic() + timeout
+        while ops.guest_get(self.labs[side], host, ip, '/cgi-bin/peek',
+                            2) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError('%s (%s) never answered' % (name, ip))
+            time.sleep(0.5)
         return server.id, ip
 
     def replicate(self, server, host_b, service, timeout=900, extra=()):
@@ -270,7 +278,12 @@ for seq in range(1, n + 1):
                     break
                 body += b
             s.close()
-            text = body.decode(errors="replace").split("\r\n\r\n", 1)[-1]
+            # the service answers one line: the last line of the response
+            # (busybox httpd ends the CGI's headers with a bare newline)
+            lines = [l for l in body.decode(errors="replace").splitlines()
+                     if l.strip()]
+            text = lines[-1] if lines and body.startswith(b"HTTP/") and \
+                b" 200 " in body.split(b"\n", 1)[0] else ""
             if text.strip():
                 break
         except OSError as e:

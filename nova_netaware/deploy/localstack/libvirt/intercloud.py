@@ -154,6 +154,13 @@ class Link(object):
         for end in ('a', 'b'):
             _run(['ip', '-n', st[end]['ns'], 'link', 'set', st[end]['if'],
                   updown])
+        if updown == 'up':
+            # the kernel deleted the routes through the link when it went
+            # down: each gateway's route to the far underlay again
+            for end, far in (('a', 'b'), ('b', 'a')):
+                _run(['ip', '-n', st[end]['ns'], 'route', 'replace',
+                      st[far]['underlay'], 'via', st[far]['ip'], 'dev',
+                      st[end]['if']])
         st['up'] = updown == 'up'
         self._save(st)
         return st
