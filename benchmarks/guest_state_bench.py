@@ -7,7 +7,8 @@ QEMU TCG), makes a small state with numbered requests, then measures:
 * ``noop``: a request the endpoint refuses at once (``unknown op``): the
   cost of one connection to the endpoint, with nothing done;
 * ``export`` and ``import`` of the small state, ``--n`` times each
-  (export freezes the copy, import thaws it; they alternate);
+  (export freezes the copy, import thaws it; they alternate), and the
+  endpoint's own share of each (``server_us`` in its replies);
 * with ``--clients`` / ``--log-lines``: one export and one import of a
   larger state built here (imported first, so it is the guest's state).
 
@@ -21,6 +22,7 @@ under the local-stack lock::
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -65,7 +67,7 @@ def run(a):
     if problem:
         raise SystemExit('cannot run: ' + problem)
     bed = guestbed.GuestBed(tempfile.mkdtemp(prefix='gsbench-'))
-    out = {}
+    out = {'loadavg_before': os.getloadavg()}
     try:
         bed.build()
         out['guest_boot_s'] = round(bed.start_guest(), 1)
@@ -90,10 +92,23 @@ def run(a):
             blob = box['b']
             epoch += 1
             imp.append(_ms(lambda: drv.import_state('g', blob, epoch)))
+        # the endpoint's own share (it reports server_us: from its reading
+        # the request line to its writing the reply)
+        sexp, simp = [], []
+        for _ in range(a.n):
+            hdr, data = drv._call({'op': 'export'})
+            sexp.append(hdr.get('server_us', float('nan')) / 1000.0)
+            epoch += 1
+            hdr, _ = drv._call({'op': 'import', 'size': len(data),
+                                'sha256': hdr['sha256'], 'epoch': epoch},
+                               data)
+            simp.append(hdr.get('server_us', float('nan')) / 1000.0)
         out['state_size'] = len(blob.data)
         out['noop_ms'] = _summary(noop)
         out['export_ms'] = _summary(exp)
         out['import_ms'] = _summary(imp)
+        out['export_server_ms'] = _summary(sexp)
+        out['import_server_ms'] = _summary(simp)
         if a.clients or a.log_lines:
             epoch += 1
             data = big_state(epoch, a.clients, a.log_lines)
@@ -109,6 +124,7 @@ def run(a):
             drv.import_state('g', box['b'], epoch)
     finally:
         bed.destroy()
+    out['loadavg_after'] = os.getloadavg()
     return out
 
 

@@ -33,7 +33,7 @@ Services (busybox httpd on port 80, CGI):
 Service state (``/tmp/st``, guest RAM): ``counter`` (``/cgi-bin/count``),
 ``total``, ``epoch``, ``c/<client>`` = ``last count dups gaps``, and
 ``log``, one line ``<c> <n>`` per applied request in the order applied.
-Its canonical serialisation (``na_dump``) is text::
+Its canonical serialisation (``dump`` in ``na_state.c``) is text::
 
     netaware-guest-state 1
     epoch E
@@ -49,15 +49,21 @@ holds it and writes its reply only after releasing it (SIGPIPE ignored),
 so a client that goes away cannot leave it held. The guest is one box and
 nothing kills the CGIs: stale-lock recovery is not needed.
 
-**State endpoint** (``nc -ll -p 7001 -e /bin/na-state``, one connection per
-request, one JSON line each way), the protocol of the reference guest
+**State endpoint** (``/bin/na-state 7001``: a static C program,
+``na_state.c`` next to this module, compiled by :mod:`.image` with ``gcc
+-static``; one connection per request, served one at a time with a 10 s
+socket timeout, one JSON line each way; no process is spawned per
+request), the protocol of the reference guest
 :mod:`nova_netaware.replica.guest` that the ``guest_endpoint`` state
 driver speaks:
 
 * ``{"op": "export"}`` -> ``{"ok": true, "size": N, "sha256": H,
-  "epoch": E, "frozen": true}`` then the N bytes of the serialisation;
+  "epoch": E, "frozen": true, "server_us": U}`` then the N bytes of the
+  serialisation (U: the endpoint's own time for the request, in
+  microseconds, also in the import reply);
 * ``{"op": "import", "size": N, "sha256": H, "epoch": E}`` then N bytes ->
-  ``{"ok": true, "sha256": H2}``. The bytes are parsed into a fresh
+  ``{"ok": true, "sha256": H2, "server_us": U}``. The bytes (at most 32
+  MiB) are parsed (fields split on blanks, as awk does) into a fresh
   directory, which is serialised again; H2 is the SHA-256 of *that*, i.e.
   of what was actually loaded. Refused with ``{"ok": false, "error": ...}``
   and nothing changed: ``short import``, ``bad state blob`` (any line
@@ -69,7 +75,8 @@ driver speaks:
   ``clients`` ({c: [last, count, dups, gaps]}), ``dups``, ``gaps``,
   ``log_lines``, ``imports``, ``state_size``, ``sha256`` (of the current
   serialisation);
-* ``{"op": "log"}`` -> ``{"ok": true, "log": ["c n", ...]}``.
+* ``{"op": "log"}`` -> ``{"ok": true, "log": ["c n", ...]}``;
+* anything else -> ``bad request`` or ``unknown op X``.
 
 **Consistency: freeze at export.** Export takes the lock, sets the flag
 ``/tmp/st.frozen``, serialises and releases the lock. From then on no

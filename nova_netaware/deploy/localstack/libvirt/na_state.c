@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* the state's files, under the root directory (argv[2], default /tmp) */
@@ -338,6 +339,14 @@ fail:
 }
 
 /* ------------------------------------------------------------ protocol */
+static struct timespec t_req;  /* when the request line was complete */
+/* microseconds since t_req: the endpoint's own share of a request */
+static long server_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (t.tv_sec - t_req.tv_sec) * 1000000L +
+         (t.tv_nsec - t_req.tv_nsec) / 1000;
+}
 static int sendall(int fd, const char *p, size_t n) {
   while (n) {
     ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -408,8 +417,8 @@ static void op_export(int fd) {
   sha256_hex(b.p, b.n, h);
   char hdr[256];
   int n = snprintf(hdr, sizeof hdr, "{\"ok\": true, \"size\": %zu, \"sha256\": "
-                   "\"%s\", \"epoch\": %s, \"frozen\": true}\n", b.n, h,
-                   epoch[0] ? epoch : "0");
+                   "\"%s\", \"epoch\": %s, \"frozen\": true, \"server_us\": "
+                   "%ld}\n", b.n, h, epoch[0] ? epoch : "0", server_us());
   if (sendall(fd, hdr, n) == 0) sendall(fd, b.p, b.n);
   free(b.p);
 }
@@ -479,7 +488,8 @@ static void op_import(int fd, const char *line, const char *rest,
   write_file(IMPORTS, v, n, 0);
   unlock();
   char out[160];
-  n = snprintf(out, sizeof out, "{\"ok\": true, \"sha256\": \"%s\"}\n", h);
+  n = snprintf(out, sizeof out, "{\"ok\": true, \"sha256\": \"%s\", "
+               "\"server_us\": %ld}\n", h, server_us());
   sendall(fd, out, n);
   rmtree(OLDDIR);
 }
@@ -561,6 +571,7 @@ static void serve(int fd) {
   }
   if (!nl) return reply_err(fd, "bad request: line too long");
   *nl = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t_req);
   char op[64] = "";
   jstr(buf, "op", op, sizeof op);
   if (!strcmp(op, "export")) op_export(fd);
