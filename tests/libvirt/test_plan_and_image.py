@@ -93,7 +93,7 @@ def test_initramfs_holds_busybox_the_nic_modules_and_the_services(tmp_path):
     names = _cpio_names(gzip.decompress(image.initramfs(version)))
     for needed in ('init', 'bin/busybox', 'dev/console',
                    'lib/modules/virtio_net.ko', 'www/cgi-bin/count',
-                   'www/cgi-bin/traffic', 'bin/na-gen'):
+                   'www/cgi-bin/traffic', 'bin/na-gen', 'bin/na-state'):
         assert needed in names
     built = image.build(cache=str(tmp_path))
     again = image.build(cache=str(tmp_path))

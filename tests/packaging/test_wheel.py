@@ -82,6 +82,13 @@ class TestWheel(unittest.TestCase):
                          '(pip install nova-netaware[meter])',
                          r.stderr.strip())
 
+    def test_guest_state_endpoint_source_is_package_data(self):
+        # image.py compiles it into the guest image
+        import zipfile
+        names = zipfile.ZipFile(self.wheel).namelist()
+        self.assertIn('nova_netaware/deploy/localstack/libvirt/na_state.c',
+                      names)
+
     def test_example_datacenter_is_package_data(self):
         r = self._venv('python', '-c',
                        'from nova_netaware.cmd import cli; '

@@ -33,7 +33,7 @@ Services (busybox httpd on port 80, CGI):
 Service state (``/tmp/st``, guest RAM): ``counter`` (``/cgi-bin/count``),
 ``total``, ``epoch``, ``c/<client>`` = ``last count dups gaps``, and
 ``log``, one line ``<c> <n>`` per applied request in the order applied.
-Its canonical serialisation (``na_dump``) is text::
+Its canonical serialisation (``dump`` in ``na_state.c``) is text::
 
     netaware-guest-state 1
     epoch E
@@ -49,15 +49,21 @@ holds it and writes its reply only after releasing it (SIGPIPE ignored),
 so a client that goes away cannot leave it held. The guest is one box and
 nothing kills the CGIs: stale-lock recovery is not needed.
 
-**State endpoint** (``nc -ll -p 7001 -e /bin/na-state``, one connection per
-request, one JSON line each way), the protocol of the reference guest
+**State endpoint** (``/bin/na-state 7001``: a static C program,
+``na_state.c`` next to this module, compiled by :mod:`.image` with ``gcc
+-static``; one connection per request, served one at a time with a 10 s
+socket timeout, one JSON line each way; no process is spawned per
+request), the protocol of the reference guest
 :mod:`nova_netaware.replica.guest` that the ``guest_endpoint`` state
 driver speaks:
 
 * ``{"op": "export"}`` -> ``{"ok": true, "size": N, "sha256": H,
-  "epoch": E, "frozen": true}`` then the N bytes of the serialisation;
+  "epoch": E, "frozen": true, "server_us": U}`` then the N bytes of the
+  serialisation (U: the endpoint's own time for the request, in
+  microseconds, also in the import reply);
 * ``{"op": "import", "size": N, "sha256": H, "epoch": E}`` then N bytes ->
-  ``{"ok": true, "sha256": H2}``. The bytes are parsed into a fresh
+  ``{"ok": true, "sha256": H2, "server_us": U}``. The bytes (at most 32
+  MiB) are parsed (fields split on blanks, as awk does) into a fresh
   directory, which is serialised again; H2 is the SHA-256 of *that*, i.e.
   of what was actually loaded. Refused with ``{"ok": false, "error": ...}``
   and nothing changed: ``short import``, ``bad state blob`` (any line
@@ -69,7 +75,8 @@ driver speaks:
   ``clients`` ({c: [last, count, dups, gaps]}), ``dups``, ``gaps``,
   ``log_lines``, ``imports``, ``state_size``, ``sha256`` (of the current
   serialisation);
-* ``{"op": "log"}`` -> ``{"ok": true, "log": ["c n", ...]}``.
+* ``{"op": "log"}`` -> ``{"ok": true, "log": ["c n", ...]}``;
+* anything else -> ``bad request`` or ``unknown op X``.
 
 **Consistency: freeze at export.** Export takes the lock, sets the flag
 ``/tmp/st.frozen``, serialises and releases the lock. From then on no
@@ -143,7 +150,7 @@ echo 0 > /tmp/st.imports
 mkdir -p /tmp/flows
 httpd -p %(http)d -h /www
 nc -ll -p %(sink)d -e /bin/na-sink &
-nc -ll -p %(state)d -e /bin/na-state &
+/bin/na-state %(state)d &
 echo "netaware-guest: up, eth0 $mac $addr/$prefix"
 # answer on the serial console too (debugging)
 while :; do setsid cttyhack sh -l 2>/dev/null || sleep 3600; done
@@ -156,9 +163,10 @@ exec cat > /dev/null
 # Sourced by every script that touches the service state (see the module
 # docstring, "Service state"). mkdir is atomic, so a directory is the lock.
 LIB = r'''# /bin/na-lib: sourced, not run
-ST=/tmp/st
-LOCK=/tmp/st.lock
-FROZEN=/tmp/st.frozen
+# NA_ROOT: only for tests of the scripts outside the guest
+ST=${NA_ROOT:-/tmp}/st
+LOCK=$ST.lock
+FROZEN=$ST.frozen
 na_lock() { until mkdir $LOCK 2>/dev/null; do usleep 2000; done; }
 na_unlock() { rmdir $LOCK; }
 # the lock on a state that may change: while an export has frozen this
@@ -170,37 +178,6 @@ na_lock_live() {
     na_unlock
     usleep 20000
   done
-}
-# the canonical serialisation of the state in directory $1
-na_dump() {
-  echo "netaware-guest-state 1"
-  read v < $1/epoch; echo "epoch $v"
-  read v < $1/counter; echo "counter $v"
-  read v < $1/total; echo "total $v"
-  ls $1/c | sort | awk -v d=$1/c '{ f = d "/" $0; getline l < f; close(f)
-    print "client " $0 " " l }'
-  sed 's/^/log /' $1/log
-}
-# parse serialisation $1 into a new state directory $2; on a bad blob, the
-# reason goes to file $3 and the status is 1
-na_load() {
-  mkdir -p $2/c && : > $2/log || return 1
-  awk -v d=$2 -v err=$3 '
-    function bad(m) { print m " (line " NR ")" > err; failed = 1; exit 1 }
-    NR == 1 { if ($0 != "netaware-guest-state 1") bad("bad header"); next }
-    NF == 2 && $2 ~ /^[0-9]+$/ && ($1 == "epoch" || $1 == "counter" ||
-                                   $1 == "total") {
-      if (seen[$1]++) bad("twice " $1)
-      f = d "/" $1; print $2 > f; close(f); next }
-    $1 == "client" && NF == 6 && $2 ~ /^[A-Za-z0-9_-]+$/ &&
-        ($3 $4 $5 $6) ~ /^[0-9]+$/ {
-      f = d "/c/" $2; print $3, $4, $5, $6 > f; close(f); next }
-    $1 == "log" && NF == 3 && $2 ~ /^[A-Za-z0-9_-]+$/ && $3 ~ /^[0-9]+$/ {
-      print $2, $3 > (d "/log"); next }
-    { bad("bad line") }
-    END { if (!failed && (!seen["epoch"] || !seen["counter"] ||
-                          !seen["total"])) {
-            print "epoch, counter or total missing" > err; exit 1 } }' $1
 }
 '''
 
@@ -258,98 +235,6 @@ fi
 echo "$last $cnt $dups $gaps" > $f
 na_unlock
 reply "ok $c $n total $total client $cnt last $last $r"
-'''
-
-# The state endpoint: one connection, one JSON line (nc -ll -e runs it
-# with the socket on stdin and stdout).
-STATE = r'''#!/bin/sh
-exec 2>>/tmp/na-state.err
-. /bin/na-lib
-trap '' PIPE
-tmp=/tmp/na-x.$$
-trap 'rm -rf $tmp $tmp.d $tmp.err' EXIT
-err() { echo "{\"ok\": false, \"error\": \"$*\"}"; exit 0; }
-read -r line || exit 0
-jstr() { echo "$line" | sed -n 's/.*"'$1'" *: *"\([^"\\]*\)".*/\1/p'; }
-jnum() { echo "$line" | sed -n 's/.*"'$1'" *: *\(-\{0,1\}[0-9][0-9]*\).*/\1/p'; }
-sha() { set -- $(sha256sum < $1); echo $1; }
-op=$(jstr op)
-case $op in
-export)
-  na_lock
-  : > $FROZEN
-  na_dump $ST > $tmp
-  read epoch < $ST/epoch
-  na_unlock
-  size=$(wc -c < $tmp)
-  echo "{\"ok\": true, \"size\": $((size)), \"sha256\": \"$(sha $tmp)\"," \
-       "\"epoch\": $epoch, \"frozen\": true}"
-  cat $tmp
-  ;;
-import)
-  size=$(jnum size); want=$(jstr sha256); epoch=$(jnum epoch)
-  [ -n "$size" ] || err "bad request: no size"
-  [ -n "$epoch" ] || epoch=0
-  # exactly $size bytes and no more: head -c (stdio) and a partial last
-  # dd block would wait for bytes or an EOF that the client never sends
-  q=$((size / 65536)); r=$((size % 65536))
-  { [ $q -eq 0 ] || dd bs=65536 count=$q iflag=fullblock status=none
-    [ $r -eq 0 ] || dd bs=$r count=1 iflag=fullblock status=none; } > $tmp
-  exec 0</dev/null
-  got=$(wc -c < $tmp)
-  [ $((got)) -eq $size ] || err "short import: $((got)) of $size bytes"
-  na_load $tmp $tmp.d $tmp.err ||
-    err "bad state blob: $(tr -d '"\\' < $tmp.err)"
-  h=$(na_dump $tmp.d | sha256sum); h=${h%% *}
-  na_lock
-  read cur < $ST/epoch
-  if [ $epoch -lt $cur ]; then
-    na_unlock; err "stale epoch $epoch < $cur"
-  fi
-  if [ "$h" != "$want" ]; then
-    na_unlock; err "checksum mismatch: loaded state $h, expected $want"
-  fi
-  echo $epoch > $tmp.d/epoch
-  mv $ST $tmp.old && mv $tmp.d $ST
-  rm -f $FROZEN
-  read i < /tmp/st.imports; echo $((i+1)) > /tmp/st.imports
-  na_unlock
-  rm -rf $tmp.old
-  echo "{\"ok\": true, \"sha256\": \"$h\"}"
-  ;;
-stats)
-  na_lock
-  na_dump $ST > $tmp
-  frozen=false; [ -e $FROZEN ] && frozen=true
-  read imports < /tmp/st.imports
-  na_unlock
-  size=$(wc -c < $tmp)
-  awk -v size=$((size)) -v h=$(sha $tmp) -v frozen=$frozen \
-      -v imports=$imports '
-    $1 == "epoch" || $1 == "counter" || $1 == "total" { v[$1] = $2 }
-    $1 == "client" { cl = cl sep "\"" $2 "\": [" $3 ", " $4 ", " $5 ", " $6 "]"
-                     sep = ", "; dups += $5; gaps += $6 }
-    $1 == "log" { logn++ }
-    END { printf "{\"ok\": true, \"total\": %d, \"counter\": %d, " \
-            "\"epoch\": %d, \"frozen\": %s, \"clients\": {%s}, " \
-            "\"dups\": %d, \"gaps\": %d, \"log_lines\": %d, " \
-            "\"imports\": %d, \"state_size\": %d, \"sha256\": \"%s\"}\n",
-            v["total"], v["counter"], v["epoch"], frozen, cl, dups, gaps,
-            logn, imports, size, h }' $tmp
-  ;;
-log)
-  na_lock
-  sed 's/.*/"&"/' $ST/log | tr '\n' , > $tmp
-  na_unlock
-  echo "{\"ok\": true, \"log\": [$(sed 's/,$//' $tmp)]}"
-  ;;
-'')
-  err "bad request"
-  ;;
-*)
-  err "unknown op $op"
-  ;;
-esac
 '''
 
 CGI_PING = r'''#!/bin/sh
@@ -428,7 +313,6 @@ def files():
         'bin/na-sink': (0o755, SINK),
         'bin/na-gen': (0o755, GEN),
         'bin/na-lib': (0o644, LIB),
-        'bin/na-state': (0o755, STATE),
         'www/cgi-bin/req': (0o755, CGI_REQ),
         'www/cgi-bin/count': (0o755, CGI_COUNT),
         'www/cgi-bin/peek': (0o755, CGI_PEEK),

@@ -5,13 +5,16 @@ The guest is booted by direct kernel boot (no disk):
 * kernel: Debian's ``/boot/vmlinuz-<version>`` (package linux-image-amd64);
 * initramfs: a gzip'ed newc cpio holding ``/bin/busybox`` (package
   busybox-static), the virtio NIC modules of the same kernel with their
-  dependencies (from ``modules.dep``), and the scripts of :mod:`.guest`.
+  dependencies (from ``modules.dep``), the scripts of :mod:`.guest` and
+  ``/bin/na-state``, the state endpoint, compiled here from ``na_state.c``
+  with ``gcc -static`` (no shell on that path: under QEMU TCG every
+  process spawn costs milliseconds, see docs/replica.md).
 
 The cpio is written here (no ``cpio`` or ``mknod`` needed: the
 ``/dev/console`` node is a cpio entry). The result is cached under
 ``$NETAWARE_IMAGE_CACHE`` (default ``~/.cache/nova-netaware/guest``) in a
 directory named after a hash of every input, so a rebuild happens only
-when the kernel, busybox or the scripts change.
+when the kernel, busybox, the scripts, ``na_state.c`` or gcc change.
 """
 
 import gzip
@@ -21,12 +24,18 @@ import lzma
 import os
 import shutil
 import stat
+import subprocess
+import tempfile
 
 from nova_netaware.core.exceptions import NetawareError
 from nova_netaware.deploy.localstack.libvirt import guest
 
 BUSYBOX = '/bin/busybox'
 MODULES = ('virtio_pci', 'virtio_net')
+#: the state endpoint's source (built into /bin/na-state)
+STATE_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            'na_state.c')
+CC_FLAGS = ('-static', '-Os', '-s', '-Wall')
 
 
 class ImageError(NetawareError):
@@ -107,6 +116,37 @@ class Cpio(object):
         return self.buf.getvalue()
 
 
+def _gcc():
+    gcc = shutil.which('gcc')
+    if not gcc:
+        raise ImageError('gcc is missing: the guest\'s state endpoint '
+                         '(%s) is compiled with gcc -static when the image '
+                         'is built; apt-get install gcc libc6-dev'
+                         % STATE_SOURCE)
+    return gcc
+
+
+def gcc_version():
+    """``gcc -dumpfullversion`` and the target (part of the cache key)."""
+    gcc = _gcc()
+    out = [subprocess.run([gcc, flag], capture_output=True, text=True,
+                          check=False).stdout.strip()
+           for flag in ('-dumpfullversion', '-dumpmachine')]
+    return ' '.join(out)
+
+
+def build_state_helper(out, source=STATE_SOURCE):
+    """Compile the state endpoint to the static executable ``out``."""
+    gcc = _gcc()
+    p = subprocess.run([gcc, *CC_FLAGS, '-o', out, source],
+                       capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise ImageError('gcc could not build %s (exit %d; is libc6-dev '
+                         'installed? static linking needs libc.a):\n%s'
+                         % (source, p.returncode, p.stderr.strip()))
+    return out
+
+
 def _read_module(path):
     with open(path, 'rb') as f:
         data = f.read()
@@ -139,6 +179,10 @@ def initramfs(version, modules_root='/lib/modules', busybox=BUSYBOX):
     cpio.file('etc/modules.order', ('\n'.join(order) + '\n').encode())
     for path, (mode, text) in sorted(guest.files().items()):
         cpio.file(path, text.encode(), mode)
+    with tempfile.TemporaryDirectory(prefix='na-state-') as tmp:
+        exe = build_state_helper(os.path.join(tmp, 'na-state'))
+        with open(exe, 'rb') as f:
+            cpio.file('bin/na-state', f.read(), 0o755)
     return gzip.compress(cpio.finish(), mtime=0)
 
 
@@ -151,6 +195,9 @@ def _inputs_hash(version, modules_root, busybox):
             h.update(hashlib.sha256(f.read()).digest())
     for path, (mode, text) in sorted(guest.files().items()):
         h.update(('%s %o\n' % (path, mode)).encode() + text.encode())
+    with open(STATE_SOURCE, 'rb') as f:
+        h.update(f.read())
+    h.update(('%s %s\n' % (gcc_version(), ' '.join(CC_FLAGS))).encode())
     with open(__file__, 'rb') as f:
         h.update(f.read())
     return h.hexdigest()[:16]
