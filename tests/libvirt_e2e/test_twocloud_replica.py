@@ -172,6 +172,52 @@ def test_replicated_across_two_clouds(pair):
     assert cp.link.state()['measured']['mbit_s'] > 0
 
 
+def test_replicate_refused_upload_leaves_nothing_in_either_cloud(
+        pair, tmp_path):
+    """The failure path across the two clouds: cloud-b's user has only the
+    reader role, so glance refuses the upload (403) after cloud-a's
+    snapshot was taken; the command names the step, and both clouds'
+    images and servers are as before."""
+    import yaml
+    from tests.libvirt_e2e.test_replicate import _replicate
+    from tests.libvirt_e2e.test_replicate import _snapshot_of_world
+    cp = pair
+    conn = cp.conn['b']
+    with open(cp.clouds_yaml) as f:
+        clouds = yaml.safe_load(f)['clouds']
+    ro = json.loads(json.dumps(clouds['cloud-b']))
+    project = conn.identity.find_project(ro['auth']['project_name'],
+                                         ignore_missing=False)
+    user = conn.identity.create_user(name='replica-reader',
+                                     password='reader-pass-1234',
+                                     default_project_id=project.id)
+    try:
+        conn.identity.assign_project_role_to_user(
+            project, user, conn.identity.find_role('reader',
+                                                   ignore_missing=False))
+        ro['auth'].update(username='replica-reader',
+                          password='reader-pass-1234')
+        path = tmp_path / 'clouds.yaml'
+        path.write_text(yaml.safe_dump({'clouds': {
+            'cloud-a': clouds['cloud-a'], 'cloud-b-ro': ro}}))
+        before = {k: _snapshot_of_world(cp.conn[k]) for k in ('a', 'b')}
+        cfgdir = tmp_path / 'pair'
+        res, took = _replicate('--from', 'cloud-a:%s' % cp.ids['a'], '--to',
+                               'cloud-b-ro', '--config-dir', str(cfgdir),
+                               '--os-config-file', str(path),
+                               '--service-name', 'refused')
+        print(res.stderr[-3000:])
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "replicate failed at step 'transfer'" in res.stderr
+        assert '403' in res.stderr or 'Forbidden' in res.stderr
+        assert not cfgdir.exists() or not os.listdir(cfgdir)
+        after = {k: _snapshot_of_world(cp.conn[k]) for k in ('a', 'b')}
+        assert after == before
+        TIMINGS['replicate refused, cleaned up (s)'] = round(took, 1)
+    finally:
+        conn.identity.delete_user(user, ignore_missing=True)
+
+
 #: client id -> requests it sent and saw answered (the last test checks
 #: the service's state against all of them)
 SENT = {}
