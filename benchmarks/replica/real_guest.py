@@ -32,7 +32,7 @@ import threading
 import time
 
 from nova_netaware.replica.lab import guestbed
-from nova_netaware.replica.lab.echo import EchoStream
+from nova_netaware.replica.lab.echo import EchoStream, paced
 
 
 def pct(xs, p):
@@ -94,16 +94,8 @@ def _measure(bed, ctl, cycles, interval, out, log):
         base = len(echo.replies)
         stop = []
 
-        def sender():
-            t0 = time.monotonic()
-            i = 0
-            while not stop:
-                i += 1
-                delay = t0 + i * interval - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                echo.send()
-        th = threading.Thread(target=sender, daemon=True)
+        th = threading.Thread(target=paced, args=(interval, echo.send,
+                                                  stop), daemon=True)
         th.start()
         time.sleep(0.5)
         marks = []

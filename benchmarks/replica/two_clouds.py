@@ -197,7 +197,7 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
 
 def _switchovers(cp, doms, n, interval, out, log):
     from nova_netaware.replica.lab.cloudpair import Sampler
-    from nova_netaware.replica.lab.echo import EchoStream
+    from nova_netaware.replica.lab.echo import EchoStream, paced
     from nova_netaware.replica.lab.netns import ns_socket
     import socket
     streams = {
@@ -207,18 +207,12 @@ def _switchovers(cp, doms, n, interval, out, log):
         for side, host in (('a', CLIENT_A), ('b', CLIENT_B))}
     stop = []
 
-    def sender():
-        t0 = time.monotonic()
-        i = 0
-        while not stop:
-            i += 1
-            delay = t0 + i * interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            for s in streams.values():
-                s.send()
+    def send_both():
+        for s in streams.values():
+            s.send()
     sampler = Sampler(doms)
-    th = threading.Thread(target=sender, daemon=True)
+    th = threading.Thread(target=paced, args=(interval, send_both, stop),
+                          daemon=True)
     th.start()
     sampler.start()
     marks, results = [], []

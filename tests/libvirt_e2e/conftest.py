@@ -52,8 +52,8 @@ class LibvirtStack(Stack):
         self.env[CONFIG_ENV] = self.nova_conf
 
 
-@pytest.fixture(scope='module')
-def lvstack(tmp_path_factory):
+def require_libvirt():
+    """Skip (or, on CI, fail) when the libvirt stack cannot run here."""
     if os.environ.get('NETAWARE_LIBVIRT_E2E', '1') == '0':
         pytest.skip('NETAWARE_LIBVIRT_E2E=0')
     why = _missing()
@@ -61,6 +61,11 @@ def lvstack(tmp_path_factory):
         if os.environ.get('CI'):
             pytest.fail('libvirt e2e: %s (tools/setup.sh installs it)' % why)
         pytest.skip('libvirt e2e: %s' % why)
+
+
+@pytest.fixture(scope='module')
+def lvstack(tmp_path_factory):
+    require_libvirt()
     state_dir = str(tmp_path_factory.mktemp('libvirt-stack'))
     env = dict(os.environ, NETAWARE_STACK_DIR=state_dir)
     t0 = time.monotonic()

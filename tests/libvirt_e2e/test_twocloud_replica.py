@@ -33,7 +33,7 @@ import pytest
 
 from tests.e2e.conftest import LAUNCHER
 from tests.libvirt_e2e.conftest import TIMINGS
-from tests.libvirt_e2e.conftest import _missing
+from tests.libvirt_e2e.conftest import require_libvirt
 
 # unique: the fencing epoch lives in the machine's Redis under this name
 SERVICE = 'svc%d' % (time.time() % 1e6)
@@ -45,13 +45,7 @@ MIN_SWITCHOVERS = 10
 
 @pytest.fixture(scope='module')
 def clouds(tmp_path_factory):
-    if os.environ.get('NETAWARE_LIBVIRT_E2E', '1') == '0':
-        pytest.skip('NETAWARE_LIBVIRT_E2E=0')
-    why = _missing()
-    if why:
-        if os.environ.get('CI'):
-            pytest.fail('libvirt e2e: %s (tools/setup.sh installs it)' % why)
-        pytest.skip('libvirt e2e: %s' % why)
+    require_libvirt()
     from nova_netaware.replica.lab.cloudpair import CloudPair
     if os.environ.get('NETAWARE_TWO_CLOUDS_DIR'):
         # a running two-cloud stack (for working on this test)

@@ -107,3 +107,16 @@ class EchoStream:
         self._stop.set()
         self._t.join(2)
         self.sock.close()
+
+
+def paced(interval, send, stop):
+    """Call ``send()`` every ``interval`` seconds (on a fixed schedule, no
+    drift) until ``stop`` is non-empty; for a sender thread."""
+    t0 = time.monotonic()
+    i = 0
+    while not stop:
+        i += 1
+        delay = t0 + i * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        send()
