@@ -24,7 +24,6 @@ unless ``--stack-dir`` names a running one), measured in one run.
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -111,13 +110,20 @@ def baseline(cp, image_id, workdir):
 
 
 def hypervisor_rtt(cp, n=20):
-    """ICMP round trips, ms, hypervisor a -> hypervisor b (the link)."""
+    """ICMP round trips, ms, hypervisor a -> hypervisor b across the link
+    (numbered echoes from hypervisor a's namespace)."""
+    import socket
+    from nova_netaware.replica.lab.echo import EchoStream
+    from nova_netaware.replica.lab.netns import ns_socket
     dst = cp.labs['b'].plan['hosts'][HOST_B]['ip']
-    out = subprocess.run(['ip', 'netns', 'exec', cp.ns('a', HOST_A), 'ping',
-                          '-c', str(n), '-i', '0.05', dst],
-                         capture_output=True, text=True).stdout
-    return [float(w.split('=')[1]) for line in out.splitlines()
-            for w in line.split() if w.startswith('time=')]
+    echo = EchoStream(ns_socket(cp.ns('a', HOST_A), socket.AF_INET,
+                                socket.SOCK_RAW, socket.IPPROTO_ICMP), dst)
+    try:
+        echo.send_many(n, 0.05)
+        echo.wait_replies(n, 5)
+        return [x * 1e3 for x in echo.rtts()]
+    finally:
+        echo.close()
 
 
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
@@ -190,6 +196,9 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
     finally:
         if cp is not None:
             cp.stop_agents()
+            # the pair's servers (the image stays for the next run)
+            for side, sid in (getattr(cp, 'ids', None) or {}).items():
+                cp.conn[side].compute.delete_server(sid, ignore_missing=True)
         if not keep:
             teardown()
     return out

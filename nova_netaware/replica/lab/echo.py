@@ -29,7 +29,12 @@ def echo_request(ident, seq, payload=b''):
 class EchoStream:
     """Sends numbered echoes to ``dst`` over ``sock`` (a raw ICMP socket,
     e.g. made in a namespace with ``ns_socket(..., SOCK_RAW,
-    IPPROTO_ICMP)``) and records the replies carrying its identifier."""
+    IPPROTO_ICMP)``) and records the replies carrying its identifier.
+
+    Echoes are numbered 1, 2, ... without limit: the ICMP sequence field
+    has 16 bits, so echo ``n`` goes out with identifier ``ident + (n - 1)
+    // 65535`` and sequence ``(n - 1) % 65535 + 1``, and a reply is mapped
+    back to ``n`` (a run at one echo per ms passes 65,535 in 66 s)."""
 
     def __init__(self, sock, dst, ident=None, payload_bytes=32):
         self.sock = sock
@@ -37,8 +42,8 @@ class EchoStream:
         self.ident = (os.getpid() ^ id(self)) & 0xffff \
             if ident is None else ident
         self.pad = b'n' * payload_bytes
-        self.sent = {}        # seq -> send time
-        self.replies = []     # (seq, receive time), in arrival order
+        self.sent = {}        # n -> send time
+        self.replies = []     # (n, receive time), in arrival order
         self._seq = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._recv, daemon=True)
@@ -59,17 +64,20 @@ class EchoStream:
                 continue
             typ, _code, _c, ident, seq = struct.unpack(
                 '!BBHHH', data[ihl:ihl + 8])
-            if typ == 0 and ident == self.ident:
-                self.replies.append((seq, t))
+            block = (ident - self.ident) & 0xffff
+            n = block * 65535 + seq
+            if typ == 0 and n in self.sent:
+                self.replies.append((n, t))
 
     def send(self):
-        """Send the next echo; returns its sequence number (1, 2, ...)."""
+        """Send the next echo; returns its number (1, 2, ...)."""
         self._seq += 1
-        seq = self._seq & 0xffff
-        pkt = echo_request(self.ident, seq, self.pad)
-        self.sent[seq] = time.monotonic()
+        n = self._seq
+        ident = (self.ident + (n - 1) // 65535) & 0xffff
+        pkt = echo_request(ident, (n - 1) % 65535 + 1, self.pad)
+        self.sent[n] = time.monotonic()
         self.sock.sendto(pkt, (self.dst, 0))
-        return seq
+        return n
 
     def send_many(self, n, interval):
         """``n`` echoes, one every ``interval`` seconds."""
