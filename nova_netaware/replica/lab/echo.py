@@ -26,6 +26,10 @@ def echo_request(ident, seq, payload=b''):
     return struct.pack('!BBHHH', 8, 0, csum, ident, seq) + payload
 
 
+#: setsockopt name (Linux): SO_RCVBUF past rmem_max, for root
+SO_RCVBUFFORCE = getattr(socket, 'SO_RCVBUFFORCE', 33)
+
+
 class EchoStream:
     """Sends numbered echoes to ``dst`` over ``sock`` (a raw ICMP socket,
     e.g. made in a namespace with ``ns_socket(..., SOCK_RAW,
@@ -39,6 +43,13 @@ class EchoStream:
     def __init__(self, sock, dst, ident=None, payload_bytes=32):
         self.sock = sock
         self.dst = dst
+        # a replay answers thousands of held echoes at once: with the
+        # default buffer (~280 replies) the client's own socket dropped
+        # replies the guest had sent (seen: 4,888 of 73,913 "lost")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
         self.ident = (os.getpid() ^ id(self)) & 0xffff \
             if ident is None else ident
         self.pad = b'n' * payload_bytes
