@@ -432,17 +432,9 @@ class Replicator:
         from nova_netaware.replica.drivers import DriverError
         from nova_netaware.replica.drivers.guest_endpoint import \
             GuestEndpointStateDriver
-        from oslo_config import cfg
-        from nova_netaware.replica import conf as conf_mod
-        conf = cfg.ConfigOpts()
-        conf_mod.register_opts(conf)
-        for k, v in (('agent_id', 'replicate'),
-                     ('guest_endpoint_host', self._address(server)),
-                     ('guest_endpoint_port', self.guest_port),
-                     ('state_timeout', 5.0)):
-            conf.set_override(k, v, group='replica')
-        conf([], project='nova-netaware', default_config_files=[],
-             default_config_dirs=[])
+        conf = _replica_conf(guest_endpoint_host=self._address(server),
+                             guest_endpoint_port=self.guest_port,
+                             state_timeout=5.0)
         drv = GuestEndpointStateDriver(conf)
         t0 = time.monotonic()
         while True:
@@ -461,21 +453,11 @@ class Replicator:
                       'ACTIVE)' % (drv.addr + (time.monotonic() - t0,)))
 
     def _driver_conf(self, cloud, server_id, control):
-        from oslo_config import cfg
-        from nova_netaware.replica import conf as conf_mod
-        conf = cfg.ConfigOpts()
-        conf_mod.register_opts(conf)
-        for k, v in (('agent_id', 'replicate'), ('cloud_driver', 'openstack'),
-                     ('openstack_cloud', cloud),
-                     ('openstack_config_file', self.config_file),
-                     ('openstack_server', server_id),
-                     ('openstack_control', control),
-                     ('libvirt_uri', self.libvirt_uri)):
-            conf.set_override(k, v, group='replica')
-        # no files, no command line: the overrides above are the config
-        conf([], project='nova-netaware', default_config_files=[],
-             default_config_dirs=[])
-        return conf
+        return _replica_conf(cloud_driver='openstack', openstack_cloud=cloud,
+                             openstack_config_file=self.config_file,
+                             openstack_server=server_id,
+                             openstack_control=control,
+                             libvirt_uri=self.libvirt_uri)
 
     def _pause(self):
         from nova_netaware.replica.drivers.openstack_server import \
@@ -587,3 +569,18 @@ class Replicator:
                           % self.snapshot_id)
         self.result['snapshot']['kept'] = self.keep_snapshot
         self.created = []
+
+
+def _replica_conf(**replica):
+    """A ``[replica]`` configuration made of ``replica`` alone (no files,
+    no command line), for the drivers this command uses itself."""
+    from oslo_config import cfg
+    from nova_netaware.replica import conf as conf_mod
+    conf = cfg.ConfigOpts()
+    conf_mod.register_opts(conf)
+    replica.setdefault('agent_id', 'replicate')
+    for k, v in replica.items():
+        conf.set_override(k, v, group='replica')
+    conf([], project='nova-netaware', default_config_files=[],
+         default_config_dirs=[])
+    return conf

@@ -127,6 +127,7 @@ class NfqueueDataPlane(dp.DataPlane):
         self.guest_mac = None
         if c.guest_mac:
             self.guest_mac = parse_mac(c.guest_mac)
+        self.guest_mac_text = c.guest_mac
         self.endpoint_host = c.guest_endpoint_host
         self.rules = None
 
@@ -190,8 +191,7 @@ class NfqueueDataPlane(dp.DataPlane):
                 self.endpoint_host:
             try:
                 netfilter.pin_neighbour(self.ifname, self.endpoint_host,
-                                        ':'.join('%02x' % b
-                                                 for b in self.guest_mac))
+                                        self.guest_mac_text)
             except OSError as e:
                 LOG.warning('guest endpoint %s: neighbour entry not pinned '
                             '(%s); a long-paused copy may be unreachable '

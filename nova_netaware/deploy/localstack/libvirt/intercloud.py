@@ -95,7 +95,6 @@ def commands(plan_a, plan_b, gbps=DEFAULT_GBPS):
             for dev, via in hops:
                 route += ['nexthop', 'via', via, 'dev', dev]
             cmds.append(route)
-    # the gateway switches also carry the far side's link addresses
     return cmds
 
 
