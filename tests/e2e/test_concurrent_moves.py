@@ -188,7 +188,8 @@ def test_evacuation_storm(stack, crowd):
             assert rc == 0, (argv, stdout, stderr)
         for name in MOVERS:
             # microversion >= 2.95 leaves an evacuated server SHUTOFF
-            server = wait_settled(stack, ids[name], {'ACTIVE', 'SHUTOFF'})
+            server = wait_settled(stack, ids[name], {'ACTIVE', 'SHUTOFF'},
+                                  migration_type='evacuation')
             assert server.compute_host != FAILED, '%s stayed on %s:\n%s' % (
                 name, FAILED, move_story(stack, ids[name]))
         took = time.monotonic() - t0
@@ -275,20 +276,46 @@ def scheduler_pids(log, stack, ids, action):
     return out
 
 
-def wait_settled(stack, server_id, statuses, timeout=300):
+def wait_settled(stack, server_id, statuses, timeout=300,
+                 migration_type=None):
     """Until the server has no task (its move ended) and is in one of
-    ``statuses``; fails on ERROR."""
+    ``statuses``; fails on ERROR.
+
+    With ``migration_type``, also until the server's newest Migration record
+    of that type has ended (done, failed, error, cancelled). An evacuation
+    needs it: Nova's compute clears the task state when the rebuild ends,
+    but moves ``instance.host`` to the destination only afterwards, in
+    ``ResourceTracker.finish_evacuation`` (behind the compute's resource
+    lock), which also marks the migration done. In between the server reads
+    as settled on its failed host."""
     deadline = time.monotonic() + timeout
     while True:
         server = stack.conn.compute.get_server(server_id)
-        if server.status in statuses and not server.task_state:
+        if server.status in statuses and not server.task_state and (
+                migration_type is None or
+                _migration_ended(stack, server_id, migration_type)):
             return server
         if server.status == 'ERROR' or time.monotonic() > deadline:
             raise AssertionError('server %s is %s, task %s (waited for %s): '
-                                 '%s' % (server_id, server.status,
-                                         server.task_state, statuses,
-                                         server.fault))
+                                 '%s\n%s' % (server_id, server.status,
+                                             server.task_state, statuses,
+                                             server.fault,
+                                             move_story(stack, server_id)))
         time.sleep(0.5)
+
+
+MIGRATION_ENDED = {'done', 'completed', 'confirmed', 'reverted', 'failed',
+                   'error', 'cancelled'}
+
+
+def _migration_ended(stack, server_id, migration_type):
+    """True when the newest Migration record of ``migration_type`` for the
+    server is in a final status (False while there is none yet)."""
+    ms = [m for m in stack.conn.compute.migrations(instance_uuid=server_id)
+          if m.migration_type == migration_type]
+    if not ms:
+        return False
+    return max(ms, key=lambda m: m.id).status in MIGRATION_ENDED
 
 
 def live_migrate_all(stack, ids):
