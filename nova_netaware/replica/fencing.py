@@ -44,9 +44,10 @@ class EpochFence:
         self.member = member
         self.lock_timeout = lock_timeout
         self._prefix = 'nnr.%s.epoch.' % service
-        if url.startswith('file://') and 'executor=' not in url:
-            # local file operations: run them inline rather than through
-            # tooz's thread pool (one thread hop less per call)
+        if 'executor=' not in url:
+            # every call is waited for at once: run it inline rather than
+            # through tooz's one-thread pool (two thread switches less per
+            # backend call, on the switchover's critical path)
             url += ('&' if '?' in url else '?') + 'executor=synchronous'
         try:
             self._coord = coordination.get_coordinator(

@@ -166,3 +166,23 @@ def test_openstack_driver_option_errors(tmp_path):
     with pytest.raises(drivers.DriverError, match="cloud 'absent'"):
         drivers.load('nova_netaware.replica.cloud_drivers', 'openstack',
                      conf, None)
+
+
+def test_tap_queue_grows_for_a_replay_never_shrinks(tmp_path):
+    sysfs = _sysfs(tmp_path, 'vnet0', bridged=True)
+    q = tmp_path / 'net' / 'vnet0' / 'tx_queue_len'
+    q.write_text('1000\n')
+    assert netfilter.ensure_tx_queue('vnet0', 4024, sysfs) == (1000, 4024)
+    assert q.read_text().strip() == '4024'
+    assert netfilter.ensure_tx_queue('vnet0', 500, sysfs) == (4024, 4024)
+    assert q.read_text().strip() == '4024'
+    big = netfilter.TAP_QUEUE_MAX * 4
+    assert netfilter.ensure_tx_queue('vnet0', big, sysfs)[1] == \
+        netfilter.TAP_QUEUE_MAX
+    with pytest.raises(OSError):
+        netfilter.ensure_tx_queue('vnet9', 4024, sysfs)
+    stats = tmp_path / 'net' / 'vnet0' / 'statistics'
+    stats.mkdir()
+    (stats / 'tx_dropped').write_text('7\n')
+    assert netfilter.tx_dropped('vnet0', sysfs) == 7
+    assert netfilter.tx_dropped('vnet9', sysfs) is None

@@ -2,6 +2,7 @@
 libvirt domain is paused, then resume and replay in order, exactly once."""
 
 import socket
+import subprocess
 import threading
 import time
 
@@ -89,3 +90,56 @@ def test_libvirt_driver_suspend_resume(port, bed):
     assert all(0 < x < 10000 for x in r['pause_ms'] + r['resume_ms'])
     assert bed.domain_state() == 'running'
     assert port.call('stats')['running'] is True
+
+
+def _tap_link(bed):
+    """(tx_queue_len, tx_dropped) of the guest's tap, read with ``ip``
+    in the hypervisor's namespaces."""
+    from nova_netaware.deploy.localstack.libvirt import hypervisor
+    out = subprocess.run(
+        hypervisor.nsenter(bed.holder, 'cat',
+                           '/sys/class/net/%s/tx_queue_len' % bed.tap,
+                           '/sys/class/net/%s/statistics/tx_dropped'
+                           % bed.tap),
+        capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def test_a_held_burst_larger_than_the_tap_queue_is_replayed_whole(port,
+                                                                   bed):
+    """More held frames than the tap's default queue (1,000) go to the
+    slow TCG guest in one replay: the data plane grows the tap's queue
+    first, so no frame is dropped at the tap and every echo is answered,
+    once and in order."""
+    burst = 3000
+    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                      bed.guest_ip)
+    try:
+        echo.send_many(5, INTERVAL)
+        assert echo.wait_replies(5, 10) == 5
+        qlen0, dropped0 = _tap_link(bed)
+        assert qlen0 < burst, 'the tap queue already fits the burst'
+        port.call('hold')
+        echo.send_many(burst, 0.0001)
+        deadline = time.monotonic() + 20
+        while port.call('stats')['buffer_packets'] < burst and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        held = port.call('stats')
+        assert held['buffer_packets'] >= burst, held
+        assert held['dataplane']['kernel_queue_dropped'] == 0, held
+        rel = port.call('release')
+        assert rel['replayed'] >= burst
+        echo.wait_replies(5 + burst, 60)
+        r = echo.result()
+        qlen1, dropped1 = _tap_link(bed)
+        assert qlen1 >= burst, (qlen0, qlen1)
+        assert dropped1 == dropped0, 'the tap dropped %d frames' % (
+            dropped1 - dropped0)
+        assert r['missing'] == [] and r['duplicates'] == 0, (
+            len(r['missing']), r['duplicates'])
+        assert r['in_order']
+        st = port.call('stats')['dataplane']
+        assert st.get('tx_dropped_during_replay', 0) == 0, st
+    finally:
+        echo.close()

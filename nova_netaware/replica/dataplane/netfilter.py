@@ -91,6 +91,39 @@ def pin_neighbour(ifname, ip, mac, sysfs='/sys/class/net'):
     return bridge
 
 
+TAP_QUEUE_MAX = 1 << 16
+
+
+def tx_dropped(ifname, sysfs='/sys/class/net'):
+    """The interface's tx_dropped counter (None if unreadable)."""
+    try:
+        with open(os.path.join(sysfs, ifname, 'statistics',
+                               'tx_dropped')) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_tx_queue(ifname, want, sysfs='/sys/class/net'):
+    """Grow ``ifname``'s transmit queue to at least ``want`` frames (at
+    most :data:`TAP_QUEUE_MAX`); never shrink it. Returns (old, new).
+
+    A tap's transmit queue is the ring of frames waiting for the guest to
+    read them; its length is the device's ``tx_queue_len`` (1,000 by
+    default), and the tun driver resizes the ring, keeping what it holds,
+    when the length changes. A frame sent to a full ring is dropped
+    silently (only ``tx_dropped`` counts it): a replay of a few thousand
+    held frames into a slow guest overflowed it."""
+    path = os.path.join(sysfs, ifname, 'tx_queue_len')
+    with open(path) as f:
+        old = int(f.read())
+    new = min(max(int(want), old), TAP_QUEUE_MAX)
+    if new > old:
+        with open(path, 'w') as f:
+            f.write(str(new))
+    return old, max(new, old)
+
+
 def interface_kind(ifname, kind=AUTO, sysfs='/sys/class/net'):
     """Resolve ``kind`` (``auto``: bridge-port if ``ifname`` is plugged
     into a bridge, else routed). A bridge port needs br_netfilter: raise

@@ -398,8 +398,29 @@ class NfqueueDataPlane(dp.DataPlane):
                 time.sleep(0.0005)
         raise dp.DataPlaneError('replay send kept failing with ENOBUFS')
 
+    REPLAY_QUEUE_HEADROOM = 1024
+
+    def _grow_tap_queue(self):
+        """Room in the guest interface's transmit queue for the whole
+        replay (see :func:`netfilter.ensure_tx_queue`); returns its
+        tx_dropped counter before the replay."""
+        want = self.buffer.count + self.REPLAY_QUEUE_HEADROOM
+        try:
+            old, new = netfilter.ensure_tx_queue(self.ifname, want)
+        except (OSError, ValueError) as e:
+            self.counters['tx_queue_grow_errors'] += 1
+            LOG.warning('cannot grow the transmit queue of %s to %d: %s',
+                        self.ifname, want, e)
+        else:
+            if new > old:
+                LOG.info('transmit queue of %s grown %d -> %d frames for a '
+                         'replay of %d', self.ifname, old, new,
+                         self.buffer.count)
+        return netfilter.tx_dropped(self.ifname)
+
     def _replay(self):
         self._flush()
+        dropped0 = self._grow_tap_queue()
         t0 = time.monotonic()
         n = 0
         first = None
@@ -445,6 +466,13 @@ class NfqueueDataPlane(dp.DataPlane):
         self.mode = dp.PASS
         dt = time.monotonic() - t0
         self.counters['replayed'] += n
+        dropped1 = netfilter.tx_dropped(self.ifname)
+        if dropped0 is not None and dropped1 is not None and \
+                dropped1 > dropped0:
+            # the guest did not keep up: frames were lost at its interface
+            self.counters['tx_dropped_during_replay'] += dropped1 - dropped0
+            LOG.warning('%s dropped %d frames during the replay of %d',
+                        self.ifname, dropped1 - dropped0, n)
         if n:
             LOG.info('replayed %d packets in %.3fs (%.0f pkt/s)', n, dt,
                      n / dt if dt else 0)

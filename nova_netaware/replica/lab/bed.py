@@ -183,6 +183,9 @@ class Lab:
             'local_pid_file': self.guest_pid_file(x),
             'guest_endpoint_host': VM_IP,
             'guest_endpoint_port': CTL_PORT,
+            # the stand-in "VM" is a process reading a large socket
+            # buffer, not a guest kernel: replay at line rate
+            'replay_rate': 0,
         }
         opts.update(overrides)
         path = os.path.join(self.dir, 'agent-%s.conf' % x)
