@@ -14,6 +14,7 @@ for the tests; do not use it on a copy whose agent is running.
 """
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -62,11 +63,24 @@ def make_conf(argv):
     return conf
 
 
+def set_priority(nice):
+    """Give this process (and the threads it starts later) the nice
+    value ``nice``; returns the value in effect."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError as e:
+        LOG.warning('cannot set the agent\'s nice value to %d (%s); it '
+                    'stays at %d', nice, e, os.getpriority(
+                        os.PRIO_PROCESS, 0))
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def run(conf):
     logging.setup(conf, 'nova-netaware-replica-agent')
     # the switchover thread must not wait a default 5 ms GIL slice behind
     # the data plane thread
     sys.setswitchinterval(0.0005)
+    set_priority(conf.replica.nice)
     agent = agent_mod.Agent(conf)
     done = threading.Event()
 

@@ -149,3 +149,24 @@ def test_replicate_unknown_cloud_names_the_step(tmp_path):
     assert "replicate failed at step 'resolve'" in r.stderr, r.stderr
     assert "cannot load cloud 'missing'" in r.stderr, r.stderr
     assert not d.exists()
+
+
+def test_agent_sets_its_priority_and_survives_a_refusal():
+    """The agent's nice value: set when allowed; when the kernel refuses,
+    the value stays and the agent goes on (a forked child, so the test
+    process keeps its own priority)."""
+    import os
+    from nova_netaware.replica import cmd
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            got = [cmd.set_priority(5)]
+            os.setuid(65534)          # nobody: may not lower nice again
+            got.append(cmd.set_priority(-5))
+            os.write(w, ('%d %d' % tuple(got)).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(w)
+    assert os.read(r, 100).decode() == '5 5'
