@@ -145,6 +145,9 @@ def main():
                     'stack (default: bring one up and take it down)')
     ap.add_argument('--image-mb', type=int, default=128,
                     help='--two-clouds: size of the replicated image')
+    ap.add_argument('--replay-rate', type=int,
+                    help='--two-clouds: the agents\' [replica] replay_rate '
+                         '(default: the option\'s default)')
     a = ap.parse_args()
     if a.two_clouds:
         return two_clouds_main(a)
@@ -188,8 +191,9 @@ def two_clouds_main(a):
     if os.geteuid() != 0:
         sys.exit('replica_bench: needs root (namespaces, libvirtd, NFQUEUE)')
     from replica import two_clouds
+    opts = {} if a.replay_rate is None else {'replay_rate': a.replay_rate}
     out = two_clouds.run(a.stack_dir, a.switchovers, a.interval,
-                         a.image_mb, log=log)
+                         a.image_mb, log=log, agent_opts=opts)
     ok = two_clouds.report(out, print_table)
     if a.json:
         with open(a.json, 'w') as f:

@@ -31,7 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LAUNCHER = os.path.join(ROOT, 'devstack', 'local-stack')
-HOST_A, CLIENT_A = 'lvcmp1', 'lvcmp2'
+HOST_A, CLIENT_A = 'lvcmp1', 'lvcmp3'
 HOST_B, CLIENT_B = 'lvbcmp1', 'lvbcmp2'
 
 
@@ -127,7 +127,7 @@ def hypervisor_rtt(cp, n=20):
 
 
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
-        log=print, keep=False):
+        log=print, keep=False, agent_opts=None):
     from nova_netaware.replica.lab.cloudpair import CloudPair
     from nova_netaware.replica.lab.cloudpair import Domains
     d, teardown = _stack(stack_dir, log)
@@ -137,6 +137,8 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
     cp = None
     try:
         cp = CloudPair(d, work)
+        cp.local_opts.update(agent_opts or {})
+        out['agent_opts'] = dict(cp.local_opts)
         out['link'] = cp.link.state()
         tag = time.strftime('%H%M%S')
         name = 'bench-%s' % tag
@@ -219,6 +221,8 @@ def _switchovers(cp, doms, n, interval, out, log):
     def send_both():
         for s in streams.values():
             s.send()
+    taps0 = {side: _tap_counters(cp, side) for side in ('a', 'b')}
+    guest_stats = {'a': [_guest_netstat(cp, 'a')], 'b': []}
     sampler = Sampler(doms)
     th = threading.Thread(target=paced, args=(interval, send_both, stop),
                           daemon=True)
@@ -240,6 +244,7 @@ def _switchovers(cp, doms, n, interval, out, log):
                 stop.append(1)
                 th.join(5)
             time.sleep(1.5)
+            guest_stats[active].append(_guest_netstat(cp, active))
         time.sleep(2)
     finally:
         stop.append(1)
@@ -256,6 +261,24 @@ def _switchovers(cp, doms, n, interval, out, log):
         if first is not None and last is not None:
             downs.append((first - last) * 1e3)
     out['downtime_ms'] = downs
+    out['loss_where'] = {side: _where_lost(s, marks, side)
+                         for side, s in streams.items()}
+    out['taps'] = {side: {k: v - taps0[side].get(k, 0) for k, v in
+                          _tap_counters(cp, side).items()}
+                   for side in ('a', 'b')}
+    out['missing_detail'] = {
+        side: [(n, round(s.sent[n] - marks[0][0], 4))
+               for n in s.result()['missing']]
+        for side, s in streams.items()}
+    out['marks'] = [(round(t - marks[0][0], 4), old) for t, old in marks]
+    out['guest_netstat'] = guest_stats
+    out['dataplane'] = {}
+    for side in ('a', 'b'):
+        try:
+            st = cp.call(side, 'status')
+            out['dataplane'][side] = st.get('dataplane') or st
+        except Exception as e:  # diagnosis only
+            out['dataplane'][side] = {'error': str(e)}
     out['state_bytes'] = [r.get('state_bytes', 0) for r in results]
     out['switch_steps_ms'] = [r.get('steps_ms') for r in results]
     out['echo'] = {side: {k: v for k, v in s.result().items()
@@ -267,6 +290,56 @@ def _switchovers(cp, doms, n, interval, out, log):
     out['both_running'] = len(sampler.both)
     log('downtime median %.2f ms over %d switchovers'
         % (statistics.median(downs), len(downs)))
+
+
+def _tap_counters(cp, side):
+    """Packet counters of the taps on the side's hypervisor (frames to
+    the guest are tx, its replies rx)."""
+    from nova_netaware.deploy.localstack.libvirt import hypervisor
+    host = HOST_A if side == 'a' else HOST_B
+    script = ('for d in /sys/class/net/tap*; do for c in rx_packets '
+              'tx_packets rx_dropped tx_dropped; do echo ${d##*/}.$c '
+              '$(cat $d/statistics/$c); done; done')
+    r = subprocess.run(hypervisor.nsenter(cp.holder(side, host), 'sh', '-c',
+                                          script),
+                       capture_output=True, text=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        k, _, v = line.partition(' ')
+        if v.strip().isdigit():
+            out[k] = int(v)
+    return out
+
+
+def _guest_netstat(cp, side):
+    """The running copy's kernel counters (``/cgi-bin/netstat``), read
+    from its cloud's client host; None if it does not answer."""
+    from nova_netaware.deploy.localstack.libvirt import ops
+    client = CLIENT_A if side == 'a' else CLIENT_B
+    return ops.guest_get(cp.labs[side], client, cp.ips[side],
+                         '/cgi-bin/netstat', 3)
+
+
+def _where_lost(stream, marks, side):
+    """Where in the switchover cycle the unanswered echoes of ``side``
+    were sent: while its copy was paused (held, then replayed), in the
+    first 0.5 s after it became active, or later while it was active."""
+    changes = sorted((t, 'b' if old == 'a' else 'a') for t, old in marks)
+    out = {'held': 0, 'first_0.5s_active': 0, 'active': 0}
+    for n in stream.result()['missing']:
+        t = stream.sent[n]
+        active, since = 'a', None
+        for tc, new in changes:
+            if tc > t:
+                break
+            active, since = new, tc
+        if active != side:
+            out['held'] += 1
+        elif since is not None and t - since < 0.5:
+            out['first_0.5s_active'] += 1
+        else:
+            out['active'] += 1
+    return out
 
 
 def report(o, print_table):
@@ -308,6 +381,10 @@ def report(o, print_table):
         ('domain samples / with both running', '%d / %d' % (
             o['samples'], o['both_running']), '', 'x / 0'),
     ]
+    rows.append(('unanswered echoes a / b: sent while held, in the first '
+                 '0.5 s active, later active', ' | '.join(
+                     '%(held)d %(first_0.5s_active)d %(active)d'
+                     % o['loss_where'][s] for s in 'ab'), '', ''))
     print_table(['two clouds (%d switchovers, echo every %.1f ms)'
                  % (o['switchovers'], o['interval_s'] * 1e3), 'value',
                  'ratio', 'target'], rows)

@@ -58,6 +58,7 @@ class CloudPair(object):
         self.conn = {k: self._connect(CLOUDS[k]) for k in SIDES}
         self.agents = {}
         self.pair = None
+        self.local_opts = {}   # more [replica] options for both agents
 
     def _connect(self, cloud):
         import openstack.config
@@ -139,6 +140,7 @@ class CloudPair(object):
         values = {'state_dir': os.path.join(d, 'state'),
                   'control_socket': os.path.join(d, 'ctl.sock'),
                   'openstack_config_file': self.clouds_yaml}
+        values.update(self.local_opts)
         values.update(opts)
         with open(path, 'w') as f:
             f.write('[replica]\n' + ''.join('%s = %s\n' % kv

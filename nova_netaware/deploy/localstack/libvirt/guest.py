@@ -23,6 +23,8 @@ Services (busybox httpd on port 80, CGI):
   ``dup`` (n <= L: not applied again, duplicate counted). ``c`` is 1-32 of
   ``[A-Za-z0-9_-]``, ``n`` a decimal >= 1 without leading zeros; anything
   else answers ``bad c`` / ``bad n`` and changes nothing;
+* ``GET /cgi-bin/netstat``: the guest kernel's counters (``/proc/net/snmp``,
+  ``/proc/net/dev``, ``softnet_stat``) and neighbour table, for diagnosis;
 * ``GET /cgi-bin/ping?peer=IP``: three ICMP echoes from the guest;
 * ``GET /cgi-bin/traffic?peer=IP&kbps=R`` (or ``mbps=R``): send R to the
   peer's sink (TCP port 5001) from now on; rate 0 stops that flow;
@@ -306,6 +308,14 @@ done
 '''.replace('%(peer)s', '$peer').replace('%(sink)d', str(SINK_PORT))
 
 
+CGI_NETSTAT = r'''#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+cat /proc/net/snmp /proc/net/dev /proc/net/softnet_stat
+ip -s neigh show 2>/dev/null
+'''
+
+
 def files():
     """{path in the initramfs: (mode, text)} of the guest's scripts."""
     return {
@@ -318,5 +328,6 @@ def files():
         'www/cgi-bin/peek': (0o755, CGI_PEEK),
         'www/cgi-bin/traffic': (0o755, CGI_TRAFFIC),
         'www/cgi-bin/ping': (0o755, CGI_PING),
+        'www/cgi-bin/netstat': (0o755, CGI_NETSTAT),
         'www/index.html': (0o644, 'netaware guest\n'),
     }
