@@ -80,7 +80,8 @@ def run(conf):
     # the switchover thread must not wait a default 5 ms GIL slice behind
     # the data plane thread
     sys.setswitchinterval(0.0005)
-    set_priority(conf.replica.nice)
+    if conf.replica.nice is not None:
+        set_priority(conf.replica.nice)
     agent = agent_mod.Agent(conf)
     done = threading.Event()
 

@@ -20,16 +20,18 @@ agent_opts = [
     cfg.StrOpt('agent_id', required=True,
                help='Unique name of this agent (one per hypervisor side). '
                     'It is recorded as the holder of a fencing epoch.'),
-    cfg.IntOpt('nice', default=-10, min=-20, max=19,
+    cfg.IntOpt('nice', min=-20, max=19,
                help='CPU priority (nice value) the agent gives itself at '
-                    'start; its threads inherit it. On a busy hypervisor '
-                    'the switchover steps otherwise wait for a CPU behind '
-                    'the guests: with the agent at 0, the two-cloud '
-                    'benchmark measured a median downtime of 67-78 ms '
-                    '(docs/replica.md). Raising the priority (below 0) '
-                    'needs CAP_SYS_NICE, which the agent has as root; '
-                    'without it the agent logs a warning and runs as it '
-                    'is.'),
+                    'start; its threads inherit it. Unset: the priority it '
+                    'was started with (a systemd unit\'s Nice=). Below 0 '
+                    'the '
+                    'switchover steps wait less for a CPU on a busy '
+                    'hypervisor, but the agent then also takes CPU from '
+                    'the guests: on the 2-core two-cloud lab, -10 made '
+                    'the guests discard more replies (docs/replica.md). '
+                    'Raising the priority needs CAP_SYS_NICE (root has '
+                    'it); without it the agent logs a warning and runs as '
+                    'it is.'),
     cfg.StrOpt('service_name', default='replica',
                help='Name of the replicated service. Both agents of one '
                     'replica pair must use the same name; it namespaces the '

@@ -312,7 +312,9 @@ CGI_NETSTAT = r'''#!/bin/sh
 echo "Content-Type: text/plain"
 echo
 cat /proc/net/snmp /proc/net/dev /proc/net/softnet_stat
-ip -s neigh show 2>/dev/null
+echo "txqueuelen $(cat /sys/class/net/eth0/tx_queue_len)"
+cat /proc/net/stat/arp_cache /proc/net/arp
+tc -s qdisc show dev eth0 2>&1
 '''
 
 
