@@ -145,9 +145,10 @@ def main():
                     'stack (default: bring one up and take it down)')
     ap.add_argument('--image-mb', type=int, default=128,
                     help='--two-clouds: size of the replicated image')
-    ap.add_argument('--replay-rate', type=int,
-                    help='--two-clouds: the agents\' [replica] replay_rate '
-                         '(default: the option\'s default)')
+    ap.add_argument('--agent-option', action='append', default=[],
+                    metavar='NAME=VALUE',
+                    help='--two-clouds: a [replica] option for both agents '
+                         '(repeatable), e.g. replay_window=64')
     a = ap.parse_args()
     if a.two_clouds:
         return two_clouds_main(a)
@@ -191,7 +192,13 @@ def two_clouds_main(a):
     if os.geteuid() != 0:
         sys.exit('replica_bench: needs root (namespaces, libvirtd, NFQUEUE)')
     from replica import two_clouds
-    opts = {} if a.replay_rate is None else {'replay_rate': a.replay_rate}
+    opts = {}
+    for item in a.agent_option:
+        name, eq, value = item.partition('=')
+        if not eq or not name:
+            sys.exit('replica_bench: --agent-option needs NAME=VALUE, got '
+                     '%r' % item)
+        opts[name.strip()] = value.strip()
     out = two_clouds.run(a.stack_dir, a.switchovers, a.interval,
                          a.image_mb, log=log, agent_opts=opts)
     ok = two_clouds.report(out, print_table)

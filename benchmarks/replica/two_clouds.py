@@ -281,6 +281,7 @@ def _switchovers(cp, doms, n, interval, out, log):
             out['dataplane'][side] = {'error': str(e)}
     out['state_bytes'] = [r.get('state_bytes', 0) for r in results]
     out['switch_steps_ms'] = [r.get('steps_ms') for r in results]
+    out['peer_steps_ms'] = [r.get('peer_steps_ms') for r in results]
     out['echo'] = {side: {k: v for k, v in s.result().items()
                           if k != 'missing'}
                    for side, s in streams.items()}

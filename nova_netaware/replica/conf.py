@@ -130,6 +130,19 @@ dataplane_opts = [
     cfg.IntOpt('replay_batch', default=1024, min=1,
                help='Packets re-injected per replay step; the replay '
                     'position is committed after each step.'),
+    cfg.IntOpt('replay_window', default=32, min=0, max=65536,
+               help='Replay pacing by the guest\'s own output: at most '
+                    'this many replayed frames ahead of the frames the '
+                    'guest has sent since the replay began (its '
+                    'interface\'s receive counter). A guest whose transmit '
+                    'path falls behind discards its replies once its '
+                    'transmit queue (1,000 frames) is full; the window '
+                    'keeps its backlog below that. 0 turns it off.'),
+    cfg.FloatOpt('replay_window_wait', default=0.02, min=0.0005,
+                 help='Seconds the replay waits for the guest to send '
+                      'anything when the window is full; then another '
+                      'window goes out (traffic the guest does not answer '
+                      'must not hold the replay up).'),
     cfg.IntOpt('replay_rate', default=10000, min=0,
                help='Maximum replay rate in packets per second; 0 means '
                     'as fast as possible. A guest takes held traffic only '

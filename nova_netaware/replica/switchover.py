@@ -153,7 +153,8 @@ class Switchover:
                            'handoff_rtt': 1e3 * (time.monotonic() -
                                                  t_paused)},
                        'downtime_s': hdr.get('downtime_s'),
-                       'replayed': hdr.get('replayed')}
+                       'replayed': hdr.get('replayed'),
+                       'peer_steps_ms': hdr.get('steps_ms')}
                 self.last = res
                 return res
             m.to(RECOVERING, 'handoff not acknowledged: %s'

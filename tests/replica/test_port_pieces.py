@@ -186,3 +186,38 @@ def test_tap_queue_grows_for_a_replay_never_shrinks(tmp_path):
     (stats / 'tx_dropped').write_text('7\n')
     assert netfilter.tx_dropped('vnet0', sysfs) == 7
     assert netfilter.tx_dropped('vnet9', sysfs) is None
+
+
+def test_replay_window_waits_for_the_guest_output(monkeypatch):
+    """The replay stays at most ``size`` frames ahead of what the guest
+    has sent; a silent guest (one-way traffic) costs ``wait`` per window,
+    never a stall."""
+    import collections
+    import threading
+    import time
+    out = {'n': 100}
+    monkeypatch.setattr(netfilter, 'rx_packets', lambda ifname: out['n'])
+    counters = collections.Counter()
+    w = nfqueue._GuestWindow('vnet0', 4, 0.05, counters)
+    for _ in range(3):
+        w.sent_one()                      # below the window: no wait
+    t = time.monotonic()
+    w.sent_one()                          # full, the guest is silent
+    assert time.monotonic() - t >= 0.05
+    assert counters['replay_window_timeouts'] == 1
+    for _ in range(3):
+        w.sent_one()
+
+    def answer():
+        time.sleep(0.01)
+        out['n'] += 4                     # the guest answered four
+    threading.Thread(target=answer).start()
+    t = time.monotonic()
+    w.sent_one()                          # full again: released by output
+    assert time.monotonic() - t < 0.045
+    assert counters['replay_window_timeouts'] == 1
+    assert w.ahead == 0
+    off = nfqueue._GuestWindow('vnet0', 0, 0.05, counters)
+    assert off.size == 0
+    monkeypatch.setattr(netfilter, 'rx_packets', lambda ifname: None)
+    assert nfqueue._GuestWindow('vnet0', 4, 0.05, counters).size == 0

@@ -94,14 +94,23 @@ def pin_neighbour(ifname, ip, mac, sysfs='/sys/class/net'):
 TAP_QUEUE_MAX = 1 << 16
 
 
-def tx_dropped(ifname, sysfs='/sys/class/net'):
-    """The interface's tx_dropped counter (None if unreadable)."""
+def _counter(ifname, name, sysfs):
     try:
-        with open(os.path.join(sysfs, ifname, 'statistics',
-                               'tx_dropped')) as f:
+        with open(os.path.join(sysfs, ifname, 'statistics', name)) as f:
             return int(f.read())
     except (OSError, ValueError):
         return None
+
+
+def tx_dropped(ifname, sysfs='/sys/class/net'):
+    """The interface's tx_dropped counter (None if unreadable)."""
+    return _counter(ifname, 'tx_dropped', sysfs)
+
+
+def rx_packets(ifname, sysfs='/sys/class/net'):
+    """The interface's rx_packets counter: on a guest's tap, the frames
+    the guest has sent (None if unreadable)."""
+    return _counter(ifname, 'rx_packets', sysfs)
 
 
 def ensure_tx_queue(ifname, want, sysfs='/sys/class/net'):

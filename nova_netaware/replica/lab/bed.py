@@ -186,6 +186,7 @@ class Lab:
             # the stand-in "VM" is a process reading a large socket
             # buffer, not a guest kernel: replay at line rate
             'replay_rate': 0,
+            'replay_window': 0,
         }
         opts.update(overrides)
         path = os.path.join(self.dir, 'agent-%s.conf' % x)
