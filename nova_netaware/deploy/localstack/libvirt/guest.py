@@ -314,7 +314,7 @@ echo
 cat /proc/net/snmp /proc/net/dev /proc/net/softnet_stat
 echo "txqueuelen $(cat /sys/class/net/eth0/tx_queue_len)"
 cat /proc/net/stat/arp_cache /proc/net/arp
-tc -s qdisc show dev eth0 2>&1
+tc qdisc show dev eth0 2>&1
 '''
 
 
