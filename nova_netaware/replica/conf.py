@@ -135,9 +135,10 @@ dataplane_opts = [
                     'this many replayed frames ahead of the frames the '
                     'guest has sent since the replay began (its '
                     'interface\'s receive counter). A guest whose transmit '
-                    'path falls behind discards its replies once its '
-                    'transmit queue (1,000 frames) is full; the window '
-                    'keeps its backlog below that. 0 turns it off.'),
+                    'path falls behind discards the replies that find its '
+                    'sending socket\'s buffer full (measured: Ip.OutDiscards '
+                    'in the guest); the window keeps its backlog small. 0 '
+                    'turns it off.'),
     cfg.FloatOpt('replay_window_wait', default=0.02, min=0.0005,
                  help='Seconds the replay waits for the guest to send '
                       'anything when the window is full; then another '

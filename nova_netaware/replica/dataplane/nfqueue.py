@@ -80,10 +80,10 @@ class _GuestWindow:
     (its interface's receive counter).
 
     A guest answers held requests as it processes them; it only falls
-    behind when its own transmit path stalls, and then its transmit queue
-    (1,000 frames in a Linux guest) overflows and it discards replies
-    (measured: ``Ip.OutDiscards`` inside the guest matched the unanswered
-    echoes exactly). Traffic that the guest does not answer (one-way
+    behind when its own transmit path stalls, and then replies that find
+    the sending socket's buffer full are discarded (measured:
+    ``Ip.OutDiscards`` inside the guest matched the unanswered echoes
+    exactly; docs/replica.md, "Replay pace"). Traffic that the guest does not answer (one-way
     flows) cannot hold the replay up: when the guest sends nothing for
     ``wait`` seconds, another window goes out."""
 
