@@ -214,11 +214,12 @@ class Domains(object):
 
     def __init__(self, where):
         import libvirt
-        self.doms = {}
+        self.doms, self.uris = {}, {}
         for side, (holder, name) in where.items():
-            conn = libvirt.open('qemu:///system?socket=/proc/%d/root/run/'
-                                'libvirt/libvirt-sock' % holder)
-            self.doms[side] = conn.lookupByName(name)
+            uri = self.uris[side] = (
+                'qemu:///system?socket=/proc/%d/root/run/libvirt/'
+                'libvirt-sock' % holder)
+            self.doms[side] = libvirt.open(uri).lookupByName(name)
 
     def running(self, side):
         import libvirt
