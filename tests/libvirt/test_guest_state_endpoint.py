@@ -36,7 +36,7 @@ class Endpoint:
             self._write('st/' + f, '0\n')
         self._write('st/log', '')
         self._write('st.imports', '0\n')
-        exe = image.build_state_helper(str(tmp / 'na-state'))
+        exe = self.exe = image.build_state_helper(str(tmp / 'na-state'))
         self.bin = str(tmp / 'bin')
         os.makedirs(self.bin)
         for a in APPLETS:
@@ -204,3 +204,38 @@ def test_a_request_after_export_waits_for_the_import(ep):
     out, _ = p.communicate(timeout=30)
     assert out.strip().endswith('ok fz 2 total 2 client 2 last 2 applied')
     assert d._call({'op': 'log'})[0]['log'] == ['fz 1', 'fz 2']
+
+
+def test_a_kept_connection_serves_many_requests_and_others_meanwhile(ep):
+    """The driver keeps one connection (the import into a just-resumed copy
+    skips the handshake); other clients are served while it is open, and
+    a restarted endpoint is reached again on a new connection."""
+    d = ep.driver
+    d.stats()
+    kept = d._sock
+    assert kept is not None
+    for _ in range(5):
+        b = d.export_state('g')
+        assert d.import_state('g', b, 1) == b.sha256
+    assert d._sock is kept and d.reconnects == 0
+    # another client while the driver's connection stays open
+    assert ep.raw(b'{"op": "nope"}\n')['error'] == 'unknown op nope'
+    assert ep.req('kc', 1).endswith(' applied')
+    assert d.stats()['clients']['kc'] == [1, 1, 0, 0]
+    assert d._sock is kept
+    # the endpoint restarts: the closed connection is noticed before the
+    # next request, which goes out on a new one
+    ep.proc.kill()
+    ep.proc.wait()
+    with pytest.raises(DriverError, match='refused'):
+        d.stats()
+    ep.proc = subprocess.Popen([ep.exe, str(ep.port), ep.root])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert d.stats()['clients']['kc'] == [1, 1, 0, 0]
+            break
+        except DriverError:
+            assert time.monotonic() < deadline, 'endpoint not back'
+            time.sleep(0.05)
+    assert d._sock is not None and d._sock is not kept

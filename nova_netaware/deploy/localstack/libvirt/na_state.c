@@ -9,14 +9,20 @@
  * sort, sha256sum, dd, wc...). Here a request costs no spawn at all.
  *
  * Built by image.py with `gcc -static` when the guest image is built.
- * Connections are served one at a time (each with a 10 s socket timeout),
- * so exports and imports never overlap.
+ * Requests are served one at a time (each read and write with a 10 s socket
+ * timeout), so exports and imports never overlap. A connection stays open
+ * after a request until the client closes it (at most MAX_CONNS are kept;
+ * a new one beyond that closes the oldest): the replica agent keeps one
+ * across pauses, so an import into a just-resumed copy skips the TCP
+ * handshake into a TCG guest. One request at a time per connection: the
+ * client waits for a reply before it sends the next request.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -557,19 +563,23 @@ static void op_log(int fd) {
   free(log.p); free(o.p);
 }
 
-static void serve(int fd) {
+/* one request on fd; 0 to keep the connection, -1 to close it */
+static int serve(int fd) {
   static char buf[MAX_LINE + 1];
   size_t n = 0;
   char *nl = NULL;
   while (!nl && n < MAX_LINE) {
     ssize_t r = recv(fd, buf + n, MAX_LINE - n, 0);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return;  /* no request line: nothing to answer */
+    if (r <= 0) return -1;  /* closed, or no request line: nothing to answer */
     buf[n + r] = 0;
     nl = memchr(buf + n, '\n', r);
     n += r;
   }
-  if (!nl) return reply_err(fd, "bad request: line too long");
+  if (!nl) {
+    reply_err(fd, "bad request: line too long");
+    return -1;
+  }
   *nl = 0;
   clock_gettime(CLOCK_MONOTONIC, &t_req);
   char op[64] = "";
@@ -581,7 +591,10 @@ static void serve(int fd) {
   else if (!strcmp(op, "log")) op_log(fd);
   else if (!op[0]) reply_err(fd, "bad request");
   else reply_err(fd, "unknown op %s", op);
+  return 0;
 }
+
+#define MAX_CONNS 16
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 7001, one = 1;
@@ -602,14 +615,42 @@ int main(int argc, char **argv) {
     perror("na-state: listen");
     return 1;
   }
+  int conns[MAX_CONNS], nconns = 0;  /* oldest first */
+  struct pollfd p[MAX_CONNS + 1];
   for (;;) {
+    p[0].fd = s;
+    p[0].events = POLLIN;
+    for (int i = 0; i < nconns; i++) {
+      p[i + 1].fd = conns[i];
+      p[i + 1].events = POLLIN;
+      p[i + 1].revents = 0;
+    }
+    if (poll(p, nconns + 1, -1) < 0) {
+      if (errno != EINTR) perror("na-state: poll");
+      continue;
+    }
+    /* requests on open connections; a closed one leaves the list */
+    int kept = 0;
+    for (int i = 0; i < nconns; i++) {
+      if (p[i + 1].revents && serve(conns[i]) < 0) {
+        close(conns[i]);
+        continue;
+      }
+      conns[kept++] = conns[i];
+    }
+    nconns = kept;
+    if (!(p[0].revents & POLLIN)) continue;
     int c = accept(s, NULL, NULL);
     if (c < 0) { if (errno != EINTR) perror("na-state: accept"); continue; }
     struct timeval tv = {IO_TIMEOUT_S, 0};
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    serve(c);
-    close(c);
+    if (nconns == MAX_CONNS) {  /* full: the oldest makes room */
+      close(conns[0]);
+      memmove(conns, conns + 1, (MAX_CONNS - 1) * sizeof *conns);
+      nconns--;
+    }
+    conns[nconns++] = c;
   }
 }
