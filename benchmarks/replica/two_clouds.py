@@ -126,6 +126,17 @@ def hypervisor_rtt(cp, n=20):
         echo.close()
 
 
+def _fast_path_driver(dom, uri):
+    """The agent's libvirt fast path on the same domain, over its own
+    connection (as an agent has)."""
+    from nova_netaware.replica.drivers.libvirt_domain import \
+        LibvirtCloudDriver
+    from nova_netaware.replica.lab.portctl import build_conf
+    return LibvirtCloudDriver(build_conf({'agent_id': 'bench'}), None,
+                              domain_name=dom.name(),
+                              uri=uri)
+
+
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
         log=print, keep=False, agent_opts=None):
     from nova_netaware.replica.lab.cloudpair import CloudPair
@@ -169,8 +180,12 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
         # the floor, before the agents start
         doms = cp.domains()
         dom = doms.doms['a']
-        sus, resm = [], []
+        drv = _fast_path_driver(dom, doms.uris['a'])
+        sus, resm, dsus, dres = [], [], [], []
         for _ in range(switchovers):
+            # libvirt's own calls, then the agent's fast-path driver
+            # (what a switchover pays), alternating: one process, one
+            # moment, so their ratio is the driver's overhead
             t0 = time.monotonic()
             dom.suspend()
             t1 = time.monotonic()
@@ -179,7 +194,22 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
             sus.append((t1 - t0) * 1e3)
             resm.append((t2 - t1) * 1e3)
             time.sleep(0.05)
+            t0 = time.monotonic()
+            drv.pause('bench')
+            t1 = time.monotonic()
+            drv.unpause('bench')
+            t2 = time.monotonic()
+            dsus.append((t1 - t0) * 1e3)
+            dres.append((t2 - t1) * 1e3)
+            time.sleep(0.05)
+        drv.close()
         out['suspend_ms'], out['resume_ms'] = sus, resm
+        out['driver_pause_ms'], out['driver_unpause_ms'] = dsus, dres
+        log('fast-path driver: pause %.2f + unpause %.2f ms (libvirt alone '
+            '%.2f + %.2f ms)' % (statistics.median(dsus),
+                                 statistics.median(dres),
+                                 statistics.median(sus),
+                                 statistics.median(resm)))
         out['rtt_ms'] = hypervisor_rtt(cp)
         log('floor pieces: suspend %.2f + resume %.2f ms, RTT %.2f ms'
             % (statistics.median(sus), statistics.median(resm),
@@ -258,8 +288,8 @@ def _switchovers(cp, doms, n, interval, out, log):
         sampler.stop()
         for s in streams.values():
             s.close()
-    downs = []
-    for t, old in marks[:n]:
+    downs, timeline = [], []
+    for (t, old), r in zip(marks[:n], results):
         new = 'b' if old == 'a' else 'a'
         first = min((tt for _, tt in streams[new].replies if tt >= t),
                     default=None)
@@ -267,7 +297,9 @@ def _switchovers(cp, doms, n, interval, out, log):
                     if tt < (first or float('inf'))), default=None)
         if first is not None and last is not None:
             downs.append((first - last) * 1e3)
+            timeline.append(_timeline(last, first, r))
     out['downtime_ms'] = downs
+    out['timeline_ms'] = timeline
     out['loss_where'] = {side: _where_lost(s, marks, side)
                          for side, s in streams.items()}
     out['taps'] = {side: {k: v - taps0[side].get(k, 0) for k, v in
@@ -298,6 +330,28 @@ def _switchovers(cp, doms, n, interval, out, log):
     out['both_running'] = len(sampler.both)
     log('downtime median %.2f ms over %d switchovers'
         % (statistics.median(downs), len(downs)))
+
+
+def _timeline(last, first, res):
+    """Where one switchover's downtime went, in ms: the old copy's last
+    reply, the agents' CLOCK_MONOTONIC marks (one machine, one clock) and
+    the new copy's first reply. Empty if the agents gave no marks."""
+    m, p = res.get('mono') or {}, res.get('peer_mono') or {}
+    marks = [('to fence', m.get('fence')), ('fence+export+pause',
+                                             m.get('paused')),
+             ('message', p.get('received')), ('verify+claim',
+                                               p.get('claimed')),
+             ('resume', p.get('resumed')), ('release+import',
+                                             p.get('restored')),
+             ('to replay', p.get('replay_started')),
+             ('first reply', first)]
+    out, prev = {}, last
+    for name, t in marks:
+        if t is None:
+            return {}
+        out[name] = round((t - prev) * 1e3, 2)
+        prev = t
+    return out
 
 
 def _tap_counters(cp, side):
@@ -372,6 +426,13 @@ def report(o, print_table):
          ''),
         ('libvirt suspend + resume, median', '%.2f ms' % (
             med(o['suspend_ms']) + med(o['resume_ms'])), '', ''),
+        ('  the agent\'s fast-path driver: pause + unpause, median',
+         '%.2f ms' % (med(o['driver_pause_ms']) +
+                      med(o['driver_unpause_ms'])),
+         '%.2f x libvirt' % ((med(o['driver_pause_ms']) +
+                              med(o['driver_unpause_ms'])) /
+                             (med(o['suspend_ms']) + med(o['resume_ms']))),
+         ''),
         ('state size / measured bandwidth', '%d B -> %.3f ms' % (
             med(o['state_bytes']), o['state_over_bw_ms']), '', ''),
         ('hypervisor round trip across the link, median',

@@ -154,7 +154,12 @@ class Switchover:
                                                  t_paused)},
                        'downtime_s': hdr.get('downtime_s'),
                        'replayed': hdr.get('replayed'),
-                       'peer_steps_ms': hdr.get('steps_ms')}
+                       'peer_steps_ms': hdr.get('steps_ms'),
+                       # CLOCK_MONOTONIC marks, comparable with the
+                       # peer's only where both agents share a machine
+                       # (the local stack): the benchmark's timeline
+                       'mono': {'fence': t0, 'paused': t_paused},
+                       'peer_mono': hdr.get('mono')}
                 self.last = res
                 return res
             m.to(RECOVERING, 'handoff not acknowledged: %s'
@@ -258,6 +263,7 @@ class Switchover:
             self.counters['switchovers_in'] += 1
             fault_hold(HOLD_ACK)
             t_unpaused = t_unpaused or t_claimed
+            t_resumed = self._resumed_at or t_unpaused
             res = {'ok': True, 'direction': 'in', 'epoch': new,
                    'reason': hdr.get('reason'), 'at': time.time(),
                    'state_bytes': len(blob), 'replayed': r['replayed'],
@@ -266,9 +272,13 @@ class Switchover:
                    'steps_ms': {
                        'verify': 1e3 * (t_verified - t0),
                        'claim': 1e3 * (t_claimed - t_verified),
-                       'unpause': 1e3 * (t_unpaused - t_claimed),
+                       'unpause': 1e3 * (t_resumed - t_claimed),
+                       'release': 1e3 * (t_unpaused - t_resumed),
                        'import': 1e3 * (t_restored - t_unpaused),
                        'replay': 1e3 * r['replay_seconds']},
+                   'mono': {'received': t0, 'claimed': t_claimed,
+                            'resumed': t_resumed, 'restored': t_restored,
+                            'replay_started': r.get('replay_started')},
                    'duration_s': time.monotonic() - t0,
                    'downtime_s': self._service_downtime(blob)}
             self.last = res
@@ -285,13 +295,17 @@ class Switchover:
         def unpause_now():
             box['claimed'] = time.monotonic()
             self.cloud.unpause(self.copy)
+            box['resumed'] = time.monotonic()
         then = unpause_now if self.cloud.requires_running_for_import \
             else None
         try:
             new = self.fence.claim(expected, then=then)
         except DriverError as e:
             return expected + 1, box.get('claimed', time.monotonic()), e
+        self._resumed_at = box.get('resumed')
         return new, box.get('claimed', time.monotonic()), None
+
+    _resumed_at = None
 
     def _import(self, blob, epoch, failed):
         """Import the state under ``epoch`` (unpausing after it unless the
