@@ -18,7 +18,9 @@ unless ``--stack-dir`` names a running one), measured in one run.
    (both streams in this process: one clock). Each side's echoes sent
    while it is paused are held in its hypervisor's durable buffer and
    replayed at its next activation; at the end, every echo must have been
-   answered exactly once and in order.
+   answered exactly once and in order. Each downtime is also laid out as
+   a timeline (``timeline_ms`` in ``--json``): the agents' CLOCK_MONOTONIC
+   marks between the old copy's last reply and the new copy's first.
 """
 
 import os

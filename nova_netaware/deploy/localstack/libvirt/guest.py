@@ -53,8 +53,9 @@ nothing kills the CGIs: stale-lock recovery is not needed.
 
 **State endpoint** (``/bin/na-state 7001``: a static C program,
 ``na_state.c`` next to this module, compiled by :mod:`.image` with ``gcc
--static``; one connection per request, served one at a time with a 10 s
-socket timeout, one JSON line each way; no process is spawned per
+-static``; requests served one at a time with a 10 s socket timeout,
+one JSON line each way; a connection stays open for more requests until
+the client closes it, at most 16 kept; no process is spawned per
 request), the protocol of the reference guest
 :mod:`nova_netaware.replica.guest` that the ``guest_endpoint`` state
 driver speaks:
