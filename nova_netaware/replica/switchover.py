@@ -245,7 +245,8 @@ class Switchover:
                  % (sender, expected))
             t_verified = time.monotonic()
             try:
-                new, t_claimed, failed = self._claim_next(expected)
+                new, t_claimed, t_resumed, failed = \
+                    self._claim_next(expected)
             except (StaleEpoch, FenceError) as e:
                 self.counters['stale_epoch_refusals'] += 1
                 m.to(STANDBY, 'claim failed: %s' % e)
@@ -263,7 +264,7 @@ class Switchover:
             self.counters['switchovers_in'] += 1
             fault_hold(HOLD_ACK)
             t_unpaused = t_unpaused or t_claimed
-            t_resumed = self._resumed_at or t_unpaused
+            t_resumed = t_resumed or t_unpaused
             res = {'ok': True, 'direction': 'in', 'epoch': new,
                    'reason': hdr.get('reason'), 'at': time.time(),
                    'state_bytes': len(blob), 'replayed': r['replayed'],
@@ -288,8 +289,9 @@ class Switchover:
     def _claim_next(self, expected):
         """Claim epoch ``expected + 1``; for a driver that imports into a
         running copy, unpause under the same lock: no claim in between.
-        Returns (new epoch, time of the claim, the driver error if claimed
-        but the copy did not resume, else None)."""
+        Returns (new epoch, time of the claim, time the copy resumed under
+        the lock or None, the driver error if claimed but the copy did not
+        resume, else None)."""
         box = {}
 
         def unpause_now():
@@ -301,11 +303,10 @@ class Switchover:
         try:
             new = self.fence.claim(expected, then=then)
         except DriverError as e:
-            return expected + 1, box.get('claimed', time.monotonic()), e
-        self._resumed_at = box.get('resumed')
-        return new, box.get('claimed', time.monotonic()), None
-
-    _resumed_at = None
+            return (expected + 1, box.get('claimed', time.monotonic()),
+                    None, e)
+        return (new, box.get('claimed', time.monotonic()),
+                box.get('resumed'), None)
 
     def _import(self, blob, epoch, failed):
         """Import the state under ``epoch`` (unpausing after it unless the
