@@ -84,7 +84,10 @@ class LibvirtCloudDriver(CloudDriver):
         code = e.get_error_code()
         return any(code == getattr(libvirt, n, None) for n in self._RECONNECT)
 
-    def _domain(self, retry=True):
+    def _domain(self):
+        """The kept domain handle, looked up (and connected) if there is
+        none. A lookup error that a fresh connection may cure is raised as
+        is, for :meth:`_with_domain` to retry."""
         with self._lock:
             if self._dom is not None:
                 return self._dom
@@ -92,17 +95,15 @@ class LibvirtCloudDriver(CloudDriver):
                 self._conn = self._connect()
             try:
                 self._dom = self._conn.lookupByName(self.domain_name)
-                return self._dom
             except libvirt.libvirtError as e:
                 if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     raise DriverError('domain %s does not exist at %s'
                                       % (self.domain_name, self.uri))
-                if retry and self._stale(e):
-                    self._conn = None
-                else:
+                if not self._stale(e):
                     raise DriverError('libvirt lookup of %s: %s'
                                       % (self.domain_name, e))
-        return self._domain(retry=False)
+                raise
+            return self._dom
 
     def _forget(self):
         """Drop the domain handle and the connection: the next call looks
@@ -118,7 +119,7 @@ class LibvirtCloudDriver(CloudDriver):
 
     def _with_domain(self, fn):
         """``fn(domain)``; once more with a fresh connection and handle if
-        the first attempt failed on a stale one."""
+        the first attempt (lookup included) failed on a stale one."""
         try:
             return fn(self._domain())
         except libvirt.libvirtError as e:
