@@ -337,14 +337,18 @@ def _switchovers(cp, doms, n, interval, out, log):
 def _timeline(last, first, res):
     """Where one switchover's downtime went, in ms: the old copy's last
     reply, the agents' CLOCK_MONOTONIC marks (one machine, one clock) and
-    the new copy's first reply. Empty if the agents gave no marks."""
+    the new copy's first reply. The old copy's pause overlaps the message
+    and the claim; it is given beside the sequence ("old: pause", and
+    "old paused -> new told": the "paused" frame's flight). Empty if the
+    agents gave no marks."""
     m, p = res.get('mono') or {}, res.get('peer_mono') or {}
-    marks = [('to fence', m.get('fence')), ('fence+export+pause',
-                                             m.get('paused')),
-             ('message', p.get('received')), ('verify+claim',
-                                               p.get('claimed')),
-             ('resume', p.get('resumed')), ('release+import',
-                                             p.get('restored')),
+    marks = [('to fence', m.get('fence')),
+             ('old: fence+export+send', m.get('sent')),
+             ('message', p.get('received')),
+             ('new: verify+claim', p.get('claimed')),
+             ('new: await old pause', p.get('confirmed')),
+             ('new: resume', p.get('resumed')),
+             ('new: import', p.get('restored')),
              ('to replay', p.get('replay_started')),
              ('first reply', first)]
     out, prev = {}, last
@@ -353,6 +357,10 @@ def _timeline(last, first, res):
             return {}
         out[name] = round((t - prev) * 1e3, 2)
         prev = t
+    if m.get('paused') is not None:
+        out['(old: pause)'] = round((m['paused'] - m['sent']) * 1e3, 2)
+        out['(old paused -> new told)'] = round(
+            (p['confirmed'] - m['paused']) * 1e3, 2)
     return out
 
 

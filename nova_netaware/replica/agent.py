@@ -132,10 +132,10 @@ class Agent:
         return self.switch.trigger(reason)
 
     # ------------------------------------------------------------ peer
-    def _on_peer(self, hdr, body):
+    def _on_peer(self, hdr, body, channel):
         t = hdr['type']
-        if t == 'handoff':
-            return self.switch.activate_from(hdr, body)
+        if t == 'takeover':
+            return self.switch.activate_from(hdr, body, channel)
         if t == 'request_handoff':
             res = self.switch.handoff('peer:%s' % hdr.get('reason'))
             return {'ok': res.get('ok', False), 'error': res.get('error'),
@@ -169,7 +169,10 @@ class Agent:
         while not self.stopping.wait(self.c.policy_check_interval):
             try:
                 if self.state == FAILED:
-                    self.switch.recover()
+                    if time.monotonic() >= backoff_until:
+                        self.switch.recover()
+                        if self.state == FAILED:  # once a second at most
+                            backoff_until = time.monotonic() + 1.0
                     continue
                 now = time.monotonic()
                 if self.state == STANDBY and now >= next_look:

@@ -1,13 +1,15 @@
 """Authenticated peer channel between the two agents of a replica pair.
 
-Frame on the wire (TCP, one request and one reply per connection)::
+Frame on the wire (TCP; one request, then any follow-up frames of the same
+exchange, then one reply, per connection)::
 
     b'NNR1' | u32 header length | u32 body length | 32-byte HMAC | header | body
 
 ``header`` is UTF-8 JSON with ``type``, ``sender``, ``nonce`` (random, 128
-bit), ``seq`` (per-process counter), ``ts`` (wall clock) and, on replies,
-``reply_to`` (the request's nonce). The HMAC-SHA256 (key from config) covers
-the two lengths, the header and the body, so any tampered byte is detected.
+bit), ``seq`` (per-process counter), ``ts`` (wall clock) and, on replies
+and follow-ups, ``reply_to`` (the request's nonce). The HMAC-SHA256 (key
+from config) covers the two lengths, the header and the body, so any
+tampered byte is detected.
 
 Replay protection: a message whose timestamp is outside the replay window is
 rejected, and so is any nonce seen within the window (the nonce memory is
@@ -143,8 +145,77 @@ class Codec:
         raise AuthError(reason, detail)
 
 
+class Channel:
+    """The server's side of one exchange: the request's follow-up frames.
+
+    A follow-up is a signed frame on the request's connection that answers
+    the request's nonce (``reply_to``); anything else is refused as a reply
+    to another exchange would be."""
+
+    def __init__(self, codec, conn, nonce):
+        self.codec, self.conn, self.nonce = codec, conn, nonce
+
+    def next(self, timeout):
+        """The next follow-up frame as (header, body); PeerError if none
+        comes within ``timeout`` seconds or the connection closes."""
+        try:
+            self.conn.settimeout(timeout)
+            frame = self.codec.read_frame(self.conn)
+        except OSError as e:
+            raise PeerError('no follow-up from the peer within %.1fs: %s'
+                            % (timeout, e))
+        return self.codec.verify(frame, expect_reply_to=self.nonce)
+
+
+class Conversation:
+    """The requester's side of one exchange: :meth:`send` the request,
+    then any follow-ups (each answers the request's nonce), then read the
+    :meth:`reply`. Every socket operation waits at most ``timeout`` s."""
+
+    def __init__(self, codec, host, port, timeout=3.0):
+        self.codec, self.where = codec, '%s:%s' % (host, port)
+        self.nonce = None
+        try:
+            self.sock = socket.create_connection((host, port),
+                                                 timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as e:
+            raise PeerError('peer %s unreachable: %s' % (self.where, e))
+
+    def send(self, mtype, fields=None, body=b''):
+        (prefix, hb, body), nonce = self.codec.encode_parts(
+            mtype, fields, body, reply_to=self.nonce)
+        try:
+            self.sock.sendall(prefix + hb)
+            if body:
+                self.sock.sendall(body)
+        except OSError as e:
+            raise PeerError('peer %s: sending %s failed: %s'
+                            % (self.where, mtype, e))
+        if self.nonce is None:
+            self.nonce = nonce
+
+    def reply(self):
+        try:
+            frame = self.codec.read_frame(self.sock)
+        except OSError as e:
+            raise PeerError('peer %s: no reply: %s' % (self.where, e))
+        return self.codec.verify(frame, expect_reply_to=self.nonce)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class PeerServer:
-    """Threaded TCP listener; ``handler(header, body) -> (fields, body)``."""
+    """Threaded TCP listener; ``handler(header, body, channel) -> (fields,
+    body)``, where ``channel`` (a :class:`Channel`) reads the request's
+    follow-up frames."""
 
     def __init__(self, codec, host, port, handler):
         self.codec = codec
@@ -197,11 +268,13 @@ class PeerServer:
                 LOG.warning('bad peer connection from %s: %s', addr, e)
                 return
             try:
-                fields, rbody = self.handler(hdr, body)
+                fields, rbody = self.handler(
+                    hdr, body, Channel(self.codec, conn, hdr['nonce']))
             except Exception as e:  # reported to the peer, never swallowed
                 LOG.exception('peer request %s failed', hdr.get('type'))
                 fields, rbody = {'ok': False, 'error': str(e)}, b''
             try:
+                conn.settimeout(60)
                 conn.sendall(self.codec.encode(
                     'reply', fields, rbody, reply_to=hdr['nonce']))
             except OSError as e:
@@ -210,14 +283,6 @@ class PeerServer:
 
 def call(codec, host, port, mtype, fields=None, body=b'', timeout=3.0):
     """Send one authenticated request and return the verified reply."""
-    (prefix, hb, body), nonce = codec.encode_parts(mtype, fields, body)
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.sendall(prefix + hb)
-            if body:
-                s.sendall(body)
-            reply = codec.read_frame(s)
-    except OSError as e:
-        raise PeerError('peer %s:%s unreachable: %s' % (host, port, e))
-    return codec.verify(reply, expect_reply_to=nonce)
+    with Conversation(codec, host, port, timeout) as conv:
+        conv.send(mtype, fields, body)
+        return conv.reply()

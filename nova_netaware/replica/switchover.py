@@ -1,20 +1,30 @@
 """Switchover of the replica agent: handoff, activation and recovery.
 
-Switchover (A active, B standby), all steps logged::
+Switchover (A active, B standby), all steps logged. One connection carries
+the exchange, so that A's pause overlaps the message and B's claim::
 
     A  ACTIVE -> FENCING       data plane of A buffers; export_state(copy A)
-    A  FENCING -> HANDING_OFF  pause(copy A); send "handoff" (epoch N, state)
-    B  STANDBY -> ACTIVATING   claim epoch N+1 (compare-and-set in tooz);
-                               unpause(copy B) under N+1; import_state; the
-                               checksum must match; replay B's buffer; pass
+    A  FENCING -> HANDING_OFF  send "takeover" (epoch N, state); then
+                               pause(copy A) and send "paused" (or "abort"
+                               if the pause failed)
+    B  STANDBY -> ACTIVATING   on "takeover": claim epoch N+1 (compare-and-
+                               set in tooz) and, under the same lock, wait
+                               for "paused"; only then unpause(copy B);
+                               import_state (the checksum must match);
+                               replay B's buffer; pass
     B  ACTIVATING -> ACTIVE    reply ok (epoch N+1)
     A  HANDING_OFF -> STANDBY  A now buffers cloud-A traffic
 
-If the reply does not come (partition, peer crash) A goes RECOVERING and
-decides through the epoch only: if B claimed N+1, A stays paused (STANDBY);
-otherwise A claims N+1 itself, which makes B's late claim fail, and resumes.
-A copy is unpaused only by ``EpochFence.run_if_current`` -- under the lock
-and the current epoch -- so both copies never run at once.
+B never unpauses before A reported its copy paused, so both copies never
+run at once. If "paused" does not come (partition, pause failed, peer
+crash), B hands the epoch back to A (N+2, held by A) and stays paused.
+
+If the reply does not come A goes RECOVERING and decides through the epoch
+only: if B holds N+1, A stays paused (STANDBY); if the epoch was handed back,
+A resumes under it; otherwise A claims N+1 itself, which makes B's late
+claim fail, and resumes. A copy is unpaused only under the epoch lock and
+the current epoch (``EpochFence.claim(then=...)`` or
+``EpochFence.run_if_current``).
 """
 
 import logging
@@ -49,6 +59,27 @@ def fault_hold(var):
         _HOLDS_USED.add(var)
         LOG.warning('test hook %s: holding %.2fs', var, float(v))
         time.sleep(float(v))
+
+
+class _Background(threading.Thread):
+    """``fn(*args)`` in a thread of its own; :meth:`result` joins it and
+    raises what it raised."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True, name='import')
+        self.fn, self.args, self.error = fn, args, None
+        self.start()
+
+    def run(self):
+        try:
+            self.fn(*self.args)
+        except BaseException as e:  # re-raised by result()
+            self.error = e
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 class Switchover:
@@ -105,7 +136,7 @@ class Switchover:
 
     # ------------------------------------------------------------ out
     def handoff(self, reason):
-        """Active side: fence, export, pause and hand the state over."""
+        """Active side: fence, export, send the state, pause, confirm."""
         m = self.m
         with self.lock:
             if m.state != ACTIVE:
@@ -119,24 +150,28 @@ class Switchover:
                 blob = self.cloud.export_state(self.copy)
             except DriverError as e:
                 LOG.error('export failed, staying active: %s', e)
-                self.dataplane.activate()
-                m.to(ACTIVE, 'export failed')
-                self.counters['switchovers_failed'] += 1
-                return {'ok': False, 'error': 'export: %s' % e}
+                return self._stay_active('export: %s' % e)
             t_exported = time.monotonic()
-            self.cloud.pause(self.copy)
-            t_paused = time.monotonic()
-            m.to(HANDING_OFF, '%d bytes of state' % len(blob))
-            fault_hold(HOLD_HANDOFF)
             fields = {'epoch': m.epoch, 'sha256': blob.sha256,
                       'meta': blob.meta, 'reason': reason}
             try:
-                hdr, _ = peer.call(self.codec, self.c.peer_host,
-                                   self.c.peer_port, 'handoff', fields,
-                                   blob.data, timeout=self.c.handoff_timeout)
+                conv = peer.Conversation(self.codec, self.c.peer_host,
+                                         self.c.peer_port,
+                                         self.c.handoff_timeout)
             except PeerError as e:
-                LOG.error('handoff to peer failed: %s', e)
-                hdr = {'ok': False, 'error': str(e)}
+                LOG.error('handoff: %s; staying active', e)
+                return self._stay_active('peer: %s' % e)
+            with conv:
+                try:
+                    conv.send('takeover', fields, blob.data)
+                except PeerError as e:
+                    # a frame cut short fails the peer's HMAC: nothing was
+                    # claimed, and the copy never paused
+                    LOG.error('handoff: %s; staying active', e)
+                    return self._stay_active('peer: %s' % e)
+                t_sent = time.monotonic()
+                m.to(HANDING_OFF, '%d bytes of state' % len(blob))
+                hdr, t_paused = self._pause_and_confirm(conv)
             if hdr.get('ok'):
                 m.epoch = int(hdr['epoch'])
                 m.to(STANDBY, 'peer active under epoch %d' % m.epoch)
@@ -149,7 +184,8 @@ class Switchover:
                        'steps_ms': {
                            'fence': 1e3 * (t_fenced - t0),
                            'export': 1e3 * (t_exported - t_fenced),
-                           'pause': 1e3 * (t_paused - t_exported),
+                           'send': 1e3 * (t_sent - t_exported),
+                           'pause': 1e3 * (t_paused - t_sent),
                            'handoff_rtt': 1e3 * (time.monotonic() -
                                                  t_paused)},
                        'downtime_s': hdr.get('downtime_s'),
@@ -158,7 +194,8 @@ class Switchover:
                        # CLOCK_MONOTONIC marks, comparable with the
                        # peer's only where both agents share a machine
                        # (the local stack): the benchmark's timeline
-                       'mono': {'fence': t0, 'paused': t_paused},
+                       'mono': {'fence': t0, 'sent': t_sent,
+                                'paused': t_paused},
                        'peer_mono': hdr.get('mono')}
                 self.last = res
                 return res
@@ -168,6 +205,38 @@ class Switchover:
             self.recover()
             return {'ok': False, 'error': hdr.get('error'),
                     'state': m.state, 'epoch': m.epoch}
+
+    def _stay_active(self, error):
+        """The handoff failed before the copy paused: serve again."""
+        self.dataplane.activate()
+        self.m.to(ACTIVE, error)
+        self.counters['switchovers_failed'] += 1
+        return {'ok': False, 'error': error}
+
+    def _pause_and_confirm(self, conv):
+        """Pause the copy while the peer claims, tell the peer the outcome
+        ("paused" or "abort") and read its reply. Returns (reply header,
+        time the pause returned); a reply that did not come is
+        ``{'ok': False, 'error': ...}``."""
+        try:
+            self.cloud.pause(self.copy)
+            follow = ('paused', {})
+        except DriverError as e:
+            # the copy may still run: the peer must not resume its own
+            LOG.error('pause failed, withdrawing the handoff: %s', e)
+            follow = ('abort', {'error': 'pause: %s' % e})
+        t_paused = time.monotonic()
+        fault_hold(HOLD_HANDOFF)
+        try:
+            conv.send(*follow)
+            hdr, _ = conv.reply()
+        except PeerError as e:
+            LOG.error('handoff to peer failed: %s', e)
+            hdr = {'ok': False, 'error': str(e)}
+        if follow[0] == 'abort' and hdr.get('ok'):
+            # cannot happen with a peer of this version; never trust it
+            hdr = {'ok': False, 'error': 'peer took over after an abort'}
+        return hdr, t_paused
 
     # ------------------------------------------------------------ recovery
     def resume_if_handed_back(self):
@@ -189,7 +258,10 @@ class Switchover:
         return True
 
     def recover(self):
-        """Decide by the epoch alone whether to resume the paused copy."""
+        """Decide by the epoch alone whether to resume the paused copy.
+        Blocks, retrying every second, while the coordination backend is
+        down; if the copy cannot be resumed, ends in FAILED (the policy
+        loop retries)."""
         m = self.m
         with self.lock:
             if m.state == FAILED:
@@ -204,6 +276,7 @@ class Switchover:
                         m.epoch = self.fence.claim(cur)
                     else:
                         m.epoch = cur
+                        self._ensure_paused()
                         m.to(STANDBY, 'epoch %d held by %s' % (cur, holder))
                         return
                     self.unpause_under(m.epoch)
@@ -214,6 +287,13 @@ class Switchover:
                 except StaleEpoch as e:
                     LOG.warning('recovery raced with a claim: %s', e)
                     continue
+                except DriverError as e:
+                    # the hypervisor does not resume the copy: FAILED, and
+                    # the policy loop calls recover() again
+                    LOG.error('cannot resume %s, will retry: %s',
+                              self.copy, e)
+                    m.to(FAILED, 'resume: %s' % e)
+                    return
                 except FenceError as e:
                     LOG.error('coordination backend unavailable, copy stays '
                               'paused: %s', e)
@@ -222,10 +302,21 @@ class Switchover:
                     self.stopping.wait(1.0)
                     m.to(RECOVERING, 'retry')
 
+    def _ensure_paused(self):
+        """A standby copy is paused (a handoff whose pause failed leaves
+        it running); a failure is logged, the epoch already keeps the
+        peer from resuming its own copy before this one is paused."""
+        try:
+            self.cloud.pause(self.copy)
+        except DriverError as e:
+            LOG.error('copy %s could not be paused on the way to standby: '
+                      '%s', self.copy, e)
+
     # ------------------------------------------------------------ in
-    def activate_from(self, hdr, body):
-        """Peer handed us its state: take over (runs on the standby).
-        Returns the reply header and body."""
+    def activate_from(self, hdr, body, channel):
+        """Peer sent its state ("takeover"): take over once it confirms
+        its copy paused (runs on the standby). ``channel`` reads the
+        peer's follow-up frames. Returns the reply header and body."""
         m = self.m
         with self.lock:
             if m.state != STANDBY:
@@ -245,26 +336,31 @@ class Switchover:
                  % (sender, expected))
             t_verified = time.monotonic()
             try:
-                new, t_claimed, t_resumed, failed = \
-                    self._claim_next(expected)
+                new, marks, failed = self._claim_next(
+                    expected, lambda: self._await_pause(channel, sender),
+                    blob)
             except (StaleEpoch, FenceError) as e:
                 self.counters['stale_epoch_refusals'] += 1
                 m.to(STANDBY, 'claim failed: %s' % e)
                 return {'ok': False, 'error': 'claim: %s' % e}, b''
             m.epoch = new
+            t_released = time.monotonic()
             try:
-                t_unpaused = self._import(blob, new, failed)
+                self._import(blob, new, failed, marks.get('importing'))
             except Exception as e:
                 self._hand_back(new, sender, e)
-                return {'ok': False, 'error': 'import: %s' % e}, b''
+                return {'ok': False, 'error': str(e),
+                        'epoch': self.m.epoch}, b''
             t_restored = time.monotonic()
             r = self.dataplane.activate()
             m.to(ACTIVE, 'restored %d bytes, replayed %d packets'
                  % (len(blob), r['replayed']))
             self.counters['switchovers_in'] += 1
             fault_hold(HOLD_ACK)
-            t_unpaused = t_unpaused or t_claimed
-            t_resumed = t_resumed or t_unpaused
+            t_claimed = marks['claimed']
+            t_confirmed = marks.get('confirmed', t_claimed)
+            # a copy that imports while paused resumes after the import
+            t_resumed = marks.get('resumed', t_confirmed)
             res = {'ok': True, 'direction': 'in', 'epoch': new,
                    'reason': hdr.get('reason'), 'at': time.time(),
                    'state_bytes': len(blob), 'replayed': r['replayed'],
@@ -273,11 +369,14 @@ class Switchover:
                    'steps_ms': {
                        'verify': 1e3 * (t_verified - t0),
                        'claim': 1e3 * (t_claimed - t_verified),
-                       'unpause': 1e3 * (t_resumed - t_claimed),
-                       'release': 1e3 * (t_unpaused - t_resumed),
-                       'import': 1e3 * (t_restored - t_unpaused),
+                       'await_pause': 1e3 * (t_confirmed - t_claimed),
+                       'unpause': 1e3 * (t_resumed - t_confirmed),
+                       # the lock's release overlaps the import
+                       'release': 1e3 * max(0.0, t_released - t_resumed),
+                       'import': 1e3 * (t_restored - t_resumed),
                        'replay': 1e3 * r['replay_seconds']},
                    'mono': {'received': t0, 'claimed': t_claimed,
+                            'confirmed': t_confirmed,
                             'resumed': t_resumed, 'restored': t_restored,
                             'replay_started': r.get('replay_started')},
                    'duration_s': time.monotonic() - t0,
@@ -286,51 +385,73 @@ class Switchover:
             threading.Thread(target=self._gc, daemon=True).start()
             return res, b''
 
-    def _claim_next(self, expected):
-        """Claim epoch ``expected + 1``; for a driver that imports into a
-        running copy, unpause under the same lock: no claim in between.
-        Returns (new epoch, time of the claim, time the copy resumed under
-        the lock or None, the driver error if claimed but the copy did not
-        resume, else None)."""
-        box = {}
+    def _await_pause(self, channel, sender):
+        """Wait (under the claim's lock) for the peer's word that its
+        copy is paused; PeerError if it aborted or said nothing within
+        ``peer_timeout``."""
+        fhdr, _ = channel.next(self.c.peer_timeout)
+        if fhdr['type'] == 'paused':
+            return
+        if fhdr['type'] == 'abort':
+            raise PeerError('%s withdrew the handoff: %s'
+                            % (sender, fhdr.get('error')))
+        raise PeerError('%s sent %r where "paused" was expected'
+                        % (sender, fhdr['type']))
 
-        def unpause_now():
-            box['claimed'] = time.monotonic()
-            self.cloud.unpause(self.copy)
-            box['resumed'] = time.monotonic()
-        then = unpause_now if self.cloud.requires_running_for_import \
-            else None
+    def _claim_next(self, expected, await_pause, blob):
+        """Claim epoch ``expected + 1`` and, under the same lock (no claim
+        in between), wait for the peer's pause; for a driver that imports
+        into a running copy, unpause there too and start the import, which
+        runs while the lock is released.
+
+        Returns (new epoch, marks, the error that stopped it after the
+        claim or None). The marks are CLOCK_MONOTONIC ``claimed``,
+        ``confirmed`` and ``resumed`` as far as reached, and the running
+        import (``importing``). StaleEpoch or FenceError when nothing was
+        claimed."""
+        marks = {}
+
+        def then():
+            marks['claimed'] = time.monotonic()
+            await_pause()
+            marks['confirmed'] = time.monotonic()
+            if self.cloud.requires_running_for_import:
+                self.cloud.unpause(self.copy)
+                marks['resumed'] = time.monotonic()
+                marks['importing'] = _Background(
+                    self.cloud.import_state, self.copy, blob,
+                    expected + 1)
         try:
             new = self.fence.claim(expected, then=then)
-        except DriverError as e:
-            return (expected + 1, box.get('claimed', time.monotonic()),
-                    None, e)
-        return (new, box.get('claimed', time.monotonic()),
-                box.get('resumed'), None)
+        except (DriverError, PeerError) as e:
+            if 'claimed' not in marks:
+                raise
+            return expected + 1, marks, e
+        return new, marks, None
 
-    def _import(self, blob, epoch, failed):
-        """Import the state under ``epoch`` (unpausing after it unless the
-        copy already runs). Returns when the copy was unpaused for the
-        import, or None."""
+    def _import(self, blob, epoch, failed, importing):
+        """Import the state under ``epoch``: wait for the import started
+        in the running copy, or import into the paused copy and unpause
+        it."""
         if failed is not None:
             raise failed
-        if self.cloud.requires_running_for_import:
-            t_unpaused = time.monotonic()
-            self.cloud.import_state(self.copy, blob, epoch)
-            return t_unpaused
+        if importing is not None:
+            importing.result()
+            return
         self.cloud.import_state(self.copy, blob, epoch)
         self.unpause_under(epoch)
-        return None
 
     def _hand_back(self, epoch, sender, error):
-        """The import failed: pause again and give the epoch back."""
-        LOG.error('import failed, handing the epoch back to %s: %s',
+        """The takeover failed after the claim (no pause confirmation,
+        unpause or import failed): pause again and give the epoch back."""
+        LOG.error('takeover failed, handing the epoch back to %s: %s',
                   sender, error)
         try:
             self.cloud.pause(self.copy)
             back = self.fence.claim(epoch, holder=sender)
             self.m.epoch = back
-            self.m.to(STANDBY, 'import failed, epoch %d handed back' % back)
+            self.m.to(STANDBY, 'takeover failed, epoch %d handed back'
+                      % back)
         except Exception as e2:
             LOG.error('hand back failed: %s', e2)
             self.m.to(FAILED, 'import and hand back failed')

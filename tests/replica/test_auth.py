@@ -16,7 +16,7 @@ def server():
     calls = []
     codec = peer.Codec(KEY, 'server')
     srv = peer.PeerServer(codec, '127.0.0.1', 0,
-                          lambda h, b: (calls.append((h, b)) or
+                          lambda h, b, ch: (calls.append((h, b)) or
                                         ({'ok': True, 'echo': len(b)}, b'')))
     srv.start()
     yield srv, codec, calls
@@ -144,3 +144,45 @@ def test_running_agent_rejects_forged_peer_messages(pair):
     with open(lab.dir + '/agent-a.log') as f:
         log = f.read()
     assert log.count('peer message rejected') == 3
+
+
+def test_follow_up_frames_belong_to_their_request():
+    """A follow-up frame on the request's connection reaches the handler
+    only if it is signed and answers that request; one answering another
+    exchange is refused (a captured "paused" cannot be replayed into
+    another switchover)."""
+    codec = peer.Codec(KEY, 'server')
+    got = []
+
+    def handler(h, b, ch):
+        try:
+            fh, fb = ch.next(2.0)
+            got.append((fh['type'], fb))
+            return {'ok': True}, b''
+        except peer.PeerError as e:
+            got.append(('error', type(e).__name__))
+            return {'ok': False, 'error': str(e)}, b''
+    srv = peer.PeerServer(codec, '127.0.0.1', 0, handler)
+    srv.start()
+    try:
+        client = peer.Codec(KEY, 'client')
+        with peer.Conversation(client, '127.0.0.1', srv.port) as conv:
+            conv.send('takeover', {'epoch': 1}, b'state')
+            conv.send('paused', {}, b'more')
+            hdr, _ = conv.reply()
+        assert hdr['ok'] and got == [('paused', b'more')]
+        # a follow-up signed by the right key but for another request
+        other = client.encode('paused', {}, reply_to='f' * 32)
+        with socket.create_connection(('127.0.0.1', srv.port), 3) as s:
+            s.sendall(client.encode('takeover', {'epoch': 2}, b'x') + other)
+            frame = client.read_frame(s)
+        hdr, _ = client.verify(frame)
+        assert not hdr['ok'] and got[-1] == ('error', 'AuthError')
+        assert codec.rejected['wrong-reply'] == 1
+        # no follow-up at all: the wait ends with a clear error
+        with peer.Conversation(client, '127.0.0.1', srv.port) as conv:
+            conv.send('takeover', {'epoch': 3}, b'x')
+            hdr, _ = conv.reply()
+        assert not hdr['ok'] and 'no follow-up' in hdr['error'], hdr
+    finally:
+        srv.stop()

@@ -70,13 +70,62 @@ def _run(lab, hold_env, cut_when, expect_active):
     return sampler
 
 
-def test_cut_before_handoff_reaches_peer(lab):
-    """A paused its copy and holds the state; the link goes down before
-    the handoff is sent. A reclaims the epoch and resumes; B never runs."""
+def test_cut_before_the_pause_is_confirmed(lab):
+    """A sent its state and paused its copy; B claimed the next epoch and
+    waits for A's "paused". The link goes down before it arrives. B never
+    runs: it hands the epoch back when its wait ends, and A resumes."""
     sampler = _run(lab, {'a': {'NNR_TEST_HOLD_HANDOFF': '0.6'}},
                    ('a', ('HANDING_OFF',)), expect_active='a')
     assert (False, False) in sampler.seen  # both paused during the cut
-    assert lab.status('a')['counters']['recoveries'] == 1
+    a = lab.status('a')['counters']
+    assert a['recoveries'] == 1 and a['handbacks'] == 1, a
+    # B claimed, was not told A paused, gave the epoch back
+    assert lab.status('b')['counters']['switchovers_failed'] == 1
+
+
+def test_pause_fails_after_the_state_was_sent(lab):
+    """A's hypervisor refuses the pause after A sent its state (here: the
+    copy's pid file is unreadable, as libvirtd restarting would be for the
+    libvirt path). A withdraws ("abort"); B, which had claimed the next
+    epoch, hands it back without ever running; A keeps trying to resume
+    under it until the hypervisor answers again. Never both running,
+    every request answered once."""
+    lab.start_guest('a')
+    lab.start_guest('b')
+    lab.start_agent('a')
+    lab.start_agent('b')
+    assert lab.wait_idle() == 'a'
+    ca = lab.start_client('a', 'a1', 1200, 500, timeout=40)
+    cb = lab.start_client('b', 'b1', 1200, 500, timeout=40)
+    pidfile = lab.guest_pid_file('a')
+    pid = open(pidfile).read()
+    with StateSampler([lab.guest_pid('a'), lab.guest_pid('b')]) as sampler:
+        time.sleep(0.5)
+        with open(pidfile, 'w') as f:
+            f.write('not a pid\n')
+        try:
+            r = lab.switchover('a')
+            assert not r['ok'] and 'pause' in r['error'], r
+            # A keeps its copy running; it cannot resume it officially
+            # until the driver works again
+            time.sleep(1.5)
+            assert lab.status('a')['state'] in ('FAILED', 'RECOVERING')
+            assert lab.status('b')['state'] == 'STANDBY'
+        finally:
+            with open(pidfile, 'w') as f:
+                f.write(pid)
+        assert lab.wait_idle() == 'a'
+        a = lab.status('a')['counters']
+        assert a['handbacks'] == 1 and a['recoveries'] == 1, a
+        assert lab.status('b')['counters']['switchovers_in'] == 0
+        lab.wait_sent(ca, 30)
+        lab.wait_sent(cb, 30)
+        time.sleep(0.2)
+        assert lab.switchover('a')['ok']
+        assert lab.wait_idle() == 'b'
+        results = [lab.client_result(ca), lab.client_result(cb)]
+    assert sampler.both_running == [], sampler.both_running[:5]
+    assert_exactly_once(lab, results, 'b')
 
 
 def test_cut_after_peer_took_over(lab):
