@@ -324,8 +324,16 @@ def _switchovers(cp, doms, n, interval, out, log):
     out['switch_steps_ms'] = [r.get('steps_ms') for r in results]
     out['peer_steps_ms'] = [r.get('peer_steps_ms') for r in results]
     out['echo'] = {side: {k: v for k, v in s.result().items()
-                          if k != 'missing'}
+                          if k not in ('missing', 'first_late')}
                    for side, s in streams.items()}
+    # where replies came late: (echo, highest answered before, arrival
+    # in s after the first switchover was commanded, previous mark)
+    out['late_detail'] = {
+        side: [(n, top, round(t - marks[0][0], 4),
+                max((round(m - marks[0][0], 4) for m, _ in marks
+                     if m <= t), default=None))
+               for n, top, t in s.result()['first_late']]
+        for side, s in streams.items()}
     out['echo_missing'] = {side: len(s.result()['missing'])
                            for side, s in streams.items()}
     out['samples'] = sampler.samples
@@ -337,15 +345,15 @@ def _switchovers(cp, doms, n, interval, out, log):
 def _timeline(last, first, res):
     """Where one switchover's downtime went, in ms: the old copy's last
     reply, the agents' CLOCK_MONOTONIC marks (one machine, one clock) and
-    the new copy's first reply. The old copy's pause overlaps the message
-    and the claim; it is given beside the sequence ("old: pause", and
-    "old paused -> new told": the "paused" frame's flight). Empty if the
-    agents gave no marks."""
+    the new copy's first reply. The new side's claim overlaps the old
+    side's fence and export, and the old copy's pause overlaps the state's
+    transfer; they are given beside the sequence in parentheses ("old
+    paused -> new told" is the flight of the "paused" frame). Empty if
+    the agents gave no marks."""
     m, p = res.get('mono') or {}, res.get('peer_mono') or {}
     marks = [('to fence', m.get('fence')),
              ('old: fence+export+send', m.get('sent')),
-             ('message', p.get('received')),
-             ('new: verify+claim', p.get('claimed')),
+             ('state message', p.get('state')),
              ('new: await old pause', p.get('confirmed')),
              ('new: resume', p.get('resumed')),
              ('new: import', p.get('restored')),
@@ -357,10 +365,15 @@ def _timeline(last, first, res):
             return {}
         out[name] = round((t - prev) * 1e3, 2)
         prev = t
-    if m.get('paused') is not None:
-        out['(old: pause)'] = round((m['paused'] - m['sent']) * 1e3, 2)
-        out['(old paused -> new told)'] = round(
-            (p['confirmed'] - m['paused']) * 1e3, 2)
+    side = [('(new: claim)', p.get('received'), p.get('claimed')),
+            ('(new: claim done -> state in)', p.get('claimed'),
+             p.get('state')),
+            ('(old: pause)', m.get('sent'), m.get('paused')),
+            ('(old paused -> new told)', m.get('paused'),
+             p.get('confirmed'))]
+    for name, t0, t1 in side:
+        if t0 is not None and t1 is not None:
+            out[name] = round((t1 - t0) * 1e3, 2)
     return out
 
 

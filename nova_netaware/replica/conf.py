@@ -176,9 +176,10 @@ peer_opts = [
     cfg.FloatOpt('peer_timeout', default=3.0, min=0.05,
                  help='Seconds to wait for the peer (connect, send, '
                       'receive). In a switchover, also how long the '
-                      'standby side waits for the active side\'s word '
-                      'that its copy is paused before it hands the epoch '
-                      'back and stays paused.'),
+                      'standby side waits for each of the active side\'s '
+                      'next steps (its state, then its word that its copy '
+                      'is paused) before it hands the epoch back and stays '
+                      'paused.'),
     cfg.FloatOpt('handoff_timeout', default=10.0, min=0.1,
                  help='Seconds the active side waits for the peer to '
                       'acknowledge a handoff before it resolves the '

@@ -1,23 +1,26 @@
 """Switchover of the replica agent: handoff, activation and recovery.
 
 Switchover (A active, B standby), all steps logged. One connection carries
-the exchange, so that A's pause overlaps the message and B's claim::
+the exchange, so that B's claim overlaps A's fence and export, and A's
+pause overlaps the state's transfer::
 
-    A  ACTIVE -> FENCING       data plane of A buffers; export_state(copy A)
-    A  FENCING -> HANDING_OFF  send "takeover" (epoch N, state); then
-                               pause(copy A) and send "paused" (or "abort"
-                               if the pause failed)
+    A  ACTIVE -> FENCING       send "takeover" (epoch N); the data plane of
+                               A buffers; export_state(copy A); send
+                               "state"
+    A  FENCING -> HANDING_OFF  pause(copy A); send "paused" (or "abort" if
+                               the pause or the export failed)
     B  STANDBY -> ACTIVATING   on "takeover": claim epoch N+1 (compare-and-
                                set in tooz) and, under the same lock, wait
-                               for "paused"; only then unpause(copy B);
-                               import_state (the checksum must match);
-                               replay B's buffer; pass
+                               for "state" and "paused"; only then
+                               unpause(copy B) and import_state (the
+                               checksum must match); replay B's buffer; pass
     B  ACTIVATING -> ACTIVE    reply ok (epoch N+1)
     A  HANDING_OFF -> STANDBY  A now buffers cloud-A traffic
 
 B never unpauses before A reported its copy paused, so both copies never
-run at once. If "paused" does not come (partition, pause failed, peer
-crash), B hands the epoch back to A (N+2, held by A) and stays paused.
+run at once. If "state" or "paused" does not come (partition, export or
+pause failed, peer crash), B hands the epoch back to A (N+2, held by A) and
+stays paused.
 
 If the reply does not come A goes RECOVERING and decides through the epoch
 only: if B holds N+1, A stays paused (STANDBY); if the epoch was handed back,
@@ -136,7 +139,8 @@ class Switchover:
 
     # ------------------------------------------------------------ out
     def handoff(self, reason):
-        """Active side: fence, export, send the state, pause, confirm."""
+        """Active side: announce, fence, export, send the state, pause,
+        confirm."""
         m = self.m
         with self.lock:
             if m.state != ACTIVE:
@@ -144,34 +148,41 @@ class Switchover:
                         % m.state}
             t0 = time.monotonic()
             m.to(FENCING, reason)
-            self.dataplane.fence()
-            t_fenced = time.monotonic()
-            try:
-                blob = self.cloud.export_state(self.copy)
-            except DriverError as e:
-                LOG.error('export failed, staying active: %s', e)
-                return self._stay_active('export: %s' % e)
-            t_exported = time.monotonic()
-            fields = {'epoch': m.epoch, 'sha256': blob.sha256,
-                      'meta': blob.meta, 'reason': reason}
             try:
                 conv = peer.Conversation(self.codec, self.c.peer_host,
                                          self.c.peer_port,
                                          self.c.handoff_timeout)
+                # the peer claims the next epoch while this side fences
+                # and exports
+                conv.send('takeover', {'epoch': m.epoch, 'reason': reason})
             except PeerError as e:
+                # a frame cut short fails the peer's HMAC: nothing was
+                # claimed, and nothing was fenced or paused yet
                 LOG.error('handoff: %s; staying active', e)
                 return self._stay_active('peer: %s' % e)
             with conv:
+                t_announced = time.monotonic()
+                self.dataplane.fence()
+                t_fenced = time.monotonic()
                 try:
-                    conv.send('takeover', fields, blob.data)
-                except PeerError as e:
-                    # a frame cut short fails the peer's HMAC: nothing was
-                    # claimed, and the copy never paused
-                    LOG.error('handoff: %s; staying active', e)
-                    return self._stay_active('peer: %s' % e)
-                t_sent = time.monotonic()
-                m.to(HANDING_OFF, '%d bytes of state' % len(blob))
-                hdr, t_paused = self._pause_and_confirm(conv)
+                    blob = self.cloud.export_state(self.copy)
+                except DriverError as e:
+                    LOG.error('export failed, withdrawing the handoff: %s',
+                              e)
+                    hdr = self._withdraw(conv, 'export: %s' % e)
+                    blob = None
+                if blob is not None:
+                    t_exported = time.monotonic()
+                    try:
+                        conv.send('state', {'sha256': blob.sha256,
+                                            'meta': blob.meta}, blob.data)
+                    except PeerError as e:
+                        LOG.error('handoff: %s', e)
+                        hdr = {'ok': False, 'error': str(e)}
+                    else:
+                        t_sent = time.monotonic()
+                        m.to(HANDING_OFF, '%d bytes of state' % len(blob))
+                        hdr, t_paused = self._pause_and_confirm(conv)
             if hdr.get('ok'):
                 m.epoch = int(hdr['epoch'])
                 m.to(STANDBY, 'peer active under epoch %d' % m.epoch)
@@ -180,9 +191,10 @@ class Switchover:
                        'epoch': m.epoch, 'state_bytes': len(blob),
                        'at': time.time(),
                        'duration_s': time.monotonic() - t0,
-                       'fence_to_pause_s': t_paused - t0,
+                       'fence_to_pause_s': t_paused - t_announced,
                        'steps_ms': {
-                           'fence': 1e3 * (t_fenced - t0),
+                           'announce': 1e3 * (t_announced - t0),
+                           'fence': 1e3 * (t_fenced - t_announced),
                            'export': 1e3 * (t_exported - t_fenced),
                            'send': 1e3 * (t_sent - t_exported),
                            'pause': 1e3 * (t_paused - t_sent),
@@ -194,7 +206,8 @@ class Switchover:
                        # CLOCK_MONOTONIC marks, comparable with the
                        # peer's only where both agents share a machine
                        # (the local stack): the benchmark's timeline
-                       'mono': {'fence': t0, 'sent': t_sent,
+                       'mono': {'announced': t_announced,
+                                'fence': t_announced, 'sent': t_sent,
                                 'paused': t_paused},
                        'peer_mono': hdr.get('mono')}
                 self.last = res
@@ -213,10 +226,20 @@ class Switchover:
         self.counters['switchovers_failed'] += 1
         return {'ok': False, 'error': error}
 
+    def _withdraw(self, conv, error):
+        """Tell the peer the handoff is off (it hands back what it
+        claimed) and read its reply; the copy never paused."""
+        try:
+            conv.send('abort', {'error': error})
+            hdr, _ = conv.reply()
+        except PeerError as e:
+            LOG.error('withdrawing the handoff: %s', e)
+        return {'ok': False, 'error': error}
+
     def _pause_and_confirm(self, conv):
-        """Pause the copy while the peer claims, tell the peer the outcome
-        ("paused" or "abort") and read its reply. Returns (reply header,
-        time the pause returned); a reply that did not come is
+        """Pause the copy while the state travels, tell the peer the
+        outcome ("paused" or "abort") and read its reply. Returns (reply
+        header, time the pause returned); a reply that did not come is
         ``{'ok': False, 'error': ...}``."""
         try:
             self.cloud.pause(self.copy)
@@ -314,9 +337,10 @@ class Switchover:
 
     # ------------------------------------------------------------ in
     def activate_from(self, hdr, body, channel):
-        """Peer sent its state ("takeover"): take over once it confirms
-        its copy paused (runs on the standby). ``channel`` reads the
-        peer's follow-up frames. Returns the reply header and body."""
+        """Peer announced a handoff ("takeover"): claim the next epoch,
+        then take its state and, once it confirms its copy paused, take
+        over (runs on the standby). ``channel`` reads the peer's
+        follow-up frames. Returns the reply header and body."""
         m = self.m
         with self.lock:
             if m.state != STANDBY:
@@ -325,20 +349,11 @@ class Switchover:
             t0 = time.monotonic()
             expected = int(hdr['epoch'])
             sender = hdr['sender']
-            try:
-                # transit is protected by the HMAC; the checksum is checked
-                # by the copy that imports it (it refuses a mismatch)
-                blob = drivers.StateBlob(body, hdr['sha256'],
-                                         hdr.get('meta'), verify=False)
-            except ChecksumMismatch as e:
-                return {'ok': False, 'error': str(e)}, b''
             m.to(ACTIVATING, 'handoff from %s at epoch %d'
                  % (sender, expected))
-            t_verified = time.monotonic()
             try:
-                new, marks, failed = self._claim_next(
-                    expected, lambda: self._await_pause(channel, sender),
-                    blob)
+                new, marks, failed = self._claim_next(expected, channel,
+                                                      sender)
             except (StaleEpoch, FenceError) as e:
                 self.counters['stale_epoch_refusals'] += 1
                 m.to(STANDBY, 'claim failed: %s' % e)
@@ -346,19 +361,21 @@ class Switchover:
             m.epoch = new
             t_released = time.monotonic()
             try:
-                self._import(blob, new, failed, marks.get('importing'))
+                self._import(marks.get('blob'), new, failed,
+                             marks.get('importing'))
             except Exception as e:
                 self._hand_back(new, sender, e)
                 return {'ok': False, 'error': str(e),
                         'epoch': self.m.epoch}, b''
+            blob = marks['blob']
             t_restored = time.monotonic()
             r = self.dataplane.activate()
             m.to(ACTIVE, 'restored %d bytes, replayed %d packets'
                  % (len(blob), r['replayed']))
             self.counters['switchovers_in'] += 1
             fault_hold(HOLD_ACK)
-            t_claimed = marks['claimed']
-            t_confirmed = marks.get('confirmed', t_claimed)
+            t_claimed, t_state = marks['claimed'], marks['state']
+            t_confirmed = marks['confirmed']
             # a copy that imports while paused resumes after the import
             t_resumed = marks.get('resumed', t_confirmed)
             res = {'ok': True, 'direction': 'in', 'epoch': new,
@@ -367,16 +384,17 @@ class Switchover:
                    'replay_seconds': r['replay_seconds'],
                    'restore_s': t_restored - t0,
                    'steps_ms': {
-                       'verify': 1e3 * (t_verified - t0),
-                       'claim': 1e3 * (t_claimed - t_verified),
-                       'await_pause': 1e3 * (t_confirmed - t_claimed),
+                       'claim': 1e3 * (t_claimed - t0),
+                       'await_state': 1e3 * (t_state - t_claimed),
+                       'await_pause': 1e3 * (t_confirmed - t_state),
                        'unpause': 1e3 * (t_resumed - t_confirmed),
-                       # the lock's release overlaps the import
+                       # the import was sent before the resume; the
+                       # lock's release overlaps it
                        'release': 1e3 * max(0.0, t_released - t_resumed),
                        'import': 1e3 * (t_restored - t_resumed),
                        'replay': 1e3 * r['replay_seconds']},
                    'mono': {'received': t0, 'claimed': t_claimed,
-                            'confirmed': t_confirmed,
+                            'state': t_state, 'confirmed': t_confirmed,
                             'resumed': t_resumed, 'restored': t_restored,
                             'replay_started': r.get('replay_started')},
                    'duration_s': time.monotonic() - t0,
@@ -385,42 +403,57 @@ class Switchover:
             threading.Thread(target=self._gc, daemon=True).start()
             return res, b''
 
-    def _await_pause(self, channel, sender):
-        """Wait (under the claim's lock) for the peer's word that its
-        copy is paused; PeerError if it aborted or said nothing within
+    def _follow(self, channel, sender, want):
+        """The peer's next follow-up, which must be ``want``; PeerError if
+        it withdrew ("abort"), sent something else or nothing within
         ``peer_timeout``."""
-        fhdr, _ = channel.next(self.c.peer_timeout)
-        if fhdr['type'] == 'paused':
-            return
+        fhdr, fbody = channel.next(self.c.peer_timeout)
+        if fhdr['type'] == want:
+            return fhdr, fbody
         if fhdr['type'] == 'abort':
             raise PeerError('%s withdrew the handoff: %s'
                             % (sender, fhdr.get('error')))
-        raise PeerError('%s sent %r where "paused" was expected'
-                        % (sender, fhdr['type']))
+        raise PeerError('%s sent %r where %r was expected'
+                        % (sender, fhdr['type'], want))
 
-    def _claim_next(self, expected, await_pause, blob):
+    def _claim_next(self, expected, channel, sender):
         """Claim epoch ``expected + 1`` and, under the same lock (no claim
-        in between), wait for the peer's pause; for a driver that imports
-        into a running copy, unpause there too and start the import, which
-        runs while the lock is released.
+        in between), wait for the peer's state and its word that its copy
+        is paused; for a driver that imports into a running copy, send the
+        import and unpause there too (the import completes while the lock
+        is released).
 
         Returns (new epoch, marks, the error that stopped it after the
         claim or None). The marks are CLOCK_MONOTONIC ``claimed``,
-        ``confirmed`` and ``resumed`` as far as reached, and the running
-        import (``importing``). StaleEpoch or FenceError when nothing was
-        claimed."""
+        ``state``, ``confirmed`` and ``resumed`` as far as reached, the
+        state (``blob``) and the running import (``importing``).
+        StaleEpoch or FenceError when nothing was claimed."""
         marks = {}
 
         def then():
             marks['claimed'] = time.monotonic()
-            await_pause()
+            shdr, body = self._follow(channel, sender, 'state')
+            # transit is protected by the HMAC; the checksum is checked
+            # by the copy that imports it (it refuses a mismatch)
+            try:
+                blob = drivers.StateBlob(body, shdr['sha256'],
+                                         shdr.get('meta'), verify=False)
+            except (KeyError, TypeError, ValueError) as e:
+                raise PeerError('malformed state from %s: %s'
+                                % (sender, e))
+            marks['blob'] = blob
+            marks['state'] = time.monotonic()
+            self._follow(channel, sender, 'paused')
             marks['confirmed'] = time.monotonic()
             if self.cloud.requires_running_for_import:
-                self.cloud.unpause(self.copy)
-                marks['resumed'] = time.monotonic()
+                # the request waits at the paused copy's port and is the
+                # first thing it reads when it runs, during the rest of
+                # the hypervisor's resume call
                 marks['importing'] = _Background(
                     self.cloud.import_state, self.copy, blob,
                     expected + 1)
+                self.cloud.unpause(self.copy)
+                marks['resumed'] = time.monotonic()
         try:
             new = self.fence.claim(expected, then=then)
         except (DriverError, PeerError) as e:

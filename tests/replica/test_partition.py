@@ -167,3 +167,42 @@ def test_epoch_handed_back_after_the_sender_gave_up(lab):
     r = lab.switchover('a')
     assert r['ok'], r
     assert lab.wait_idle() == 'b'
+
+
+def test_export_fails_and_the_handoff_is_withdrawn(lab):
+    """B has claimed the next epoch when A's export fails (A's guest
+    endpoint does not answer: packets to it dropped). A withdraws
+    ("abort"), B hands the epoch back without ever running its copy, A
+    serves on under it and the buffered requests are replayed once."""
+    from nova_netaware.replica.lab.netns import sh
+    lab.start_guest('a')
+    lab.start_guest('b')
+    lab.start_agent('a', state_timeout=1.0)
+    lab.start_agent('b')
+    assert lab.wait_idle() == 'a'
+    ca = lab.start_client('a', 'a1', 1200, 500, timeout=40)
+    cb = lab.start_client('b', 'b1', 1200, 500, timeout=40)
+    rule = ['-p', 'tcp', '--dport', str(CTL_PORT), '-j', 'DROP']
+    with StateSampler([lab.guest_pid('a'), lab.guest_pid('b')]) as sampler:
+        time.sleep(0.5)
+        sh('ip', 'netns', 'exec', lab.ns('hv', 'a'), 'iptables', '-I',
+           'OUTPUT', *rule)
+        try:
+            r = lab.switchover('a')
+        finally:
+            sh('ip', 'netns', 'exec', lab.ns('hv', 'a'), 'iptables', '-D',
+               'OUTPUT', *rule)
+        assert not r['ok'] and 'export' in r['error'], r
+        assert lab.wait_idle() == 'a'
+        a, b = lab.status('a')['counters'], lab.status('b')['counters']
+        assert a['handbacks'] == 1 and b['switchovers_in'] == 0, (a, b)
+        assert b['switchovers_failed'] == 1, b
+        lab.wait_sent(ca, 30)
+        lab.wait_sent(cb, 30)
+        time.sleep(0.2)
+        assert lab.switchover('a')['ok']
+        assert lab.wait_idle() == 'b'
+        results = [lab.client_result(ca), lab.client_result(cb)]
+    assert (True, False) in sampler.seen
+    assert sampler.both_running == [], sampler.both_running[:5]
+    assert_exactly_once(lab, results, 'b')

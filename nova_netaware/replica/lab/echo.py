@@ -118,9 +118,17 @@ class EchoStream:
                 dups += 1
             seen.add(s)
         missing = sorted(set(self.sent) - seen)
+        # replies that came after a reply to a later echo: how many, and
+        # the first few as (echo, highest echo answered before, arrival)
+        late, top = [], 0
+        for s, t in self.replies:
+            if s < top:
+                late.append((s, top, t))
+            top = max(top, s)
         return {'sent': len(self.sent), 'replies': len(seqs),
                 'missing': missing, 'duplicates': dups,
-                'in_order': seqs == sorted(seqs)}
+                'in_order': seqs == sorted(seqs),
+                'late': len(late), 'first_late': late[:5]}
 
     def close(self):
         self._stop.set()
