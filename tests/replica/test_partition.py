@@ -30,6 +30,17 @@ def _switch_in_thread(lab, x):
     return t, box
 
 
+def _drain_to_b(lab, ca, cb):
+    """Both clients have sent everything; A hands off to B, which replays
+    what it held. Returns the clients' results."""
+    lab.wait_sent(ca, 30)
+    lab.wait_sent(cb, 30)
+    time.sleep(0.2)
+    assert lab.switchover('a')['ok']
+    assert lab.wait_idle() == 'b'
+    return [lab.client_result(ca), lab.client_result(cb)]
+
+
 def _run(lab, hold_env, cut_when, expect_active):
     lab.start_guest('a')
     lab.start_guest('b')
@@ -118,12 +129,7 @@ def test_pause_fails_after_the_state_was_sent(lab):
         a = lab.status('a')['counters']
         assert a['handbacks'] == 1 and a['recoveries'] == 1, a
         assert lab.status('b')['counters']['switchovers_in'] == 0
-        lab.wait_sent(ca, 30)
-        lab.wait_sent(cb, 30)
-        time.sleep(0.2)
-        assert lab.switchover('a')['ok']
-        assert lab.wait_idle() == 'b'
-        results = [lab.client_result(ca), lab.client_result(cb)]
+        results = _drain_to_b(lab, ca, cb)
     assert sampler.both_running == [], sampler.both_running[:5]
     assert_exactly_once(lab, results, 'b')
 
@@ -197,12 +203,7 @@ def test_export_fails_and_the_handoff_is_withdrawn(lab):
         a, b = lab.status('a')['counters'], lab.status('b')['counters']
         assert a['handbacks'] == 1 and b['switchovers_in'] == 0, (a, b)
         assert b['switchovers_failed'] == 1, b
-        lab.wait_sent(ca, 30)
-        lab.wait_sent(cb, 30)
-        time.sleep(0.2)
-        assert lab.switchover('a')['ok']
-        assert lab.wait_idle() == 'b'
-        results = [lab.client_result(ca), lab.client_result(cb)]
+        results = _drain_to_b(lab, ca, cb)
     assert (True, False) in sampler.seen
     assert sampler.both_running == [], sampler.both_running[:5]
     assert_exactly_once(lab, results, 'b')
