@@ -39,7 +39,8 @@ class Agent:
         self.counters = {'switchovers_out': 0, 'switchovers_in': 0,
                          'switchovers_failed': 0, 'recoveries': 0,
                          'stale_epoch_refusals': 0, 'policy_triggers': 0,
-                         'manual_triggers': 0, 'handbacks': 0}
+                         'manual_triggers': 0, 'handbacks': 0,
+                         'takeovers_abandoned': 0}
         self.op_lock = threading.RLock()
         self.stopping = threading.Event()
         if not c.peer_host:
@@ -90,7 +91,12 @@ class Agent:
             m.to(ACTIVE)
         elif epoch and holder == self.id:
             m.epoch = epoch
-            if self.cloud.is_running(self.copy):
+            sender = self.switch.pending_takeover(epoch)
+            if sender:
+                # stopped between the claim and the import: the peer has
+                # the newest state
+                self.switch.abandon_takeover(epoch, sender)
+            elif self.cloud.is_running(self.copy):
                 m.to(ACTIVATING, 'restart while holding the epoch')
                 self.dataplane.activate()
                 m.to(ACTIVE)
@@ -99,6 +105,7 @@ class Agent:
                 m.to(RECOVERING, 'restart with the copy paused')
                 self.switch.recover()
         else:
+            self.switch.pending_takeover(None)  # one overtaken since: gone
             self.cloud.pause(self.copy)
             m.epoch = epoch
             m.to(STANDBY, 'epoch %d held by %s' % (epoch, holder))

@@ -20,7 +20,9 @@ pause overlaps the state's transfer::
 B never unpauses before A reported its copy paused, so both copies never
 run at once. If "state" or "paused" does not come (partition, export or
 pause failed, peer crash), B hands the epoch back to A (N+2, held by A) and
-stays paused.
+stays paused. B notes a claimed takeover until its copy imported the state;
+restarted with that note (killed in between), it hands the epoch back
+rather than resume a copy whose state is older than A's.
 
 If the reply does not come A goes RECOVERING and decides through the epoch
 only: if B holds N+1, A stays paused (STANDBY); if the epoch was handed back,
@@ -30,6 +32,7 @@ the current epoch (``EpochFence.claim(then=...)`` or
 ``EpochFence.run_if_current``).
 """
 
+import json
 import logging
 import os
 import threading
@@ -50,6 +53,7 @@ LOG = logging.getLogger(__name__)
 
 HOLD_HANDOFF = 'NNR_TEST_HOLD_HANDOFF'
 HOLD_ACK = 'NNR_TEST_HOLD_ACK'
+HOLD_TAKEOVER = 'NNR_TEST_HOLD_TAKEOVER'
 _HOLDS_USED = set()
 
 
@@ -367,6 +371,7 @@ class Switchover:
                 self._hand_back(new, sender, e)
                 return {'ok': False, 'error': str(e),
                         'epoch': self.m.epoch}, b''
+            self.clear_takeover()  # before this copy serves anything
             blob = marks['blob']
             t_restored = time.monotonic()
             r = self.dataplane.activate()
@@ -432,6 +437,7 @@ class Switchover:
 
         def then():
             marks['claimed'] = time.monotonic()
+            self._mark_takeover(expected + 1, sender)
             shdr, body = self._follow(channel, sender, 'state')
             # transit is protected by the HMAC; the checksum is checked
             # by the copy that imports it (it refuses a mismatch)
@@ -445,6 +451,7 @@ class Switchover:
             marks['state'] = time.monotonic()
             self._follow(channel, sender, 'paused')
             marks['confirmed'] = time.monotonic()
+            fault_hold(HOLD_TAKEOVER)
             if self.cloud.requires_running_for_import:
                 # the request waits at the paused copy's port and is the
                 # first thing it reads when it runs, during the rest of
@@ -482,6 +489,7 @@ class Switchover:
         try:
             self.cloud.pause(self.copy)
             back = self.fence.claim(epoch, holder=sender)
+            self.clear_takeover()
             self.m.epoch = back
             self.m.to(STANDBY, 'takeover failed, epoch %d handed back'
                       % back)
@@ -489,6 +497,63 @@ class Switchover:
             LOG.error('hand back failed: %s', e2)
             self.m.to(FAILED, 'import and hand back failed')
         self.counters['switchovers_failed'] += 1
+
+    # ------------------------------------------------------------ marker
+    def _marker_path(self):
+        return os.path.join(self.c.state_dir,
+                            'takeover-%s.json' % self.c.service_name)
+
+    def _mark_takeover(self, epoch, sender):
+        """Note that ``epoch`` was claimed for a takeover from ``sender``
+        whose state this copy has not imported yet. Kept in the page cache
+        (no fsync): it survives the agent's crash, not the host's."""
+        path = self._marker_path()
+        with open(path + '.tmp', 'w') as f:
+            json.dump({'epoch': epoch, 'from': sender}, f)
+        os.replace(path + '.tmp', path)
+
+    def clear_takeover(self):
+        try:
+            os.unlink(self._marker_path())
+        except FileNotFoundError:
+            pass
+
+    def pending_takeover(self, epoch):
+        """The peer this agent claimed ``epoch`` from for a takeover that
+        it did not finish (it stopped before the import), or None. A
+        marker of another epoch (settled since) or an unreadable one is
+        removed; the latter is reported."""
+        try:
+            with open(self._marker_path()) as f:
+                d = json.load(f)
+            mark = (int(d['epoch']), str(d['from']))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            LOG.error('takeover marker %s unreadable, removed: %s',
+                      self._marker_path(), e)
+            mark = None
+        if mark is None or mark[0] != epoch:
+            self.clear_takeover()
+            return None
+        return mark[1]
+
+    def abandon_takeover(self, epoch, sender):
+        """At start: this agent holds ``epoch``, claimed for a takeover
+        from ``sender``, but stopped before its copy imported the state.
+        Its copy's state is older than the sender's, so the epoch goes back
+        to the sender (paused with the newest state; it resumes within a
+        second) and this copy stays paused."""
+        m = self.m
+        LOG.warning('restarted after claiming epoch %d for a takeover from '
+                    '%s without importing its state: pausing %s and handing '
+                    'the epoch back', epoch, sender, self.copy)
+        self.cloud.pause(self.copy)
+        m.epoch = self.fence.claim(epoch, holder=sender)
+        self.clear_takeover()
+        self.counters['takeovers_abandoned'] += 1
+        m.to(STANDBY, 'takeover from %s abandoned, epoch %d handed back'
+             % (sender, m.epoch))
 
     def _gc(self):
         try:

@@ -3,11 +3,12 @@ switchover every buffered packet is replayed exactly once, in order."""
 
 import os
 import signal
+import threading
 import time
 
 import pytest
 
-from tests.replica.helpers import assert_exactly_once
+from tests.replica.helpers import StateSampler, assert_exactly_once
 
 pytestmark = pytest.mark.netns
 
@@ -80,3 +81,56 @@ def test_restart_with_paused_copy_resolves_by_epoch(pair, tmp_path):
             f.claim(1)  # the peer's late claim with the old epoch
     finally:
         f.close()
+
+
+def test_kill9_after_the_claim_before_the_import(lab):
+    """B claimed the next epoch and A paused its copy; B is killed before
+    its copy imported A's state. Restarted, B must not resume its copy
+    (its state lacks A's latest requests): it hands the epoch back, A
+    resumes, and every request counts exactly once."""
+    lab.start_guest('a')
+    lab.start_guest('b')
+    lab.start_agent('a')
+    lab.start_agent('b', env={'NNR_TEST_HOLD_TAKEOVER': '30'})
+    assert lab.wait_idle() == 'a'
+    ca = lab.start_client('a', 'a1', 1200, 500, timeout=40)
+    # B's clients are done (and held) before B dies: what reaches a
+    # standby hypervisor while its agent is dead is dropped by design
+    cb = lab.start_client('b', 'b1', 300, 1000, timeout=40)
+    lab.wait_sent(cb, 20)
+    _wait_buffered(lab, 'b', 300)
+    with StateSampler([lab.guest_pid('a'), lab.guest_pid('b')]) as sampler:
+        time.sleep(0.2)
+        box = {}
+        t = threading.Thread(
+            target=lambda: box.update(r=lab.switchover('a')))
+        t.start()
+        end = time.monotonic() + 10
+        while 'NNR_TEST_HOLD_TAKEOVER' not in _log(lab, 'b'):
+            assert time.monotonic() < end, 'B never reached its hold'
+            time.sleep(0.02)
+        lab.kill('agent-b', signal.SIGKILL)
+        t.join(20)
+        assert not box['r']['ok'], box['r']
+        lab.start_agent('b')
+        assert lab.wait_idle() == 'a'
+        b = lab.status('b')
+        assert b['counters']['takeovers_abandoned'] == 1, b['counters']
+        assert lab.status('a')['counters']['handbacks'] == 1
+        assert lab.status('b')['buffer']['packets'] == 300
+        lab.wait_sent(ca, 30)
+        time.sleep(0.2)
+        assert lab.switchover('a')['ok']
+        assert lab.wait_idle() == 'b'
+        assert lab.status('b')['last_switchover']['replayed'] == 300
+        results = [lab.client_result(ca), lab.client_result(cb)]
+    assert sampler.both_running == [], sampler.both_running[:5]
+    assert_exactly_once(lab, results, 'b')
+
+
+def _log(lab, x):
+    try:
+        with open(os.path.join(lab.dir, 'agent-%s.log' % x)) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ''
