@@ -105,7 +105,7 @@ class Agent:
                 m.to(RECOVERING, 'restart with the copy paused')
                 self.switch.recover()
         else:
-            self.switch.pending_takeover(None)  # one overtaken since: gone
+            self.switch.clear_takeover()  # one overtaken since: gone
             self.cloud.pause(self.copy)
             m.epoch = epoch
             m.to(STANDBY, 'epoch %d held by %s' % (epoch, holder))

@@ -32,6 +32,7 @@ the current epoch (``EpochFence.claim(then=...)`` or
 ``EpochFence.run_if_current``).
 """
 
+from concurrent import futures
 import json
 import logging
 import os
@@ -40,7 +41,6 @@ import time
 
 from nova_netaware.replica import drivers
 from nova_netaware.replica import peer
-from nova_netaware.replica.errors import ChecksumMismatch
 from nova_netaware.replica.errors import DriverError
 from nova_netaware.replica.errors import FenceError
 from nova_netaware.replica.errors import PeerError
@@ -68,27 +68,6 @@ def fault_hold(var):
         time.sleep(float(v))
 
 
-class _Background(threading.Thread):
-    """``fn(*args)`` in a thread of its own; :meth:`result` joins it and
-    raises what it raised."""
-
-    def __init__(self, fn, *args):
-        super().__init__(daemon=True, name='import')
-        self.fn, self.args, self.error = fn, args, None
-        self.start()
-
-    def run(self):
-        try:
-            self.fn(*self.args)
-        except BaseException as e:  # re-raised by result()
-            self.error = e
-
-    def result(self):
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-
 class Switchover:
     """Moves the active role between the two agents of a pair.
 
@@ -110,6 +89,9 @@ class Switchover:
         self.codec = agent.codec
         self.counters = agent.counters
         self.lock = agent.op_lock
+        # the import runs beside the resume and the lock's release
+        self._importer = futures.ThreadPoolExecutor(
+            1, thread_name_prefix='import')
         self.stopping = agent.stopping
         self.last = None
 
@@ -210,8 +192,7 @@ class Switchover:
                        # CLOCK_MONOTONIC marks, comparable with the
                        # peer's only where both agents share a machine
                        # (the local stack): the benchmark's timeline
-                       'mono': {'announced': t_announced,
-                                'fence': t_announced, 'sent': t_sent,
+                       'mono': {'fence': t_announced, 'sent': t_sent,
                                 'paused': t_paused},
                        'peer_mono': hdr.get('mono')}
                 self.last = res
@@ -456,7 +437,7 @@ class Switchover:
                 # the request waits at the paused copy's port and is the
                 # first thing it reads when it runs, during the rest of
                 # the hypervisor's resume call
-                marks['importing'] = _Background(
+                marks['importing'] = self._importer.submit(
                     self.cloud.import_state, self.copy, blob,
                     expected + 1)
                 self.cloud.unpause(self.copy)
