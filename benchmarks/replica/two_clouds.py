@@ -312,6 +312,8 @@ def _switchovers(cp, doms, n, interval, out, log):
                for n in s.result()['missing']]
         for side, s in streams.items()}
     out['marks'] = [(round(t - marks[0][0], 4), old) for t, old in marks]
+    out['t0_monotonic'] = marks[0][0]   # the agents' burst times are
+    # CLOCK_MONOTONIC too (one host)
     out['guest_netstat'] = guest_stats
     out['dataplane'] = {}
     for side in ('a', 'b'):

@@ -137,8 +137,10 @@ dataplane_opts = [
                     'interface\'s receive counter). A guest whose transmit '
                     'path falls behind discards the replies that find its '
                     'sending socket\'s buffer full (measured: Ip.OutDiscards '
-                    'in the guest); the window keeps its backlog small. 0 '
-                    'turns it off.'),
+                    'in the guest); the window keeps its backlog small. '
+                    'What arrives during the replay waits in the kernel '
+                    'queue and follows through the same window, not as one '
+                    'burst. 0 turns it off.'),
     cfg.FloatOpt('replay_window_wait', default=0.02, min=0.0005,
                  help='Seconds the replay waits for the guest to send '
                       'anything when the window is full; then another '

@@ -143,3 +143,45 @@ def test_a_held_burst_larger_than_the_tap_queue_is_replayed_whole(port,
         assert st.get('tx_dropped_during_replay', 0) == 0, st
     finally:
         echo.close()
+
+
+def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
+                                                                   bed):
+    """A steady stream that goes on through a hold, the replay and after:
+    what arrives while the held frames are replayed waits in the kernel
+    queue, and it must not reach the guest as one burst afterwards (at
+    1 kHz in the two-cloud benchmark, 250-330 frames at once, and the
+    guest discarded the replies beyond its socket buffer). It follows at
+    the guest's own pace: every echo is answered, once and in order."""
+    rate_interval = 0.0002          # 5,000 echoes/s, about 2,500 arrive
+    held_seconds = 1.0              # during a replay of about 5,000
+    total = int((0.5 + held_seconds + 2.5) / rate_interval)
+    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                      bed.guest_ip)
+    try:
+        echo.send_many(5, INTERVAL)
+        assert echo.wait_replies(5, 10) == 5
+        sender = threading.Thread(target=echo.send_many,
+                                  args=(total, rate_interval), daemon=True)
+        sender.start()
+        time.sleep(0.5)
+        port.call('hold')
+        time.sleep(held_seconds)
+        held = port.call('stats')['buffer_packets']
+        rel = port.call('release')
+        sender.join(60)
+        assert not sender.is_alive()
+        echo.wait_replies(5 + total, 60)
+        time.sleep(0.5)
+        st = port.call('stats')['dataplane']
+        r = echo.result()
+        assert held >= 0.5 * held_seconds / rate_interval, held
+        assert rel['replayed'] >= held
+        assert st['kernel_queue_dropped'] == 0, st
+        assert r['missing'] == [] and r['duplicates'] == 0, (
+            len(r['missing']), r['missing'][:5], r['duplicates'],
+            {k: v for k, v in st.items() if k != 'pass_bursts'})
+        assert r['in_order'], r['late']
+        assert st.get('caught_up', 0) > 0, st   # the tail was paced
+    finally:
+        echo.close()
