@@ -6,7 +6,7 @@
     sudo .venv/bin/python benchmarks/replica_bench.py --real-guest
         [--cycles 20] [--interval 0.001]      (benchmarks/replica/real_guest.py)
     sudo .venv/bin/python benchmarks/replica_bench.py --two-clouds
-        [--stack-dir DIR] [--switchovers 20] [--image-mb 128]
+        [--stack-dir DIR] [--switchovers 20] [--image-mb 128] [--no-rps]
                                               (benchmarks/replica/two_clouds.py)
 
 Measures in one run, on one test bed (see nova_netaware.replica.lab):
@@ -149,6 +149,10 @@ def main():
                     metavar='NAME=VALUE',
                     help='--two-clouds: a [replica] option for both agents '
                          '(repeatable), e.g. replay_window=64')
+    ap.add_argument('--no-rps', action='store_true',
+                    help='--two-clouds: leave the lab\'s interfaces without '
+                         'receive packet steering (see '
+                         'benchmarks/replica/two_clouds.py lab_rps)')
     a = ap.parse_args()
     if a.two_clouds:
         return two_clouds_main(a)
@@ -200,7 +204,8 @@ def two_clouds_main(a):
                      '%r' % item)
         opts[name.strip()] = value.strip()
     out = two_clouds.run(a.stack_dir, a.switchovers, a.interval,
-                         a.image_mb, log=log, agent_opts=opts)
+                         a.image_mb, log=log, agent_opts=opts,
+                         rps=not a.no_rps)
     ok = two_clouds.report(out, print_table)
     if a.json:
         with open(a.json, 'w') as f:

@@ -140,13 +140,13 @@ def _fast_path_driver(dom, uri):
 
 
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
-        log=print, keep=False, agent_opts=None):
+        log=print, keep=False, agent_opts=None, rps=True):
     from nova_netaware.replica.lab.cloudpair import CloudPair
     from nova_netaware.replica.lab.cloudpair import Domains
     d, teardown = _stack(stack_dir, log)
     work = tempfile.mkdtemp(prefix='nnr-pair-')
     out = {'switchovers': switchovers, 'interval_s': interval,
-           'image_mb': image_mb}
+           'image_mb': image_mb, 'rps': rps}
     cp = None
     try:
         cp = CloudPair(d, work)
@@ -217,6 +217,10 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
             % (statistics.median(sus), statistics.median(resm),
                statistics.median(out['rtt_ms'])))
 
+        if rps:
+            out['rps_queues'] = lab_rps(cp)
+            log('receive packet steering on %d receive queues of the lab'
+                % out['rps_queues'])
         for side in ('a', 'b'):
             cp.start_agent(side)
         _switchovers(cp, doms, switchovers, interval, out, log)
@@ -236,6 +240,38 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
         if not keep:
             teardown()
     return out
+
+
+def lab_rps(cp):
+    """Receive packet steering over all CPUs on every receive queue of
+    both clouds' lab namespaces (the guests' taps included, so call it
+    after the boot); returns the number of queues set.
+
+    Why: the lab's links are veth pairs and the guests' taps, which hand
+    each packet to the backlog of the CPU that sends it. When the sending
+    thread (QEMU's, for a guest's reply) moves to the other CPU while the
+    first CPU's backlog waits for ksoftirqd, a later packet overtakes an
+    earlier one. Seen on 2026-12-04: the client got echo 19,895's reply
+    before 19,891's, while a capture on the guest's tap showed the
+    requests and the replies in order. Steering hashes each flow to one
+    CPU, as a NIC's RSS does, so the lab's network keeps a flow's order
+    and the benchmark's order check measures the replica's path.
+    ``--no-rps`` leaves the lab as it is."""
+    from nova_netaware.deploy.localstack.libvirt import fabric
+    mask = format((1 << (os.cpu_count() or 1)) - 1, 'x')
+    script = ('n=0; for f in /sys/class/net/*/queues/rx-*/rps_cpus; do '
+              '[ -e "$f" ] && echo %s > "$f" && n=$((n+1)); done; echo $n'
+              % mask)
+    total = 0
+    for side in ('a', 'b'):
+        for ns in fabric.namespaces(cp.labs[side].plan):
+            r = subprocess.run(['ip', 'netns', 'exec', ns, 'sh', '-c',
+                                script], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SystemExit('receive packet steering in %s: %s'
+                                 % (ns, r.stderr.strip()))
+            total += int(r.stdout.split()[-1])
+    return total
 
 
 def _switchovers(cp, doms, n, interval, out, log):
@@ -479,6 +515,9 @@ def report(o, print_table):
                  '0.5 s active, later active', ' | '.join(
                      '%(held)d %(first_0.5s_active)d %(active)d'
                      % o['loss_where'][s] for s in 'ab'), '', ''))
+    rows.append(('receive packet steering on the lab\'s interfaces',
+                 ('on, %d receive queues' % o['rps_queues'])
+                 if o.get('rps') else 'off (--no-rps)', '', ''))
     print_table(['two clouds (%d switchovers, echo every %.1f ms)'
                  % (o['switchovers'], o['interval_s'] * 1e3), 'value',
                  'ratio', 'target'], rows)
