@@ -385,9 +385,22 @@ class Switchover:
                             'replay_started': r.get('replay_started')},
                    'duration_s': time.monotonic() - t0,
                    'downtime_s': self._service_downtime(blob)}
+            self._guest_import_times(res, new)
             self.last = res
             threading.Thread(target=self._gc, daemon=True).start()
             return res, b''
+
+    def _guest_import_times(self, res, epoch):
+        """Split the import step where the state driver tells it: the
+        guest endpoint's own time for the import (``import_in_guest``)
+        and when its reply was read (``mono['import_replied']``)."""
+        last = getattr(getattr(self.cloud, 'state_driver', None),
+                       'last_import', None)
+        if not isinstance(last, dict) or last.get('epoch') != epoch:
+            return
+        if isinstance(last.get('server_us'), (int, float)):
+            res['steps_ms']['import_in_guest'] = last['server_us'] / 1e3
+        res['mono']['import_replied'] = last.get('replied')
 
     def _follow(self, channel, sender, want):
         """The peer's next follow-up, which must be ``want``; PeerError if

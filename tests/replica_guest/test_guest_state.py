@@ -106,6 +106,9 @@ def test_export_import_round_trip_through_the_driver(bed, driver):
     assert b'\ncounter %d\n' % bed.peek() in s1.data
     e0 = driver.stats()['epoch']
     assert driver.import_state('guest', s1, e0 + 1) == s1.sha256
+    # the guest endpoint's own time, kept for the switchover's timeline
+    last = driver.last_import
+    assert last['epoch'] == e0 + 1 and last['server_us'] > 0, last
     st = driver.stats()
     assert st['frozen'] is False and st['epoch'] == e0 + 1
     t1, c1 = st['total'], bed.peek()

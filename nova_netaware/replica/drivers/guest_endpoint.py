@@ -17,6 +17,7 @@ import json
 import select
 import socket
 import threading
+import time
 
 from nova_netaware.replica.drivers import (ChecksumMismatch, DriverError,
                                            StateBlob, StateDriver)
@@ -39,6 +40,7 @@ class GuestEndpointStateDriver(StateDriver):
         self._sock = self._rf = None
         self._lock = threading.Lock()
         self.reconnects = 0
+        self.last_import = None
 
     # ------------------------------------------------------------ connection
     def _open(self):
@@ -137,6 +139,11 @@ class GuestEndpointStateDriver(StateDriver):
         hdr, _ = self._call({'op': 'import', 'size': len(blob.data),
                              'sha256': blob.sha256, 'epoch': int(epoch)},
                             blob.data)
+        # for the switchover's timeline: the guest endpoint's own time for
+        # the request and when its reply was read (CLOCK_MONOTONIC)
+        self.last_import = {'epoch': int(epoch),
+                            'server_us': hdr.get('server_us'),
+                            'replied': time.monotonic()}
         if hdr.get('sha256') != blob.sha256:
             raise ChecksumMismatch('copy %s restored state %s, exported '
                                    'state was %s' % (copy, hdr.get('sha256'),
