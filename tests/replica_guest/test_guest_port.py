@@ -185,3 +185,46 @@ def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
         assert st.get('caught_up', 0) > 0, st   # the tail was paced
     finally:
         echo.close()
+
+
+def test_traffic_the_guest_does_not_answer_is_not_held_after_the_replay(
+        port, bed):
+    """One-way frames (UDP to a closed port; the guest's ICMP errors are
+    rate-limited to about one a second) through a hold. The replay paces
+    them by the guest's output, one window per replay_window_wait; what
+    waited meanwhile in the kernel queue must not be paced that way too
+    (that would keep a steady one-way flow behind for good): the pacing
+    gives up at the first window the guest leaves unanswered, and the
+    kernel queue drains."""
+    rate_interval = 0.0002
+    total = int(3.0 / rate_interval)
+    sock = bed.client_socket(socket.SOCK_DGRAM)
+    stop = []
+
+    def send():
+        t0 = time.monotonic()
+        for i in range(total):
+            if stop:
+                return
+            delay = t0 + i * rate_interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendto(b'x' * 32, (bed.guest_ip, 9))
+    sender = threading.Thread(target=send, daemon=True)
+    try:
+        sender.start()
+        time.sleep(0.3)
+        port.call('hold')
+        time.sleep(0.7)
+        rel = port.call('release')
+        sender.join(30)
+        time.sleep(0.5)
+        st = port.call('stats')['dataplane']
+        assert rel['replayed'] > 1000, rel
+        assert st['kernel_queue_dropped'] == 0, st
+        # drained: nothing of the flow is still waiting for the guest
+        assert st['kernel_queue_total'] < 50, {
+            k: v for k, v in st.items() if k != 'pass_bursts'}
+    finally:
+        stop.append(1)
+        sock.close()

@@ -91,29 +91,32 @@ class _GuestWindow:
         self.ifname, self.size, self.wait = ifname, size, wait
         self.counters = counters
         self.ahead = 0
+        self.left = 0           # frames still to pace after the replay
         self.base = netfilter.rx_packets(ifname) if size else None
         if self.base is None:
             self.size = 0      # no counter: rate pacing only
 
     def sent_one(self):
+        """Count one frame sent; wait while the window is full. False if
+        the guest sent nothing within ``wait`` (or no counter)."""
         self.ahead += 1
         if self.ahead < self.size:
-            return
+            return True
         deadline = time.monotonic() + self.wait
         while True:
             out = netfilter.rx_packets(self.ifname)
             if out is None:
                 self.size = 0
-                return
+                return False
             if out > self.base:
                 self.ahead = max(0, self.ahead - (out - self.base))
                 self.base = out
                 if self.ahead < self.size:
-                    return
+                    return True
             if time.monotonic() >= deadline:
                 self.counters['replay_window_timeouts'] += 1
                 self.ahead = 0
-                return
+                return False
             time.sleep(0.0005)
 
 
@@ -389,8 +392,14 @@ class NfqueueDataPlane(dp.DataPlane):
                     return
             # just after a replay: paced by the guest's output, outside the
             # lock so that a fence need not wait for it
-            catchup.sent_one()
+            answered = catchup.sent_one()
             self.counters['caught_up'] += 1
+            catchup.left -= 1
+            if (catchup.left <= 0 or not answered) and \
+                    self._catchup is catchup:
+                # done, or the guest does not answer this traffic (pacing
+                # by its answers would only hold it back): pass it on
+                self._catchup = None
         return on_packet
 
     def _flush(self):
@@ -537,7 +546,14 @@ class NfqueueDataPlane(dp.DataPlane):
             # what arrived during the replay waits in the kernel queue; it
             # goes to the guest at the guest's pace too, not as one burst
             # (seen: 250-330 packets at once, 1 kHz, and the guest's
-            # replies beyond its socket buffer discarded)
+            # replies beyond its socket buffer discarded). Only that: the
+            # pacing ends once as many frames as were waiting went through
+            # (+1, the one the blocked callback holds), or at the first
+            # window the guest does not answer, so a flow it does not
+            # answer is not held to one window per replay_window_wait
+            waiting = netfilter.kernel_queue_stats(self.qnum).get(
+                'kernel_queue_total', n)
+            window.left = waiting + 1
             self._catchup = window
         dt = time.monotonic() - t0
         self.counters['replayed'] += n
