@@ -95,6 +95,14 @@ dataplane_opts = [
     cfg.StrOpt('guest_mac',
                help='MAC address of the copy\'s NIC; required when '
                     'buffered packets are replayed onto the port.'),
+    cfg.BoolOpt('arp_responder', default=True,
+                help='When guest_interface is a bridge port: answer ARP '
+                     'requests for guest_endpoint_host (an IPv4 address) '
+                     'with guest_mac at the bridge (ebtables arpreply), so '
+                     'clients still resolve a paused copy and their '
+                     'packets reach the hold. Turn off where the network '
+                     'answers for the port already (Neutron\'s ARP '
+                     'responder).'),
     cfg.IntOpt('nfqueue_num', default=7, min=0, max=65535,
                help='NFQUEUE queue number used by the nfqueue data plane.'),
     cfg.IntOpt('nfqueue_max_len', default=16384, min=64, max=65536,

@@ -228,3 +228,51 @@ def test_traffic_the_guest_does_not_answer_is_not_held_after_the_replay(
     finally:
         stop.append(1)
         sock.close()
+
+
+def _bridge_nat(bed):
+    return subprocess.run(['ip', 'netns', 'exec', bed.hv, 'ebtables',
+                           '--concurrent', '-t', 'nat', '-L'],
+                          capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_a_client_that_must_resolve_the_paused_copy_reaches_the_hold(bed):
+    """The client's neighbour entry for the copy is gone while the copy is
+    paused: its ARP requests go to the bridge, which answers for the copy
+    (``arp_responder``), and its echoes reach the hold. Without the
+    answer the client gives up after three probes (about 3 s) and drops
+    what it queued meanwhile."""
+    ctl = bed.start_port('pass', guest_endpoint_host=bed.guest_ip)
+    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                      bed.guest_ip)
+    n = 40
+    try:
+        assert ctl.call('stats')['dataplane']['arp_responder'] == \
+            bed.guest_ip
+        assert 'arpreply' in _bridge_nat(bed)
+        echo.send_many(5, INTERVAL)
+        assert echo.wait_replies(5, 10) == 5
+        ctl.call('hold')
+        assert bed.domain_state() == 'paused'
+        subprocess.run(['ip', '-n', bed.cl, 'neigh', 'del', bed.guest_ip,
+                        'dev', 'cl0'], check=True)
+        echo.send_many(n, 0.1)      # 4 s: longer than three ARP probes
+        time.sleep(0.5)
+        assert len(echo.replies) == 5, 'a reply came while paused'
+        held = ctl.call('stats')
+        assert held['buffer_packets'] >= n, held
+        rel = ctl.call('release')
+        assert rel['running'] is True
+        assert echo.wait_replies(5 + n, 20) == 5 + n
+        r = echo.result()
+        assert r['missing'] == [] and r['duplicates'] == 0, r
+        assert r['in_order'], [s for s, _ in echo.replies]
+    finally:
+        echo.close()
+        ctl.close()
+        subprocess.run(['ip', '-n', bed.cl, 'neigh', 'replace', bed.guest_ip,
+                        'lladdr', bed.guest_mac, 'dev', 'cl0', 'nud',
+                        'permanent'], check=True)
+    # stopping the data plane takes the responder away with the rules
+    assert 'arpreply' not in _bridge_nat(bed)

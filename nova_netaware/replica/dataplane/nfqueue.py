@@ -30,6 +30,7 @@ evicted.
 
 import collections
 import errno
+import ipaddress
 import logging
 import os
 import select
@@ -83,9 +84,9 @@ class _GuestWindow:
     behind when its own transmit path stalls, and then replies that find
     the sending socket's buffer full are discarded (measured:
     ``Ip.OutDiscards`` inside the guest matched the unanswered echoes
-    exactly; docs/replica.md, "Replay pace"). Traffic that the guest does not answer (one-way
-    flows) cannot hold the replay up: when the guest sends nothing for
-    ``wait`` seconds, another window goes out."""
+    exactly; docs/replica.md, "Replay pace"). Traffic that the guest does
+    not answer (one-way flows) cannot hold the replay up: when the guest
+    sends nothing for ``wait`` seconds, another window goes out."""
 
     def __init__(self, ifname, size, wait, counters):
         self.ifname, self.size, self.wait = ifname, size, wait
@@ -180,6 +181,8 @@ class NfqueueDataPlane(dp.DataPlane):
             self.guest_mac = parse_mac(c.guest_mac)
         self.guest_mac_text = c.guest_mac
         self.endpoint_host = c.guest_endpoint_host
+        self.arp_responder_on = c.arp_responder
+        self.arp = None
         self.rules = None
 
     def _resolve(self):
@@ -202,6 +205,34 @@ class NfqueueDataPlane(dp.DataPlane):
     def remove_rules(self):
         self._resolve()
         self.rules.remove()
+        if self.arp is not None:
+            self.arp.remove()
+            self.arp = None
+
+    def _answer_arp(self):
+        """The ARP responder for a paused copy
+        (:class:`netfilter.ArpResponder`), on a bridge port that names the
+        guest's MAC and IPv4 address; a failure is logged, not raised
+        (the hold works without it, for clients that know the MAC)."""
+        if not (self.arp_responder_on and self.kind == netfilter.BRIDGE_PORT
+                and self.guest_mac and self.endpoint_host):
+            return
+        try:
+            ip = str(ipaddress.IPv4Address(self.endpoint_host))
+        except ValueError:
+            LOG.warning('arp_responder: guest_endpoint_host %r is not an '
+                        'IPv4 address; a paused copy answers no ARP',
+                        self.endpoint_host)
+            return
+        arp = netfilter.ArpResponder(self.chain, self.ifname, ip,
+                                     self.guest_mac_text)
+        try:
+            arp.install()
+        except dp.DataPlaneError as e:
+            LOG.warning('arp_responder: not installed (%s); a paused copy '
+                        'answers no ARP', e)
+            return
+        self.arp = arp
 
     # ---------------------------------------------------------- lifecycle
     def start(self, mode):
@@ -247,6 +278,7 @@ class NfqueueDataPlane(dp.DataPlane):
                 LOG.warning('guest endpoint %s: neighbour entry not pinned '
                             '(%s); a long-paused copy may be unreachable '
                             'until it answers ARP', self.endpoint_host, e)
+        self._answer_arp()
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name='nfqueue-%d' % self.qnum)
         self._thread.start()
@@ -593,5 +625,6 @@ class NfqueueDataPlane(dp.DataPlane):
         s['pass_burst_max'] = self._burst_max
         s['pass_bursts'] = list(self._bursts)
         s['pending'] = len(self._pending)
+        s['arp_responder'] = self.arp.ip if self.arp else None
         s.update(self.kernel_queue_stats())
         return s

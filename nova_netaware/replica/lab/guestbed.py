@@ -24,8 +24,10 @@
   guest's tap, with the ``libvirt`` cloud driver.
 
 The client's neighbour entry for the guest is permanent: a paused guest
-does not answer ARP, and that is outside the IPv4 data plane (see
-docs/replica.md, "Data plane at a real guest's port").
+does not answer ARP, and the data plane answers for it (``arp_responder``)
+only when it is given the guest's address (``guest_endpoint_host``); the
+test of that responder deletes the entry (docs/replica.md, "Data plane at
+a real guest's port").
 
 Every name starts with a random prefix; :meth:`GuestBed.destroy` destroys
 the domain, stops every process the bed started (and the QEMU its libvirtd
