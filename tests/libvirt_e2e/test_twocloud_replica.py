@@ -287,14 +287,21 @@ def test_switchovers_with_clients_in_both_clouds(pair, sampler):
 
 def test_kill_the_replica_side_agent_while_it_holds_traffic(pair, sampler):
     """kill -9 of the standby side's agent with buffered requests in its
-    durable buffer, restart: nothing lost, nothing applied twice."""
+    durable buffer, restart: nothing lost, nothing applied twice.
+
+    The client has no neighbour entry for the paused copy: its request
+    reaches the buffer only because the standby agent answers ARP for
+    its copy at the hypervisor's bridge (``arp_responder``)."""
     from nova_netaware.replica.lab.cloudpair import Client
+    from nova_netaware.replica.lab.cloudpair import forget_arp
     cp = pair
     act = active_side(cp)
     standby = 'b' if act == 'a' else 'a'
     host = CLIENT_HOST_B if standby == 'b' else CLIENT_HOST_A
     cid = 'k' + standby
-    client = Client(cp.ns(standby, host), cp.ips[standby], cid, 1, gap=0)
+    forget_arp(cp.ns(standby, host), cp.ips[standby])
+    client = Client(cp.ns(standby, host), cp.ips[standby], cid, 1, gap=0,
+                    pin=False)
     deadline = time.monotonic() + 30
     while cp.call(standby, 'status')['buffer']['packets'] == 0:
         assert time.monotonic() < deadline, 'nothing buffered'

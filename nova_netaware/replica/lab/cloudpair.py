@@ -312,11 +312,22 @@ def pin_arp(ns, ip):
                     'permanent'], check=True)
 
 
-class Client(object):
-    """Numbered requests from ``ns`` to ``ip``, one at a time."""
+def forget_arp(ns, ip):
+    """Delete a client host's neighbour entry for the guest ``ip``
+    (pinned or learnt): its next packet to the copy needs an ARP answer,
+    which for a paused copy only the agent's ``arp_responder`` gives."""
+    from nova_netaware.deploy.localstack.libvirt import fabric
+    subprocess.run(['ip', '-n', ns, 'neigh', 'del', ip, 'dev',
+                    fabric.GUEST_BRIDGE], check=False, capture_output=True)
 
-    def __init__(self, ns, ip, cid, n, gap=0.05):
-        pin_arp(ns, ip)
+
+class Client(object):
+    """Numbered requests from ``ns`` to ``ip``, one at a time; ``pin``:
+    :func:`pin_arp` first."""
+
+    def __init__(self, ns, ip, cid, n, gap=0.05, pin=True):
+        if pin:
+            pin_arp(ns, ip)
         self.cid = cid
         self.proc = subprocess.Popen(
             ['ip', 'netns', 'exec', ns, sys.executable, '-c', _CLIENT, ip,
