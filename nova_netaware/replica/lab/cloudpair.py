@@ -27,7 +27,6 @@ import sys
 import threading
 import time
 
-from nova_netaware.deploy.localstack import services
 from nova_netaware.deploy.localstack import settings as ls_settings
 from nova_netaware.deploy.localstack import twoclouds
 from nova_netaware.deploy.localstack.libvirt import hypervisor
