@@ -361,6 +361,10 @@ def _switchovers(cp, doms, n, interval, out, log):
     out['state_bytes'] = [r.get('state_bytes', 0) for r in results]
     out['switch_steps_ms'] = [r.get('steps_ms') for r in results]
     out['peer_steps_ms'] = [r.get('peer_steps_ms') for r in results]
+    # the agents' CLOCK_MONOTONIC marks as they are (the same clock as
+    # t0_monotonic): to line a switchover up with other samplers
+    out['agent_mono'] = [{'old': r.get('mono'), 'new': r.get('peer_mono')}
+                         for r in results]
     out['echo'] = {side: {k: v for k, v in s.result().items()
                           if k not in ('missing', 'first_late')}
                    for side, s in streams.items()}
