@@ -90,6 +90,14 @@ def pair(clouds):
         yield cp
     finally:
         cp.stop_agents()
+        # against a running stack (NETAWARE_TWO_CLOUDS_DIR) the pair's
+        # idle TCG guests would otherwise stay and load the machine
+        for side in ('a', 'b'):
+            try:
+                cp.conn[side].compute.delete_server(cp.ids[side],
+                                                    ignore_missing=True)
+            except Exception as e:   # teardown: report, do not mask
+                print('could not delete the %s copy: %s' % (side, e))
 
 
 def active_side(cp):
