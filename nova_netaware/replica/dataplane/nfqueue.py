@@ -376,10 +376,10 @@ class NfqueueDataPlane(dp.DataPlane):
                 except OSError as e:
                     LOG.error('NFQUEUE receive failed: %s', e)
                     time.sleep(0.01)
-                if catchup is not None and self._catchup is catchup:
+                if catchup is not None:
                     # the queue ran empty: what waited during the replay
                     # has reached the guest
-                    self._catchup = None
+                    self._end_catchup(catchup)
                 self._note_burst(self._passed - before, t_run)
             if self._pending and (time.time() - self._pending[0][0]
                                   >= self.interval):
@@ -427,12 +427,17 @@ class NfqueueDataPlane(dp.DataPlane):
             answered = catchup.sent_one()
             self.counters['caught_up'] += 1
             catchup.left -= 1
-            if (catchup.left <= 0 or not answered) and \
-                    self._catchup is catchup:
+            if catchup.left <= 0 or not answered:
                 # done, or the guest does not answer this traffic (pacing
                 # by its answers would only hold it back): pass it on
-                self._catchup = None
+                self._end_catchup(catchup)
         return on_packet
+
+    def _end_catchup(self, window):
+        """Stop pacing by ``window`` unless a newer replay (or a fence)
+        has replaced it meanwhile."""
+        if self._catchup is window:
+            self._catchup = None
 
     def _flush(self):
         if not self._pending:
