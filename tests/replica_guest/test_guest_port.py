@@ -105,6 +105,16 @@ def _tap_link(bed):
     return int(out[0]), int(out[1])
 
 
+def _guest_out_discards(bed):
+    """The guest kernel's ``Ip.OutDiscards`` (``/cgi-bin/netstat``)."""
+    lines = bed.http('/cgi-bin/netstat').splitlines()
+    for head, vals in zip(lines, lines[1:]):
+        if head.startswith('Ip:') and vals.startswith('Ip:'):
+            row = dict(zip(head.split()[1:], vals.split()[1:]))
+            return int(row['OutDiscards'])
+    raise AssertionError('no Ip counters in the guest\'s netstat')
+
+
 def test_a_held_burst_larger_than_the_tap_queue_is_replayed_whole(port,
                                                                    bed):
     """More held frames than the tap's default queue (1,000) go to the
@@ -152,7 +162,14 @@ def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
     queue, and it must not reach the guest as one burst afterwards (at
     1 kHz in the two-cloud benchmark, 250-330 frames at once, and the
     guest discarded the replies beyond its socket buffer). It follows at
-    the guest's own pace: every echo is answered, once and in order."""
+    the guest's own pace (``caught_up``): the hypervisor side loses
+    nothing, and every echo is answered once and in order, except those
+    the guest's own IP output discarded (``Ip.OutDiscards``), at most 1 %.
+    Why that allowance: 5,000 echoes a second is near what this TCG
+    guest answers on a busy 2-CPU host; on the machine of 2026-12-04 the
+    guest itself discarded 20-182 replies in about one run of four,
+    whether or not the pacing code had changed, while the data plane and
+    the tap passed every echo."""
     rate_interval = 0.0002          # 5,000 echoes/s, about 2,500 arrive
     held_seconds = 1.0              # during a replay of about 5,000
     total = int((0.5 + held_seconds + 2.5) / rate_interval)
@@ -161,6 +178,8 @@ def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
     try:
         echo.send_many(5, INTERVAL)
         assert echo.wait_replies(5, 10) == 5
+        discards0 = _guest_out_discards(bed)
+        tap_dropped0 = _tap_link(bed)[1]
         sender = threading.Thread(target=echo.send_many,
                                   args=(total, rate_interval), daemon=True)
         sender.start()
@@ -171,18 +190,24 @@ def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
         rel = port.call('release')
         sender.join(60)
         assert not sender.is_alive()
-        echo.wait_replies(5 + total, 60)
+        echo.wait_replies(5 + total, 20)
         time.sleep(0.5)
         st = port.call('stats')['dataplane']
         r = echo.result()
+        discarded = _guest_out_discards(bed) - discards0
         assert held >= 0.5 * held_seconds / rate_interval, held
         assert rel['replayed'] >= held
         assert st['kernel_queue_dropped'] == 0, st
-        assert r['missing'] == [] and r['duplicates'] == 0, (
-            len(r['missing']), r['missing'][:5], r['duplicates'],
-            {k: v for k, v in st.items() if k != 'pass_bursts'})
-        assert r['in_order'], r['late']
+        assert _tap_link(bed)[1] == tap_dropped0
         assert st.get('caught_up', 0) > 0, st   # the tail was paced
+        detail = (len(r['missing']), r['missing'][:5], discarded,
+                  r['duplicates'],
+                  {k: v for k, v in st.items() if k != 'pass_bursts'})
+        # what is missing is what the guest itself discarded, and little
+        assert len(r['missing']) == discarded, detail
+        assert discarded <= total // 100, detail
+        assert r['duplicates'] == 0, detail
+        assert r['in_order'], r['late']
     finally:
         echo.close()
 
