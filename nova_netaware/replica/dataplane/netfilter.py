@@ -134,15 +134,17 @@ class ArpResponder:
                  '--arp-opcode', 'Request', '--arp-ip-dst', self.ip,
                  '!', '-i', self.port, '-j', 'arpreply',
                  '--arpreply-mac', self.mac)
-        while ebtables('-t', 'nat', '-D', 'PREROUTING', '-j', self.chain,
-                       check=False):
-            pass
+        self._unjump()
         ebtables('-t', 'nat', '-I', 'PREROUTING', '-j', self.chain)
 
-    def remove(self):
+    def _unjump(self):
+        # every jump to the chain (ebtables -C does not work here)
         while ebtables('-t', 'nat', '-D', 'PREROUTING', '-j', self.chain,
                        check=False):
             pass
+
+    def remove(self):
+        self._unjump()
         ebtables('-t', 'nat', '-F', self.chain, check=False)
         ebtables('-t', 'nat', '-X', self.chain, check=False)
 
