@@ -378,6 +378,13 @@ def _switchovers(cp, doms, n, interval, out, log):
         for side, s in streams.items()}
     out['echo_missing'] = {side: len(s.result()['missing'])
                            for side, s in streams.items()}
+    # how long a reply waited in the client's socket before this process
+    # read it (not part of the downtime: replies carry the kernel's time)
+    out['echo_read_lag_ms'] = {
+        side: {'median': 1e3 * statistics.median(s.read_lag or [0]),
+               'p99': 1e3 * pct(s.read_lag or [0], 99),
+               'max': 1e3 * max(s.read_lag or [0])}
+        for side, s in streams.items()}
     out['samples'] = sampler.samples
     out['both_running'] = len(sampler.both)
     log('downtime median %.2f ms over %d switchovers'

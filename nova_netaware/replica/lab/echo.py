@@ -1,6 +1,12 @@
 """Numbered ICMP echo requests from a client namespace, with every reply
 recorded (arrival order and CLOCK_MONOTONIC time).
 
+A reply's time is the client kernel's receive time (``SO_TIMESTAMPNS``),
+not the moment this process got round to reading it: on a busy host the
+reader thread waited up to several ms for a CPU, which shifted both ends
+of a measured gap by different amounts. The read delay is kept
+(``read_lag``) for diagnosis.
+
 A guest kernel answers each echo request once, at once, and nothing
 retransmits one: a request lost, duplicated or reordered on its way (by the
 data plane) shows as a missing, duplicated or out-of-order reply. That
@@ -28,6 +34,21 @@ def echo_request(ident, seq, payload=b''):
 
 #: setsockopt name (Linux): SO_RCVBUF past rmem_max, for root
 SO_RCVBUFFORCE = getattr(socket, 'SO_RCVBUFFORCE', 33)
+#: setsockopt name and control message type (Linux): receive timestamps as
+#: a struct timespec of CLOCK_REALTIME
+SO_TIMESTAMPNS = getattr(socket, 'SO_TIMESTAMPNS', 35)
+_TIMESPEC = struct.Struct('@qq')
+
+
+def kernel_time(ancdata):
+    """The CLOCK_REALTIME receive time in an ``SCM_TIMESTAMPNS`` control
+    message of ``ancdata`` (from ``recvmsg``), or None."""
+    for level, typ, data in ancdata:
+        if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and \
+                len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return sec + nsec * 1e-9
+    return None
 
 
 class EchoStream:
@@ -55,6 +76,9 @@ class EchoStream:
         self.pad = b'n' * payload_bytes
         self.sent = {}        # n -> send time
         self.replies = []     # (n, receive time), in arrival order
+        self.read_lag = []    # per reply: s from the kernel's receive to
+        # our read
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._seq = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._recv, daemon=True)
@@ -66,10 +90,17 @@ class EchoStream:
             if not r:
                 continue
             try:
-                data = self.sock.recv(65536)
+                data, anc, _f, _a = self.sock.recvmsg(65536, 64)
             except OSError:
                 continue
             t = time.monotonic()
+            lag = 0.0
+            real = kernel_time(anc)
+            if real is not None:
+                # CLOCK_REALTIME -> CLOCK_MONOTONIC at this instant
+                kt = real - (time.time() - time.monotonic())
+                lag = max(0.0, t - kt)
+                t -= lag
             ihl = (data[0] & 0x0f) * 4
             if len(data) < ihl + 8:
                 continue
@@ -79,6 +110,7 @@ class EchoStream:
             n = block * 65535 + seq
             if typ == 0 and n in self.sent:
                 self.replies.append((n, t))
+                self.read_lag.append(lag)
 
     def send(self):
         """Send the next echo; returns its number (1, 2, ...)."""
