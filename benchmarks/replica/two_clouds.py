@@ -142,7 +142,6 @@ def _fast_path_driver(dom, uri):
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
         log=print, keep=False, agent_opts=None, rps=True):
     from nova_netaware.replica.lab.cloudpair import CloudPair
-    from nova_netaware.replica.lab.cloudpair import Domains
     d, teardown = _stack(stack_dir, log)
     work = tempfile.mkdtemp(prefix='nnr-pair-')
     out = {'switchovers': switchovers, 'interval_s': interval,
@@ -378,6 +377,15 @@ def _switchovers(cp, doms, n, interval, out, log):
         for side, s in streams.items()}
     out['echo_missing'] = {side: len(s.result()['missing'])
                            for side, s in streams.items()}
+    # the sender's schedule: sends that came late, in a catch-up burst
+    # (under a quarter interval after the one before), and the longest gap
+    out['echo_sends'] = {}
+    for side, s in streams.items():
+        ts = sorted(s.sent.values())
+        gaps = [b - a for a, b in zip(ts, ts[1:])] or [0]
+        out['echo_sends'][side] = {
+            'burst_sends': sum(g < interval / 4 for g in gaps),
+            'max_gap_ms': 1e3 * max(gaps)}
     # how long a reply waited in the client's socket before this process
     # read it (not part of the downtime: replies carry the kernel's time)
     out['echo_read_lag_ms'] = {
@@ -526,6 +534,17 @@ def report(o, print_table):
                  '0.5 s active, later active', ' | '.join(
                      '%(held)d %(first_0.5s_active)d %(active)d'
                      % o['loss_where'][s] for s in 'ab'), '', ''))
+    if o.get('echo_sends'):
+        rows.append(('client sends in a catch-up burst a / b; longest gap',
+                     ' | '.join('%(burst_sends)d %(max_gap_ms).0f ms'
+                                % o['echo_sends'][s] for s in 'ab'),
+                     '', ''))
+    if o.get('echo_read_lag_ms'):
+        # the downtime uses the kernel's receive times, not these
+        rows.append(('replies read by the benchmark late by, median / max',
+                     ' | '.join('%(median).1f / %(max).0f ms'
+                                % o['echo_read_lag_ms'][s] for s in 'ab'),
+                     '', ''))
     rows.append(('receive packet steering on the lab\'s interfaces',
                  ('on, %d receive queues' % o['rps_queues'])
                  if o.get('rps') else 'off (--no-rps)', '', ''))
