@@ -27,6 +27,14 @@ from nova_netaware.replica.switchover import Switchover
 LOG = logging.getLogger(__name__)
 
 
+
+def scheduling():
+    """``(policy, priority)`` of the calling thread: ``'fifo'``, ``'rr'``
+    or ``'other'`` (any time-sharing class)."""
+    pol = os.sched_getscheduler(0)
+    name = {os.SCHED_FIFO: 'fifo', os.SCHED_RR: 'rr'}.get(pol, 'other')
+    return name, os.sched_getparam(0).sched_priority
+
 class Agent:
 
     def __init__(self, conf):
@@ -227,4 +235,6 @@ class Agent:
             'dataplane': self.dataplane.stats(),
             'peer_rejected': dict(self.codec.rejected),
             'pid': os.getpid(),
+            'scheduling': dict(zip(('policy', 'priority'), scheduling()),
+                               nice=os.getpriority(os.PRIO_PROCESS, 0)),
         }

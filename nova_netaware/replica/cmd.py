@@ -75,6 +75,19 @@ def set_priority(nice):
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def set_realtime(priority):
+    """Put this thread, and the threads and commands it starts later, in
+    the SCHED_FIFO class at ``priority`` (1-99); returns ``(policy,
+    priority)`` in effect, policy ``'fifo'`` or ``'other'``."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as e:
+        LOG.warning('cannot give the agent real-time priority %d (%s); '
+                    'it runs in the normal time-sharing class', priority,
+                    e)
+    return agent_mod.scheduling()
+
+
 def run(conf):
     logging.setup(conf, 'nova-netaware-replica-agent')
     # the switchover thread must not wait a default 5 ms GIL slice behind
@@ -82,6 +95,8 @@ def run(conf):
     sys.setswitchinterval(0.0005)
     if conf.replica.nice is not None:
         set_priority(conf.replica.nice)
+    if conf.replica.realtime_priority:
+        set_realtime(conf.replica.realtime_priority)
     agent = agent_mod.Agent(conf)
     done = threading.Event()
 

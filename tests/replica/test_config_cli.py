@@ -91,7 +91,7 @@ def test_cli_status_switchover_and_metrics(lab):
     lab.start_guest('a')
     lab.start_guest('b')
     lab.start_agent('a', metrics_port=9101)
-    lab.start_agent('b', metrics_port=9101)
+    lab.start_agent('b', metrics_port=9101, realtime_priority=3)
     assert lab.wait_idle() == 'a'
     conf_b = os.path.join(lab.dir, 'agent-b.conf')
     r = _cli('--config-file', conf_b, 'status')
@@ -99,6 +99,16 @@ def test_cli_status_switchover_and_metrics(lab):
     st = json.loads(r.stdout)['status']
     for key in ('role', 'epoch', 'buffer', 'last_switchover', 'counters'):
         assert key in st
+    # realtime_priority: every thread of agent b, as the kernel sees it
+    # (field 41 of /proc/<pid>/task/<tid>/stat: policy, 1 = SCHED_FIFO)
+    assert st['scheduling']['policy'] == 'fifo', st['scheduling']
+    assert st['scheduling']['priority'] == 3
+    tasks = '/proc/%d/task' % st['pid']
+    pols = set()
+    for tid in os.listdir(tasks):
+        with open('%s/%s/stat' % (tasks, tid)) as f:
+            pols.add(f.read().rsplit(')', 1)[1].split()[38])
+    assert pols == {'1'}, pols
     assert st['role'] == 'standby' and st['epoch'] == 1
     assert set(st['buffer']) >= {'packets', 'bytes', 'oldest_age_s'}
     ca = lab.start_client('a', 'a1', 20, 1000, timeout=10)
@@ -170,3 +180,30 @@ def test_agent_sets_its_priority_and_survives_a_refusal():
     os.waitpid(pid, 0)
     os.close(w)
     assert os.read(r, 100).decode() == '5 5'
+
+
+def test_agent_takes_realtime_priority_and_survives_a_refusal():
+    """``realtime_priority``: the agent's thread enters SCHED_FIFO and a
+    thread it starts afterwards inherits it; when the kernel refuses (an
+    unprivileged user raising it), the class stays as it was and the
+    agent goes on. A forked child, so the test process keeps its class."""
+    import threading
+    from nova_netaware.replica import cmd
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            got = [cmd.set_realtime(5)]
+            seen = []
+            t = threading.Thread(target=lambda: seen.append(
+                os.sched_getscheduler(0) == os.SCHED_FIFO))
+            t.start()
+            t.join()
+            os.setuid(65534)          # nobody: may not raise it again
+            got.append(cmd.set_realtime(7))
+            os.write(w, ('%s %s %s' % (got[0], got[1], seen)).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(w)
+    assert os.read(r, 200).decode() == "('fifo', 5) ('fifo', 5) [True]"
