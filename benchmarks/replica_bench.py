@@ -149,6 +149,13 @@ def main():
                     metavar='NAME=VALUE',
                     help='--two-clouds: a [replica] option for both agents '
                          '(repeatable), e.g. replay_window=64')
+    ap.add_argument('--realtime', type=int, default=0, metavar='PRIO',
+                    help='--two-clouds: run both agents at SCHED_FIFO '
+                         'PRIO ([replica] realtime_priority) and put the '
+                         'hypervisors\' libvirtd threads, hence the QEMUs '
+                         'they start, at SCHED_FIFO PRIO for the run, as '
+                         'a systemd drop-in with CPUSchedulingPolicy=fifo '
+                         'would (default 0: neither)')
     ap.add_argument('--no-rps', action='store_true',
                     help='--two-clouds: leave the lab\'s interfaces without '
                          'receive packet steering (see '
@@ -203,9 +210,12 @@ def two_clouds_main(a):
             sys.exit('replica_bench: --agent-option needs NAME=VALUE, got '
                      '%r' % item)
         opts[name.strip()] = value.strip()
+    if not 0 <= a.realtime <= 99:
+        sys.exit('replica_bench: --realtime needs 0..99, got %d'
+                 % a.realtime)
     out = two_clouds.run(a.stack_dir, a.switchovers, a.interval,
                          a.image_mb, log=log, agent_opts=opts,
-                         rps=not a.no_rps)
+                         rps=not a.no_rps, realtime=a.realtime)
     ok = two_clouds.report(out, print_table)
     if a.json:
         with open(a.json, 'w') as f:

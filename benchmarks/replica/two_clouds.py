@@ -140,15 +140,23 @@ def _fast_path_driver(dom, uri):
 
 
 def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
-        log=print, keep=False, agent_opts=None, rps=True):
+        log=print, keep=False, agent_opts=None, rps=True, realtime=0):
     from nova_netaware.replica.lab.cloudpair import CloudPair
     d, teardown = _stack(stack_dir, log)
     work = tempfile.mkdtemp(prefix='nnr-pair-')
     out = {'switchovers': switchovers, 'interval_s': interval,
-           'image_mb': image_mb, 'rps': rps}
+           'image_mb': image_mb, 'rps': rps, 'realtime': realtime}
     cp = None
+    libvirtds = []
     try:
         cp = CloudPair(d, work)
+        if realtime:
+            cp.local_opts['realtime_priority'] = str(realtime)
+            libvirtds = hypervisor_daemons(cp)
+            out['libvirtd_threads_fifo'] = set_fifo(libvirtds, realtime)
+            log('SCHED_FIFO %d: agents and %d libvirtd threads of %d '
+                'hypervisors' % (realtime, out['libvirtd_threads_fifo'],
+                                 len(libvirtds)))
         cp.local_opts.update(agent_opts or {})
         out['agent_opts'] = dict(cp.local_opts)
         out['link'] = cp.link.state()
@@ -222,6 +230,9 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
                 % out['rps_queues'])
         for side in ('a', 'b'):
             cp.start_agent(side)
+        out['scheduling'] = {side: cp.call(side, 'status').get('scheduling')
+                             for side in ('a', 'b')}
+        out['scheduling']['qemu'] = qemu_policies()
         _switchovers(cp, doms, switchovers, interval, out, log)
         mbit = out['link']['measured']['mbit_s']
         state = statistics.median(out['state_bytes'])
@@ -236,9 +247,70 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
             # the pair's servers (the image stays for the next run)
             for side, sid in (getattr(cp, 'ids', None) or {}).items():
                 cp.conn[side].compute.delete_server(sid, ignore_missing=True)
+        if libvirtds:
+            set_fifo(libvirtds, 0)
         if not keep:
             teardown()
     return out
+
+
+def hypervisor_daemons(cp):
+    """Pids of the libvirtd processes in the two clouds' hypervisor
+    namespaces (matched by network namespace)."""
+    want = set()
+    for side in ('a', 'b'):
+        for host in cp.labs[side].plan['hosts']:
+            try:
+                want.add(os.stat('/run/netns/' + cp.ns(side, host)).st_ino)
+            except (OSError, KeyError):
+                pass
+    pids = []
+    for p in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/comm' % p) as f:
+                if f.read().strip() != 'libvirtd':
+                    continue
+            if os.stat('/proc/%s/ns/net' % p).st_ino in want:
+                pids.append(int(p))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def set_fifo(pids, prio):
+    """Every thread of ``pids`` to SCHED_FIFO ``prio`` (0: back to the
+    normal class); returns how many threads were set."""
+    n = 0
+    pol = os.SCHED_FIFO if prio else os.SCHED_OTHER
+    for pid in pids:
+        try:
+            tids = os.listdir('/proc/%d/task' % pid)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                os.sched_setscheduler(int(t), pol, os.sched_param(prio))
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
+def qemu_policies():
+    """{scheduling policy number: thread count} over the QEMU processes
+    on this machine (1 = SCHED_FIFO, 0 = normal)."""
+    count = {}
+    for p in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/comm' % p) as f:
+                if not f.read().startswith('qemu-system'):
+                    continue
+            for t in os.listdir('/proc/%s/task' % p):
+                pol = os.sched_getscheduler(int(t))
+                count[pol] = count.get(pol, 0) + 1
+        except (OSError, ValueError):
+            continue
+    return count
 
 
 def lab_rps(cp):
@@ -545,6 +617,16 @@ def report(o, print_table):
                      ' | '.join('%(median).1f / %(max).0f ms'
                                 % o['echo_read_lag_ms'][s] for s in 'ab'),
                      '', ''))
+    sch = o.get('scheduling') or {}
+    q = sch.get('qemu') or {}
+    rows.append(('SCHED_FIFO (--realtime): agents a / b; libvirtd threads; '
+                 'QEMU threads',
+                 '%s / %s; %d; %d of %d' % (
+                     (sch.get('a') or {}).get('policy'),
+                     (sch.get('b') or {}).get('policy'),
+                     o.get('libvirtd_threads_fifo', 0),
+                     q.get(1, q.get('1', 0)), sum(q.values())),
+                 '', ''))
     rows.append(('receive packet steering on the lab\'s interfaces',
                  ('on, %d receive queues' % o['rps_queues'])
                  if o.get('rps') else 'off (--no-rps)', '', ''))
