@@ -27,13 +27,13 @@ from nova_netaware.replica.switchover import Switchover
 LOG = logging.getLogger(__name__)
 
 
-
 def scheduling():
     """``(policy, priority)`` of the calling thread: ``'fifo'``, ``'rr'``
     or ``'other'`` (any time-sharing class)."""
     pol = os.sched_getscheduler(0)
     name = {os.SCHED_FIFO: 'fifo', os.SCHED_RR: 'rr'}.get(pol, 'other')
     return name, os.sched_getparam(0).sched_priority
+
 
 class Agent:
 

@@ -43,7 +43,7 @@ agent_opts = [
                     'hypervisors\' libvirtd (and the QEMUs it starts) at '
                     '1 too, as a systemd drop-in with '
                     'CPUSchedulingPolicy=fifo does, the median fell from '
-                    '27-30 to 14-15 ms and the p90 to 20-21 ms '
+                    '27-30 to 14-15 ms and the p90 to 19-21 ms '
                     '(docs/replica.md, "Two clouds"). The kernel keeps 5 '
                     'percent of each CPU for other tasks '
                     '(kernel.sched_rt_runtime_us). Needs CAP_SYS_NICE '

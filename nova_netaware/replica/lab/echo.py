@@ -2,10 +2,10 @@
 recorded (arrival order and CLOCK_MONOTONIC time).
 
 A reply's time is the client kernel's receive time (``SO_TIMESTAMPNS``),
-not the moment this process got round to reading it: on a busy host the
-reader thread waited up to several ms for a CPU, which shifted both ends
-of a measured gap by different amounts. The read delay is kept
-(``read_lag``) for diagnosis.
+not the moment this process got round to reading it: with the
+switchover's path at real-time priority the reader thread read replies a
+median 40-80 ms late, by different amounts at the two ends of a measured
+gap. The read delay is kept (``read_lag``) for diagnosis.
 
 A guest kernel answers each echo request once, at once, and nothing
 retransmits one: a request lost, duplicated or reordered on its way (by the
