@@ -254,6 +254,25 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
     return out
 
 
+def _pids(comm):
+    """Pids of the processes on this machine whose name starts with
+    ``comm``."""
+    for p in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/comm' % p) as f:
+                if f.read().startswith(comm):
+                    yield int(p)
+        except (OSError, ValueError):
+            continue
+
+
+def _tids(pid):
+    try:
+        return [int(t) for t in os.listdir('/proc/%d/task' % pid)]
+    except OSError:
+        return []
+
+
 def hypervisor_daemons(cp):
     """Pids of the libvirtd processes in the two clouds' hypervisor
     namespaces (matched by network namespace)."""
@@ -265,14 +284,11 @@ def hypervisor_daemons(cp):
             except (OSError, KeyError):
                 pass
     pids = []
-    for p in os.listdir('/proc'):
+    for pid in _pids('libvirtd'):
         try:
-            with open('/proc/%s/comm' % p) as f:
-                if f.read().strip() != 'libvirtd':
-                    continue
-            if os.stat('/proc/%s/ns/net' % p).st_ino in want:
-                pids.append(int(p))
-        except (OSError, ValueError):
+            if os.stat('/proc/%d/ns/net' % pid).st_ino in want:
+                pids.append(pid)
+        except OSError:
             continue
     return pids
 
@@ -283,13 +299,9 @@ def set_fifo(pids, prio):
     n = 0
     pol = os.SCHED_FIFO if prio else os.SCHED_OTHER
     for pid in pids:
-        try:
-            tids = os.listdir('/proc/%d/task' % pid)
-        except OSError:
-            continue
-        for t in tids:
+        for t in _tids(pid):
             try:
-                os.sched_setscheduler(int(t), pol, os.sched_param(prio))
+                os.sched_setscheduler(t, pol, os.sched_param(prio))
                 n += 1
             except OSError:
                 pass
@@ -297,19 +309,18 @@ def set_fifo(pids, prio):
 
 
 def qemu_policies():
-    """{scheduling policy number: thread count} over the QEMU processes
-    on this machine (1 = SCHED_FIFO, 0 = normal)."""
+    """{policy name: thread count} over the QEMU processes on this
+    machine (``'fifo'``, ``'other'``, as the agent's ``status`` names
+    them)."""
+    from nova_netaware.replica.agent import scheduling
     count = {}
-    for p in os.listdir('/proc'):
-        try:
-            with open('/proc/%s/comm' % p) as f:
-                if not f.read().startswith('qemu-system'):
-                    continue
-            for t in os.listdir('/proc/%s/task' % p):
-                pol = os.sched_getscheduler(int(t))
-                count[pol] = count.get(pol, 0) + 1
-        except (OSError, ValueError):
-            continue
+    for pid in _pids('qemu-system'):
+        for t in _tids(pid):
+            try:
+                pol = scheduling(t)[0]
+            except OSError:
+                continue
+            count[pol] = count.get(pol, 0) + 1
     return count
 
 
@@ -625,7 +636,7 @@ def report(o, print_table):
                      (sch.get('a') or {}).get('policy'),
                      (sch.get('b') or {}).get('policy'),
                      o.get('libvirtd_threads_fifo', 0),
-                     q.get(1, q.get('1', 0)), sum(q.values())),
+                     q.get('fifo', 0), sum(q.values())),
                  '', ''))
     rows.append(('receive packet steering on the lab\'s interfaces',
                  ('on, %d receive queues' % o['rps_queues'])

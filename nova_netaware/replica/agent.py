@@ -27,12 +27,12 @@ from nova_netaware.replica.switchover import Switchover
 LOG = logging.getLogger(__name__)
 
 
-def scheduling():
-    """``(policy, priority)`` of the calling thread: ``'fifo'``, ``'rr'``
-    or ``'other'`` (any time-sharing class)."""
-    pol = os.sched_getscheduler(0)
+def scheduling(tid=0):
+    """``(policy, priority)`` of thread ``tid`` (0: the calling thread):
+    ``'fifo'``, ``'rr'`` or ``'other'`` (any time-sharing class)."""
+    pol = os.sched_getscheduler(tid)
     name = {os.SCHED_FIFO: 'fifo', os.SCHED_RR: 'rr'}.get(pol, 'other')
-    return name, os.sched_getparam(0).sched_priority
+    return name, os.sched_getparam(tid).sched_priority
 
 
 class Agent:
