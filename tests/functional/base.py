@@ -89,10 +89,12 @@ class NetawareTestCase(integrated_helpers.ProviderUsageBaseTestCase):
             yaml.safe_dump(data, f)
         os.replace(tmp, self.traffic_path)
 
-    def boot(self, name, host, flavor_id=None):
-        kw = {'flavor_id': flavor_id} if flavor_id else {}
+    def boot(self, name, host, flavor_id='1'):
+        # Flavor '1' is the harness's m1.tiny (1 vCPU, 512 MB). Nova's helper
+        # would take the first flavor listed, sorted by flavor ID: a flavor a
+        # test creates with a random UUID sorts first 1 time in 16.
         server = self._create_server(name=name, host=host, networks='none',
-                                     **kw)
+                                     flavor_id=flavor_id)
         self.assertEqual(host, server['OS-EXT-SRV-ATTR:host'])
         return server
 

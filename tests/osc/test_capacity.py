@@ -18,8 +18,8 @@ class TestPlacementCapacity(base.OscTestCase):
 
     def setUp(self):
         super().setUp()
-        flavor = self._create_flavor(name='big', memory_mb=1024, vcpu=10,
-                                     disk=1, ephemeral=0)
+        flavor = self._create_flavor(id='big', name='big', memory_mb=1024,
+                                     vcpu=10, disk=1, ephemeral=0)
         self.big = self.boot('big', 'h1', flavor_id=flavor)
         self.small = self.boot('small', 'h2')     # 1 vCPU, 512 MB
         # The harness really uses Nova's defaults (the test relies on them).
