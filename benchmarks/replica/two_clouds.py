@@ -381,8 +381,9 @@ def _switchovers(cp, doms, n, interval, out, log):
     taps0 = {side: _tap_counters(cp, side) for side in ('a', 'b')}
     guest_stats = {'a': [_guest_netstat(cp, 'a')], 'b': []}
     sampler = Sampler(doms)
-    th = threading.Thread(target=paced, args=(interval, send_both, stop),
-                          daemon=True)
+    skipped = []        # ticks the sender missed (late), skipped
+    th = threading.Thread(target=paced, args=(interval, send_both, stop,
+                                              skipped), daemon=True)
     th.start()
     sampler.start()
     marks, results = [], []
@@ -460,8 +461,11 @@ def _switchovers(cp, doms, n, interval, out, log):
         for side, s in streams.items()}
     out['echo_missing'] = {side: len(s.result()['missing'])
                            for side, s in streams.items()}
-    # the sender's schedule: sends that came late, in a catch-up burst
-    # (under a quarter interval after the one before), and the longest gap
+    # the sender's schedule: sends under a quarter interval after the one
+    # before (a burst), the longest gap, and the ticks it skipped when it
+    # came back late (echo.paced sends no catch-up burst)
+    out['echo_skipped'] = {'ticks': sum(skipped), 'times': len(skipped),
+                           'most': max(skipped, default=0)}
     out['echo_sends'] = {}
     for side, s in streams.items():
         ts = sorted(s.sent.values())
@@ -618,9 +622,14 @@ def report(o, print_table):
                      '%(held)d %(first_0.5s_active)d %(active)d'
                      % o['loss_where'][s] for s in 'ab'), '', ''))
     if o.get('echo_sends'):
-        rows.append(('client sends in a catch-up burst a / b; longest gap',
+        rows.append(('client sends within a quarter interval a / b; '
+                     'longest gap',
                      ' | '.join('%(burst_sends)d %(max_gap_ms).0f ms'
                                 % o['echo_sends'][s] for s in 'ab'),
+                     '', ''))
+    if o.get('echo_skipped'):
+        rows.append(('sender late: ticks skipped (times, most at once)',
+                     '%(ticks)d (%(times)d, %(most)d)' % o['echo_skipped'],
                      '', ''))
     if o.get('echo_read_lag_ms'):
         # the downtime uses the kernel's receive times, not these

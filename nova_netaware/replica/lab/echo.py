@@ -168,9 +168,18 @@ class EchoStream:
         self.sock.close()
 
 
-def paced(interval, send, stop):
+def paced(interval, send, stop, skipped=None):
     """Call ``send()`` every ``interval`` seconds (on a fixed schedule, no
-    drift) until ``stop`` is non-empty; for a sender thread."""
+    drift) until ``stop`` is non-empty; for a sender thread.
+
+    A sender that finds itself more than one interval behind (its thread
+    waited for a CPU) skips the ticks it missed and sends once, instead of
+    sending them back to back, and appends how many it skipped to
+    ``skipped`` (a list) if given. A catch-up burst is not the offered
+    load of one echo per interval, and it is loss of its own: bursts of
+    250 and 300 echoes sent back to back to the TCG guest, with no data
+    plane in the path, made it discard 56 and 7 of its own replies
+    (``Ip.OutDiscards``), while bursts of 25-200 lost none."""
     t0 = time.monotonic()
     i = 0
     while not stop:
@@ -178,4 +187,9 @@ def paced(interval, send, stop):
         delay = t0 + i * interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        elif delay < -interval:
+            behind = int(-delay / interval)
+            i += behind
+            if skipped is not None:
+                skipped.append(behind)
         send()
