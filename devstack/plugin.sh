@@ -197,6 +197,70 @@ function _netaware_replica_write_conf {
     done <<< "$var_opts"
 }
 
+# The drop-in that puts a libvirt daemon in SCHED_FIFO (settings,
+# NETAWARE_LIBVIRT_REALTIME_PRIORITY).
+_NETAWARE_RT_DROPIN=nova-netaware-realtime.conf
+
+# The libvirt daemon units systemd has on this node, one a line.
+function _netaware_libvirt_units {
+    local unit
+    for unit in libvirtd.service virtqemud.service; do
+        if systemctl cat "$unit" > /dev/null 2>&1; then
+            echo "$unit"
+        fi
+    done
+}
+
+# Run this compute's libvirt daemon in SCHED_FIFO at
+# NETAWARE_LIBVIRT_REALTIME_PRIORITY (nothing at 0).
+function _netaware_libvirt_realtime {
+    local prio=$NETAWARE_LIBVIRT_REALTIME_PRIORITY unit dir
+    local -a units
+    if [[ ! "$prio" =~ ^[0-9]+$ ]] || (( 10#$prio > 99 )); then
+        echo "nova-netaware: NETAWARE_LIBVIRT_REALTIME_PRIORITY=$prio: expected 0 (off) or a SCHED_FIFO priority 1-99" >&2
+        return 1
+    fi
+    prio=$((10#$prio))
+    if (( prio == 0 )); then
+        return 0
+    fi
+    mapfile -t units < <(_netaware_libvirt_units)
+    if [[ ${#units[@]} -eq 0 ]]; then
+        echo "nova-netaware: NETAWARE_LIBVIRT_REALTIME_PRIORITY=$prio but systemd has no libvirtd.service or virtqemud.service here: libvirt's class left as it is" >&2
+        return 0
+    fi
+    for unit in "${units[@]}"; do
+        dir=$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d
+        mkdir -p "$dir" || return 1
+        printf '# written by the nova-netaware devstack plugin (NETAWARE_LIBVIRT_REALTIME_PRIORITY)\n[Service]\nCPUSchedulingPolicy=fifo\nCPUSchedulingPriority=%d\n' \
+            "$prio" > "$dir/$_NETAWARE_RT_DROPIN" || return 1
+    done
+    systemctl daemon-reload || return 1
+    for unit in "${units[@]}"; do
+        systemctl restart "$unit" || return 1
+        echo "nova-netaware: $unit runs in SCHED_FIFO $prio; QEMUs it starts inherit it, running guests keep their class until restarted"
+    done
+}
+
+# Undo _netaware_libvirt_realtime: remove the drop-ins it wrote, restart.
+function _netaware_libvirt_realtime_off {
+    local unit
+    local -a units=()
+    for unit in libvirtd.service virtqemud.service; do
+        if [[ -e "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN" ]]; then
+            rm -f "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN"
+            units+=("$unit")
+        fi
+    done
+    if [[ ${#units[@]} -eq 0 ]]; then
+        return 0
+    fi
+    systemctl daemon-reload
+    for unit in "${units[@]}"; do
+        systemctl restart "$unit"
+    done
+}
+
 # Write each pair's agent configuration, check it with the agent's own
 # loader (nova_netaware.replica.cmd.make_conf) and start the agent.
 function start_nova_netaware_replica_agent {
@@ -210,6 +274,7 @@ function start_nova_netaware_replica_agent {
         echo "nova-netaware: $NETAWARE_REPLICA_AGENT_SERVICE runs on computes; n-cpu is not enabled here: not starting it"
         return 0
     fi
+    _netaware_libvirt_realtime || return 1
     if ! bin=$(command -v "$NETAWARE_REPLICA_AGENT_BIN"); then
         echo "nova-netaware: $NETAWARE_REPLICA_AGENT_BIN is not installed; not starting $NETAWARE_REPLICA_AGENT_SERVICE"
         return 0
@@ -321,6 +386,7 @@ if [[ "$1" == "stack" ]]; then
     esac
 elif [[ "$1" == "unstack" ]]; then
     stop_nova_netaware_replica_agent
+    _netaware_libvirt_realtime_off
     stop_nova_netaware_flow_meter
 elif [[ "$1" == "clean" ]]; then
     cleanup_nova_netaware

@@ -290,3 +290,79 @@ def test_nothing_started_and_why(node):
     res = run_plugin(tmp_path, 'unstack', env=env)
     assert res.returncode == 0, res.stderr
     assert not any(x.startswith('stop_process') for x in calls(tmp_path))
+
+
+def fake_systemctl(tmp_path, env, units):
+    """A stand-in ``systemctl`` that knows *units* and records its calls.
+    Not the real one: systemd is not PID 1 on this machine (the agent's
+    own test of the SCHED_FIFO class is in tests/replica)."""
+    bindir = tmp_path / 'bin'
+    log = tmp_path / 'systemctl.log'
+    script = bindir / 'systemctl'
+    script.write_text(
+        '#!/bin/sh\necho "$*" >> %s\n'
+        'if [ "$1" = cat ]; then\n'
+        '  case " %s " in *" $2 "*) exit 0;; esac\n  exit 1\nfi\n'
+        'exit 0\n' % (log, ' '.join(units)))
+    script.chmod(0o755)
+    env['NETAWARE_SYSTEMD_UNIT_DIR'] = str(tmp_path / 'systemd')
+    return log
+
+
+def test_libvirt_daemon_in_sched_fifo_and_back(node):
+    tmp_path, agent, env = node
+    log = fake_systemctl(tmp_path, env, ['virtqemud.service'])
+    env['NETAWARE_LIBVIRT_REALTIME_PRIORITY'] = '2'
+    env['NETAWARE_REPLICA_REALTIME_PRIORITY'] = '1'
+    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
+    assert res.returncode == 0, res.stderr
+    assert 'virtqemud.service runs in SCHED_FIFO 2' in res.stdout
+    dropin = (tmp_path / 'systemd' / 'virtqemud.service.d'
+              / 'nova-netaware-realtime.conf')
+    text = dropin.read_text()
+    assert '[Service]\nCPUSchedulingPolicy=fifo\nCPUSchedulingPriority=2\n' \
+        in text
+    # only the unit systemd has; reloaded before the restart
+    assert not (tmp_path / 'systemd' / 'libvirtd.service.d').exists()
+    done = [x for x in log.read_text().splitlines()
+            if not x.startswith('cat ')]
+    assert done == ['daemon-reload', 'restart virtqemud.service']
+    # the agents get their own priority through [replica]
+    confs = agent_confs(tmp_path)
+    assert load(confs / 'web-standby.conf').realtime_priority == 1
+
+    log.write_text('')
+    res = run_plugin(tmp_path, 'unstack', env=env)
+    assert res.returncode == 0, res.stderr
+    assert not dropin.exists()
+    assert log.read_text().splitlines() == ['daemon-reload',
+                                            'restart virtqemud.service']
+    # a second unstack has nothing to undo
+    log.write_text('')
+    res = run_plugin(tmp_path, 'unstack', env=env)
+    assert res.returncode == 0, res.stderr
+    assert log.read_text() == ''
+
+
+def test_libvirt_realtime_off_by_default_and_checked(node):
+    tmp_path, agent, env = node
+    log = fake_systemctl(tmp_path, env, ['libvirtd.service'])
+    res = run_plugin(tmp_path, 'stack', 'extra', env=env)
+    assert res.returncode == 0, res.stderr
+    assert not log.exists()
+    assert not (tmp_path / 'systemd').exists()
+    for bad in ('100', 'fifo', '-1'):
+        res = run_plugin(tmp_path, 'stack', 'extra', env=dict(
+            env, NETAWARE_LIBVIRT_REALTIME_PRIORITY=bad))
+        assert res.returncode != 0
+        assert ('NETAWARE_LIBVIRT_REALTIME_PRIORITY=%s: expected 0 (off) '
+                'or a SCHED_FIFO priority 1-99' % bad) in res.stderr
+    assert not log.exists()
+    # no libvirt unit known to systemd: said, and the agents still start
+    fake_systemctl(tmp_path, env, [])
+    res = run_plugin(tmp_path, 'stack', 'extra', env=dict(
+        env, NETAWARE_LIBVIRT_REALTIME_PRIORITY='1'))
+    assert res.returncode == 0, res.stderr
+    assert 'systemd has no libvirtd.service or virtqemud.service' \
+        in res.stderr
+    assert any(x.startswith('run_process') for x in calls(tmp_path))
