@@ -423,6 +423,8 @@ def _switchovers(cp, doms, n, interval, out, log):
     out['timeline_ms'] = timeline
     out['loss_where'] = {side: _where_lost(s, marks, side)
                          for side, s in streams.items()}
+    out['loss_detail'] = {side: _lost_detail(s, marks[0][0])
+                          for side, s in streams.items()}
     out['taps'] = {side: {k: v - taps0[side].get(k, 0) for k, v in
                           _tap_counters(cp, side).items()}
                    for side in ('a', 'b')}
@@ -568,6 +570,21 @@ def _where_lost(stream, marks, side):
             out['first_0.5s_active'] += 1
         else:
             out['active'] += 1
+    return out
+
+
+def _lost_detail(stream, t0, first=20):
+    """The first unanswered echoes: (echo, sent at s after ``t0``, ms since
+    the send before it, sends in the 10 ms before it), to tell a loss in
+    a burst of sends from one in a steady stream."""
+    ts = sorted(stream.sent.values())
+    out = []
+    for n in stream.result()['missing'][:first]:
+        t = stream.sent[n]
+        prev = stream.sent.get(n - 1)
+        out.append((n, round(t - t0, 4),
+                    None if prev is None else round(1e3 * (t - prev), 3),
+                    sum(1 for x in ts if t - 0.01 <= x < t)))
     return out
 
 
