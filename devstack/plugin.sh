@@ -201,6 +201,15 @@ function _netaware_replica_write_conf {
 # NETAWARE_LIBVIRT_REALTIME_PRIORITY).
 _NETAWARE_RT_DROPIN=nova-netaware-realtime.conf
 
+# Run a command as root: devstack runs as an unprivileged user with sudo.
+function _netaware_as_root {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
 # The libvirt daemon units systemd has on this node, one a line.
 function _netaware_libvirt_units {
     local unit
@@ -231,13 +240,13 @@ function _netaware_libvirt_realtime {
     fi
     for unit in "${units[@]}"; do
         dir=$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d
-        mkdir -p "$dir" || return 1
+        _netaware_as_root mkdir -p "$dir" || return 1
         printf '# written by the nova-netaware devstack plugin (NETAWARE_LIBVIRT_REALTIME_PRIORITY)\n[Service]\nCPUSchedulingPolicy=fifo\nCPUSchedulingPriority=%d\n' \
-            "$prio" > "$dir/$_NETAWARE_RT_DROPIN" || return 1
+            "$prio" | _netaware_as_root tee "$dir/$_NETAWARE_RT_DROPIN" > /dev/null || return 1
     done
-    systemctl daemon-reload || return 1
+    _netaware_as_root systemctl daemon-reload || return 1
     for unit in "${units[@]}"; do
-        systemctl restart "$unit" || return 1
+        _netaware_as_root systemctl restart "$unit" || return 1
         echo "nova-netaware: $unit runs in SCHED_FIFO $prio; QEMUs it starts inherit it, running guests keep their class until restarted"
     done
 }
@@ -248,16 +257,16 @@ function _netaware_libvirt_realtime_off {
     local -a units=()
     for unit in libvirtd.service virtqemud.service; do
         if [[ -e "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN" ]]; then
-            rm -f "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN"
+            _netaware_as_root rm -f "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN"
             units+=("$unit")
         fi
     done
     if [[ ${#units[@]} -eq 0 ]]; then
         return 0
     fi
-    systemctl daemon-reload
+    _netaware_as_root systemctl daemon-reload
     for unit in "${units[@]}"; do
-        systemctl restart "$unit"
+        _netaware_as_root systemctl restart "$unit"
     done
 }
 
