@@ -200,6 +200,13 @@ function _netaware_replica_write_conf {
 # The drop-in that puts a libvirt daemon in SCHED_FIFO (settings,
 # NETAWARE_LIBVIRT_REALTIME_PRIORITY).
 _NETAWARE_RT_DROPIN=nova-netaware-realtime.conf
+# The libvirt daemon units it may apply to (whichever systemd has).
+_NETAWARE_LIBVIRT_UNITS="libvirtd.service virtqemud.service"
+
+# The path of that drop-in for unit $1.
+function _netaware_rt_dropin {
+    echo "$NETAWARE_SYSTEMD_UNIT_DIR/$1.d/$_NETAWARE_RT_DROPIN"
+}
 
 # Run a command as root: devstack runs as an unprivileged user with sudo.
 function _netaware_as_root {
@@ -213,7 +220,7 @@ function _netaware_as_root {
 # The libvirt daemon units systemd has on this node, one a line.
 function _netaware_libvirt_units {
     local unit
-    for unit in libvirtd.service virtqemud.service; do
+    for unit in $_NETAWARE_LIBVIRT_UNITS; do
         if systemctl cat "$unit" > /dev/null 2>&1; then
             echo "$unit"
         fi
@@ -223,7 +230,7 @@ function _netaware_libvirt_units {
 # Run this compute's libvirt daemon in SCHED_FIFO at
 # NETAWARE_LIBVIRT_REALTIME_PRIORITY (nothing at 0).
 function _netaware_libvirt_realtime {
-    local prio=$NETAWARE_LIBVIRT_REALTIME_PRIORITY unit dir
+    local prio=$NETAWARE_LIBVIRT_REALTIME_PRIORITY unit dropin
     local -a units
     if [[ ! "$prio" =~ ^[0-9]+$ ]] || (( 10#$prio > 99 )); then
         echo "nova-netaware: NETAWARE_LIBVIRT_REALTIME_PRIORITY=$prio: expected 0 (off) or a SCHED_FIFO priority 1-99" >&2
@@ -239,10 +246,10 @@ function _netaware_libvirt_realtime {
         return 0
     fi
     for unit in "${units[@]}"; do
-        dir=$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d
-        _netaware_as_root mkdir -p "$dir" || return 1
+        dropin=$(_netaware_rt_dropin "$unit")
+        _netaware_as_root mkdir -p "$(dirname "$dropin")" || return 1
         printf '# written by the nova-netaware devstack plugin (NETAWARE_LIBVIRT_REALTIME_PRIORITY)\n[Service]\nCPUSchedulingPolicy=fifo\nCPUSchedulingPriority=%d\n' \
-            "$prio" | _netaware_as_root tee "$dir/$_NETAWARE_RT_DROPIN" > /dev/null || return 1
+            "$prio" | _netaware_as_root tee "$dropin" > /dev/null || return 1
     done
     _netaware_as_root systemctl daemon-reload || return 1
     for unit in "${units[@]}"; do
@@ -253,11 +260,12 @@ function _netaware_libvirt_realtime {
 
 # Undo _netaware_libvirt_realtime: remove the drop-ins it wrote, restart.
 function _netaware_libvirt_realtime_off {
-    local unit
+    local unit dropin
     local -a units=()
-    for unit in libvirtd.service virtqemud.service; do
-        if [[ -e "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN" ]]; then
-            _netaware_as_root rm -f "$NETAWARE_SYSTEMD_UNIT_DIR/$unit.d/$_NETAWARE_RT_DROPIN"
+    for unit in $_NETAWARE_LIBVIRT_UNITS; do
+        dropin=$(_netaware_rt_dropin "$unit")
+        if [[ -e "$dropin" ]]; then
+            _netaware_as_root rm -f "$dropin"
             units+=("$unit")
         fi
     done

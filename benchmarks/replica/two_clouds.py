@@ -23,6 +23,7 @@ unless ``--stack-dir`` names a running one), measured in one run.
    marks between the old copy's last reply and the new copy's first.
 """
 
+import bisect
 import os
 import statistics
 import subprocess
@@ -577,14 +578,16 @@ def _lost_detail(stream, t0, first=20):
     """The first unanswered echoes: (echo, sent at s after ``t0``, ms since
     the send before it, sends in the 10 ms before it), to tell a loss in
     a burst of sends from one in a steady stream."""
-    ts = sorted(stream.sent.values())
+    missing = stream.result()['missing'][:first]
+    ts = sorted(stream.sent.values()) if missing else []
     out = []
-    for n in stream.result()['missing'][:first]:
+    for n in missing:
         t = stream.sent[n]
         prev = stream.sent.get(n - 1)
         out.append((n, round(t - t0, 4),
                     None if prev is None else round(1e3 * (t - prev), 3),
-                    sum(1 for x in ts if t - 0.01 <= x < t)))
+                    bisect.bisect_left(ts, t)
+                    - bisect.bisect_left(ts, t - 0.01)))
     return out
 
 
