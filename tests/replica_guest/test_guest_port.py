@@ -59,7 +59,10 @@ def test_hold_while_paused_then_replay_in_order_exactly_once(port, bed):
         rel = port.call('release')
         assert rel['running'] is True
         assert bed.domain_state() == 'running'
-        assert rel['replayed'] == held['buffer_packets']
+        # everything held is replayed; the request's SYN may be
+        # retransmitted (1 s, 3 s) between the stats read and the release,
+        # and is then held and replayed too (seen in CI: 210 after 209)
+        assert rel['replayed'] >= held['buffer_packets']
         assert echo.wait_replies(10 + ECHOES, 20) == 10 + ECHOES
         t_req.join(30)
         assert box.get('count') == c0 + 1, box
