@@ -165,7 +165,9 @@ dataplane_opts = [
                     'in the guest); the window keeps its backlog small. '
                     'What arrives during the replay waits in the kernel '
                     'queue and follows through the same window, not as one '
-                    'burst. 0 turns it off.'),
+                    'burst; so does a backlog of this many frames or more '
+                    'that built up in the kernel queue in pass mode while '
+                    'the agent was off the CPU. 0 turns it off.'),
     cfg.FloatOpt('replay_window_wait', default=0.02, min=0.0005,
                  help='Seconds the replay waits for the guest to send '
                       'anything when the window is full; then another '

@@ -19,7 +19,9 @@ happens between two packets and the order of packets is kept:
   accepted, in order, once the mode is ``pass``.
 * ``pass`` mode: packets are accepted in order; the rule carries
   ``--queue-bypass`` so traffic still reaches the active copy if the agent
-  dies.
+  dies. A backlog (``replay_window`` frames or more in one receive loop,
+  after this thread was off the CPU) goes to the guest at its own pace,
+  as the replay's tail does (:meth:`NfqueueDataPlane._pace_backlog`).
 
 Overflow (buffer bound reached) applies ``[replica] overflow_policy`` to the
 new packet only: ``refuse`` drops it and answers the sender with ICMP
@@ -93,6 +95,7 @@ class _GuestWindow:
         self.counters = counters
         self.ahead = 0
         self.left = 0           # frames still to pace after the replay
+        self.backlog = False    # pacing a pass-mode backlog, not a replay
         self.base = netfilter.rx_packets(ifname) if size else None
         if self.base is None:
             self.size = 0      # no counter: rate pacing only
@@ -161,7 +164,8 @@ class NfqueueDataPlane(dp.DataPlane):
         self.counters = collections.Counter()
         self._passed = 0
         self._burst_max = 0
-        self._catchup = None      # _GuestWindow pacing the replay's tail
+        self._catchup = None      # _GuestWindow pacing a kernel backlog
+        self._run_n = 0           # frames accepted in this receive loop
         self._bursts = collections.deque(maxlen=256)
         self._batch_verdicts = True
         self._plock = threading.RLock()
@@ -370,6 +374,7 @@ class NfqueueDataPlane(dp.DataPlane):
             if nfs in r:
                 before, t_run = self._passed, time.monotonic()
                 catchup = self._catchup
+                self._run_n = 0
                 try:
                     # C receive loop until the queue is empty
                     self._nfq.run(block=False)
@@ -380,6 +385,10 @@ class NfqueueDataPlane(dp.DataPlane):
                     # the queue ran empty: what waited during the replay
                     # has reached the guest
                     self._end_catchup(catchup)
+                backlog = self._catchup
+                if backlog is not None and backlog.backlog:
+                    # and so has the backlog this loop found
+                    self._end_catchup(backlog)
                 self._note_burst(self._passed - before, t_run)
             if self._pending and (time.time() - self._pending[0][0]
                                   >= self.interval):
@@ -397,15 +406,21 @@ class NfqueueDataPlane(dp.DataPlane):
         batch, interval = self.batch, self.interval
         PASS = dp.PASS
         lock = self._plock
+        backlog_at = self.replay_window
 
         def on_packet(pkt):
             with lock:  # mode changes and replay fall between two packets
                 if self.mode == PASS:
                     pkt.accept()
                     self._passed += 1
+                    self._run_n += 1
                     catchup = self._catchup
                     if catchup is None:
-                        return
+                        if self._run_n != backlog_at:
+                            return
+                        catchup = self._pace_backlog()
+                        if catchup is None:
+                            return
                 else:
                     data = pkt.get_payload()
                     n = len(data)
@@ -432,6 +447,29 @@ class NfqueueDataPlane(dp.DataPlane):
                 # by its answers would only hold it back): pass it on
                 self._end_catchup(catchup)
         return on_packet
+
+    def _pace_backlog(self):
+        """One receive loop of ``pass`` mode has accepted
+        ``replay_window`` frames: they had waited in the kernel queue
+        while this thread was off the CPU (on a busy hypervisor), and the
+        rest of that backlog would reach the guest as one burst, whose
+        replies beyond the guest's socket buffer it discards. The rest
+        goes through a :class:`_GuestWindow`, bounded as the replay's
+        tail: it ends once as many frames went through as were waiting
+        now (+1, the one being accepted), when the queue runs empty, or
+        at the first window the guest leaves unanswered. Counted as
+        ``backlogs_paced`` (and its frames as ``caught_up``); called
+        under the packet lock. None when there is nothing to pace by."""
+        window = _GuestWindow(self.ifname, self.replay_window,
+                              self.replay_window_wait, self.counters)
+        if not window.size:
+            return None
+        window.backlog = True
+        window.left = netfilter.kernel_queue_stats(self.qnum).get(
+            'kernel_queue_total', 0) + 1
+        self.counters['backlogs_paced'] += 1
+        self._catchup = window
+        return window
 
     def _end_catchup(self, window):
         """Stop pacing by ``window`` unless a newer replay (or a fence)
