@@ -48,7 +48,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 from nova_netaware.replica import lab as lab_mod  # noqa: E402
-from replica import rates  # noqa: E402
+from replica import pct, rates  # noqa: E402
 
 
 def log(msg):
@@ -348,7 +348,7 @@ def print_table(hdr, rows):
 def report(o, a):
     gaps = o.get('downtime_gaps_s') or [float('nan')]
     dmed, dmax = statistics.median(gaps), max(gaps)
-    d90 = sorted(gaps)[int(0.9 * (len(gaps) - 1))]
+    d90 = pct(gaps, 90)
     floor = o.get('floor_s', float('nan'))
     target_dt = 2 * floor + 0.020
     ref = o.get('passthrough_pps', float('nan'))

@@ -33,14 +33,7 @@ import time
 
 from nova_netaware.replica.lab import guestbed
 from nova_netaware.replica.lab.echo import EchoStream, paced
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float('nan')
-    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1)))))
-    return xs[k]
+from replica import pct
 
 
 def run(cycles=20, interval=0.001, log=print, workdir=None):

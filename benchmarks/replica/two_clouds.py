@@ -31,21 +31,13 @@ import tempfile
 import threading
 import time
 
+from replica import pct
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LAUNCHER = os.path.join(ROOT, 'devstack', 'local-stack')
 HOST_A, CLIENT_A = 'lvcmp1', 'lvcmp3'
 HOST_B, CLIENT_B = 'lvbcmp1', 'lvbcmp2'
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float('nan')
-    k = (len(xs) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def _stack(stack_dir, log):
