@@ -120,6 +120,20 @@ def _guest_out_discards(bed):
     raise AssertionError('no Ip counters in the guest\'s netstat')
 
 
+def _warm_echo_stream(bed):
+    """Echoes from the bed's client to the guest, 5 of them already
+    answered (the client's neighbour entry resolved)."""
+    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                      bed.guest_ip)
+    try:
+        echo.send_many(5, INTERVAL)
+        assert echo.wait_replies(5, 10) == 5
+    except BaseException:
+        echo.close()
+        raise
+    return echo
+
+
 def test_a_held_burst_larger_than_the_tap_queue_is_replayed_whole(port,
                                                                    bed):
     """More held frames than the tap's default queue (1,000) go to the
@@ -127,11 +141,8 @@ def test_a_held_burst_larger_than_the_tap_queue_is_replayed_whole(port,
     first, so no frame is dropped at the tap and every echo is answered,
     once and in order."""
     burst = 3000
-    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
-                      bed.guest_ip)
+    echo = _warm_echo_stream(bed)
     try:
-        echo.send_many(5, INTERVAL)
-        assert echo.wait_replies(5, 10) == 5
         qlen0, dropped0 = _tap_link(bed)
         assert qlen0 < burst, 'the tap queue already fits the burst'
         port.call('hold')
@@ -178,11 +189,8 @@ def test_what_arrives_during_the_replay_follows_at_the_guests_pace(port,
     rate_interval = 0.0002          # 5,000 echoes/s, about 2,500 arrive
     held_seconds = 1.0              # during a replay of about 5,000
     total = int((0.5 + held_seconds + 2.5) / rate_interval)
-    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
-                      bed.guest_ip)
+    echo = _warm_echo_stream(bed)
     try:
-        echo.send_many(5, INTERVAL)
-        assert echo.wait_replies(5, 10) == 5
         discards0 = _guest_out_discards(bed)
         tap_dropped0 = _tap_link(bed)[1]
         sender = threading.Thread(target=echo.send_many,
@@ -224,11 +232,8 @@ def _echoes_through_a_stall(port, bed, rate_interval, stall):
     so what arrives meanwhile waits in the kernel queue. Returns (echo
     result, echoes sent, guest discards, data plane stats)."""
     total = int(3.0 / rate_interval)
-    echo = EchoStream(bed.client_socket(socket.SOCK_RAW, socket.IPPROTO_ICMP),
-                      bed.guest_ip)
+    echo = _warm_echo_stream(bed)
     try:
-        echo.send_many(5, INTERVAL)
-        assert echo.wait_replies(5, 10) == 5
         discards0 = _guest_out_discards(bed)
         sender = threading.Thread(target=echo.send_many,
                                   args=(total, rate_interval), daemon=True)
