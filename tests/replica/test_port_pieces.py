@@ -186,6 +186,32 @@ def test_tap_queue_grows_for_a_replay_never_shrinks(tmp_path):
     (stats / 'tx_dropped').write_text('7\n')
     assert netfilter.tx_dropped('vnet0', sysfs) == 7
     assert netfilter.tx_dropped('vnet9', sysfs) is None
+    (stats / 'tx_packets').write_text('9\n')
+    assert netfilter.tx_packets('vnet0', sysfs) == 9
+    assert netfilter.tx_packets('vnet9', sysfs) is None
+
+
+def test_a_window_ends_its_wait_at_a_fence():
+    """The tap window (QEMU has read nothing) waits up to its ``wait``,
+    but a fence (``going`` turns False) ends the wait at once; the full
+    window and the ended wait are counted."""
+    import collections
+    import threading
+    import time
+    counters = collections.Counter()
+    state = {'going': True}
+    w = nfqueue._GuestWindow('vnet0', 2, 5.0, counters, read=lambda i: 10,
+                             timeouts='tap_window_timeouts',
+                             waits='tap_window_waits',
+                             going=lambda: state['going'])
+    assert w.sent_one() is True           # below the window
+    threading.Timer(0.05, state.update, kwargs={'going': False}).start()
+    t = time.monotonic()
+    assert w.sent_one() is False          # full; QEMU reads nothing
+    assert 0.04 <= time.monotonic() - t < 2.0
+    assert counters['tap_window_waits'] == 1
+    assert counters['tap_window_timeouts'] == 1
+    assert counters['replay_window_timeouts'] == 0
 
 
 def test_replay_window_waits_for_the_guest_output(monkeypatch):
