@@ -167,7 +167,10 @@ dataplane_opts = [
                     'queue and follows through the same window, not as one '
                     'burst; so does a backlog of this many frames or more '
                     'that built up in the kernel queue in pass mode while '
-                    'the agent was off the CPU. 0 turns it off.'),
+                    'the agent was off the CPU. On a tap, at most this '
+                    'many accepted frames wait in the tap for its QEMU to '
+                    'read them; the rest waits in the kernel queue. 0 turns '
+                    'it all off.'),
     cfg.FloatOpt('replay_window_wait', default=0.02, min=0.0005,
                  help='Seconds the replay waits for the guest to send '
                       'anything when the window is full; then another '

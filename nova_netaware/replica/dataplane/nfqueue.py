@@ -21,7 +21,9 @@ happens between two packets and the order of packets is kept:
   ``--queue-bypass`` so traffic still reaches the active copy if the agent
   dies. A backlog (``replay_window`` frames or more in one receive loop,
   after this thread was off the CPU) goes to the guest at its own pace,
-  as the replay's tail does (:meth:`NfqueueDataPlane._pace_backlog`).
+  as the replay's tail does (:meth:`NfqueueDataPlane._pace_backlog`), and
+  no more than ``replay_window`` accepted frames wait in a tap for its
+  QEMU (:meth:`NfqueueDataPlane._tap_window`).
 
 Overflow (buffer bound reached) applies ``[replica] overflow_policy`` to the
 new packet only: ``refuse`` drops it and answers the sender with ICMP
@@ -476,9 +478,10 @@ class NfqueueDataPlane(dp.DataPlane):
         plane accepted meanwhile used to pile up in the tap's queue and
         reach the guest as one burst when QEMU ran again (measured on the
         guest bed: QEMU stopped for 0.3 s at 2,000 echoes/s, 600 frames
-        in the tap, 47-112 replies discarded by the guest). Now the rest
-        waits in the kernel queue, where the next receive loop paces it
-        by the guest's output (:meth:`_pace_backlog`). QEMU reads its tap
+        in the tap, 47-125 replies discarded by the guest in 5 runs). Now
+        the rest waits in the kernel queue; once QEMU reads again, the
+        receive loop goes on and paces it by the guest's output
+        (:meth:`_pace_backlog`). QEMU reads its tap
         whether or not the guest answers, so a one-way flow is not held.
         The wait ends after :attr:`TAP_STALL_MAX` seconds (a QEMU that
         reads nothing for that long gets the frames anyway, as before;
