@@ -98,16 +98,10 @@ def ensure_redis(s):
 # -- command lines ------------------------------------------------------------
 
 def gunicorn(s, procs, name, factory, port, env):
-    """Start the API ``name``: gunicorn serving ``wsgi.<factory>``.
-
-    ``--keep-alive 75``: gunicorn's default of 2 s equals openstacksdk's
-    polling interval (``wait_for_server``), so the server closed an idle
-    connection just as the client sent its next poll on it, and the poll
-    failed with ``RemoteDisconnected`` (seen 2026-12-04 in the two-cloud
-    benchmark's boot); keystoneauth does not retry it."""
+    """Start the API ``name``: gunicorn serving ``wsgi.<factory>``."""
     argv = [s.bin('gunicorn'), '-w', '1', '--threads', '4',
             '--no-control-socket', '--timeout', '120',
-            '--graceful-timeout', '5', '--keep-alive', '75',
+            '--graceful-timeout', '5',
             '-b', '127.0.0.1:%d' % port, '--access-logfile', '-',
             '--error-logfile', '-', '--name', name,
             'nova_netaware.deploy.localstack.wsgi:%s' % factory]
