@@ -255,6 +255,13 @@ def _echoes_through_a_stall(port, bed, rate_interval, stall, signal_to):
         echo.close()
 
 
+def _stall_detail(r, discarded, st):
+    """What a failed stall test prints: missing echoes, the first five,
+    the guest's discards, duplicates and the data plane's counters."""
+    return (len(r['missing']), r['missing'][:5], discarded, r['duplicates'],
+            {k: v for k, v in st.items() if k != 'pass_bursts'})
+
+
 def test_a_backlog_built_while_the_agent_was_off_the_cpu_is_paced(bed):
     """In ``pass`` mode every frame toward the active copy goes through
     the agent. Held off the CPU (here: stopped for 0.5 s at 2,000 echoes
@@ -272,9 +279,7 @@ def test_a_backlog_built_while_the_agent_was_off_the_cpu_is_paced(bed):
             lambda sig: os.killpg(port.proc.pid, sig))
     finally:
         port.close()
-    detail = (len(r['missing']), r['missing'][:5], discarded,
-              r['duplicates'],
-              {k: v for k, v in st.items() if k != 'pass_bursts'})
+    detail = _stall_detail(r, discarded, st)
     assert st['kernel_queue_dropped'] == 0, detail
     assert st.get('pass_burst_max', 0) >= 300, detail   # it did build up
     assert st.get('backlogs_paced', 0) >= 1, detail
@@ -310,9 +315,7 @@ def test_frames_for_a_qemu_held_off_the_cpu_wait_in_the_kernel_queue(
             port, bed, 0.0005, 0.3, lambda sig: os.kill(qemu, sig))
     finally:
         port.close()
-    detail = (len(r['missing']), r['missing'][:5], discarded,
-              r['duplicates'],
-              {k: v for k, v in st.items() if k != 'pass_bursts'})
+    detail = _stall_detail(r, discarded, st)
     assert st['kernel_queue_dropped'] == 0, detail
     assert st.get('tap_window_waits', 0) >= 1, detail
     assert st.get('tap_window_timeouts', 0) == 0, detail

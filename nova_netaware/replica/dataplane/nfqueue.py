@@ -103,8 +103,7 @@ class _GuestWindow:
         self.ifname, self.size, self.wait = ifname, size, wait
         self.counters = counters
         self.read = read or netfilter.rx_packets
-        self.timeouts, self.going = timeouts, going
-        self.waits = waits
+        self.timeouts, self.waits, self.going = timeouts, waits, going
         self.ahead = 0
         self.left = 0           # frames still to pace after the replay
         self.backlog = False    # pacing a pass-mode backlog, not a replay
@@ -513,9 +512,15 @@ class NfqueueDataPlane(dp.DataPlane):
         if not window.size:
             return None
         window.backlog = True
-        window.left = netfilter.kernel_queue_stats(self.qnum).get(
-            'kernel_queue_total', 0) + 1
         self.counters['backlogs_paced'] += 1
+        return self._pace_queue(window, 0)
+
+    def _pace_queue(self, window, unknown):
+        """Pace what waits in the kernel queue now (``unknown`` frames
+        if it cannot be read), +1 for the frame being handled, through
+        ``window``; returns it."""
+        window.left = netfilter.kernel_queue_stats(self.qnum).get(
+            'kernel_queue_total', unknown) + 1
         self._catchup = window
         return window
 
@@ -674,10 +679,7 @@ class NfqueueDataPlane(dp.DataPlane):
             # (+1, the one the blocked callback holds), or at the first
             # window the guest does not answer, so a flow it does not
             # answer is not held to one window per replay_window_wait
-            waiting = netfilter.kernel_queue_stats(self.qnum).get(
-                'kernel_queue_total', n)
-            window.left = waiting + 1
-            self._catchup = window
+            self._pace_queue(window, n)
         dt = time.monotonic() - t0
         self.counters['replayed'] += n
         dropped1 = netfilter.tx_dropped(self.ifname)
