@@ -63,6 +63,7 @@ def _stack(stack_dir, log):
 def big_image(cp, mb, workdir):
     """A machine image of ``mb`` MB of random bytes in cloud-a, booting
     the lab kernel and ramdisk (its disk is only carried along)."""
+    from nova_netaware.deploy.localstack.libvirt import guest
     from nova_netaware.deploy.localstack.libvirt import novastack
     conn = cp.conn['a']
     name = '%s-%dmb' % (novastack.IMAGE, mb)
@@ -77,7 +78,7 @@ def big_image(cp, mb, workdir):
     conn.image.create_image(
         name=name, filename=path, disk_format='ami', container_format='ami',
         visibility='public', wait=True, kernel_id=base.kernel_id,
-        ramdisk_id=base.ramdisk_id, os_command_line=novastack.CMDLINE,
+        ramdisk_id=base.ramdisk_id, os_command_line=guest.IMAGE_CMDLINE,
         os_shutdown_timeout='0')
     os.unlink(path)
     return name

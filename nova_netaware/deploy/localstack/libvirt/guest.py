@@ -24,7 +24,8 @@ Services (busybox httpd on port 80, CGI):
   ``[A-Za-z0-9_-]``, ``n`` a decimal >= 1 without leading zeros; anything
   else answers ``bad c`` / ``bad n`` and changes nothing;
 * ``GET /cgi-bin/netstat``: the guest kernel's counters (``/proc/net/snmp``,
-  ``/proc/net/dev``, ``softnet_stat``) and neighbour table, for diagnosis;
+  ``/proc/net/dev``, ``softnet_stat``), neighbour table, command line and
+  virtio_net's parameters, for diagnosis;
 * ``GET /cgi-bin/ping?peer=IP``: three ICMP echoes from the guest;
 * ``GET /cgi-bin/traffic?peer=IP&kbps=R`` (or ``mbps=R``): send R to the
   peer's sink (TCP port 5001) from now on; rate 0 stops that flow;
@@ -119,6 +120,24 @@ def mac_for_ip(ip):
                                   octets[3])
 
 
+#: The guest kernel's command line in the lab's own domains (the guest bed,
+#: where the replica's data plane is tested against a stock guest): the
+#: serial console and the prefix length of the guest's address (above).
+CMDLINE = 'console=ttyS0 quiet na.prefix=16'
+
+#: The command line of the image Nova boots (the local stack, its e2e and
+#: the two-cloud benchmark). It adds ``virtio_net.napi_tx=0``: the driver
+#: then releases a frame's charge on its socket when it queues the frame
+#: to QEMU, not when QEMU has sent it. With the default, a QEMU late on
+#: the CPU keeps the guest's replies charged to the kernel's one ICMP
+#: socket, whose send buffer is fixed (about 130 KB); the guest then
+#: discards its own replies (``Ip.OutDiscards`` = ``Icmp.OutErrors``). On
+#: the guest bed (2026-12-05, QEMU stopped 0.3 s at 2,000 echoes a
+#: second, the data plane's tap window off): 71-125 replies discarded in 6
+#: runs with the default, none in 3 with ``napi_tx=0`` (docs/replica.md).
+IMAGE_CMDLINE = CMDLINE + ' virtio_net.napi_tx=0'
+
+
 def ip_for_mac(mac):
     """Inverse of :func:`mac_for_ip`."""
     b = mac.lower().split(':')
@@ -131,7 +150,15 @@ INIT = r'''#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
-for m in $(cat /etc/modules.order); do insmod /lib/modules/$m || echo "init: insmod $m failed"; done
+# module parameters from the kernel command line (virtio_net.napi_tx=0), as
+# modprobe takes them: insmod alone does not read /proc/cmdline
+for m in $(cat /etc/modules.order); do
+  n=${m##*/}; n=${n%%.ko}; args=
+  for w in $(cat /proc/cmdline); do
+    case $w in "$n".*=*) args="$args ${w#"$n".}";; esac
+  done
+  insmod /lib/modules/$m $args || echo "init: insmod $m$args failed"
+done
 prefix=16
 for w in $(cat /proc/cmdline); do
   case $w in na.prefix=*) prefix=${w#na.prefix=};; esac
@@ -316,6 +343,8 @@ cat /proc/net/snmp /proc/net/dev /proc/net/softnet_stat
 echo "txqueuelen $(cat /sys/class/net/eth0/tx_queue_len)"
 cat /proc/net/stat/arp_cache /proc/net/arp
 tc qdisc show dev eth0 2>&1
+echo "cmdline $(cat /proc/cmdline)"
+grep -H . /sys/module/virtio_net/parameters/* 2>/dev/null
 '''
 
 

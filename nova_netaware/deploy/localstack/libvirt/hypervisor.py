@@ -31,6 +31,8 @@ import shutil
 import subprocess
 import uuid
 
+from nova_netaware.deploy.localstack.libvirt import guest
+
 LIBVIRT_DIRS = {
     'etc': '/etc/libvirt',
     'lib': '/var/lib/libvirt',
@@ -218,7 +220,7 @@ DOMAIN_XML = '''<domain type='qemu'>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>%(kernel)s</kernel>
     <initrd>%(ramdisk)s</initrd>
-    <cmdline>console=ttyS0 quiet na.prefix=16</cmdline>
+    <cmdline>%(cmdline)s</cmdline>
   </os>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
@@ -240,4 +242,5 @@ def domain_xml(name, mac, image, bridge, mem_mib=96):
     """A direct-kernel-boot domain of the lab's guest image on ``bridge``."""
     return DOMAIN_XML % {'name': name, 'mem': mem_mib, 'mac': mac,
                          'kernel': image['kernel'],
-                         'ramdisk': image['ramdisk'], 'bridge': bridge}
+                         'ramdisk': image['ramdisk'], 'bridge': bridge,
+                         'cmdline': guest.CMDLINE}

@@ -38,12 +38,12 @@ copies the root disk's allocated blocks over NBD, then the memory.
 import os
 
 from nova_netaware.deploy.localstack import configuration
+from nova_netaware.deploy.localstack.libvirt import guest
 from nova_netaware.deploy.localstack.libvirt import hypervisor
 from nova_netaware.deploy.localstack.libvirt import lab as lablib
 
 FLAVOR = 'nvl.tiny'
 IMAGE = 'nvl-guest'
-CMDLINE = 'console=ttyS0 quiet na.prefix=16'
 
 
 def compute_conf(s, lab, host):
@@ -161,6 +161,6 @@ def upload_image(conn, image):
     # clean shutdown (cold migration, stop) would wait the full 60 s
     # shutdown_timeout before Nova destroys it; its state is in RAM anyway
     upload(IMAGE, root, 'ami', kernel_id=kernel.id, ramdisk_id=ramdisk.id,
-           os_command_line=CMDLINE, os_shutdown_timeout='0')
+           os_command_line=guest.IMAGE_CMDLINE, os_shutdown_timeout='0')
     if not conn.compute.find_flavor(FLAVOR):
         conn.compute.create_flavor(name=FLAVOR, ram=96, vcpus=1, disk=1)
