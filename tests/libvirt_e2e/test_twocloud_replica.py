@@ -172,6 +172,15 @@ def test_replicated_across_two_clouds(pair):
     assert cp.power_state('b', cp.ids['b']) == (3, 'ACTIVE')
     assert cp.power_state('a', cp.ids['a']) == (1, 'ACTIVE')
     assert cp.link.state()['measured']['mbit_s'] > 0
+    # the image's kernel command line reached the running copy through
+    # Nova and libvirt, and its /init gave virtio_net the parameter
+    from nova_netaware.deploy.localstack.libvirt import guest
+    from nova_netaware.deploy.localstack.libvirt import ops
+    netstat = ops.guest_get(cp.labs['a'], CLIENT_HOST_A, cp.ips['a'],
+                            '/cgi-bin/netstat', 5) or ''
+    assert 'cmdline %s\n' % guest.IMAGE_CMDLINE in netstat, netstat[-600:]
+    assert '/sys/module/virtio_net/parameters/napi_tx:N' in netstat, \
+        netstat[-600:]
 
 
 def test_replicate_refused_upload_leaves_nothing_in_either_cloud(
