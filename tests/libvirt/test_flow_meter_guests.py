@@ -24,7 +24,7 @@ import pytest
 from nova_netaware.flowmeter import exporter
 from nova_netaware.deploy.localstack.libvirt import lab as lablib
 from nova_netaware.deploy.localstack.libvirt import ops
-from tests.prometheus.conftest import free_port
+from tests.ports import free_port
 from tests.prometheus.conftest import Prometheus
 
 pytestmark = pytest.mark.skipif(

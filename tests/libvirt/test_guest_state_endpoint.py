@@ -23,6 +23,7 @@ from nova_netaware.replica.drivers import DriverError, StateBlob
 from nova_netaware.replica.drivers.guest_endpoint import \
     GuestEndpointStateDriver
 from nova_netaware.replica.lab.portctl import build_conf
+from tests.ports import free_port
 
 APPLETS = ('sh', 'mkdir', 'rmdir', 'usleep', 'cat', 'hostname')
 
@@ -41,9 +42,7 @@ class Endpoint:
         os.makedirs(self.bin)
         for a in APPLETS:
             os.symlink(image.BUSYBOX, os.path.join(self.bin, a))
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.proc = subprocess.Popen([exe, str(self.port), self.root])
         deadline = time.monotonic() + 30
         while True:

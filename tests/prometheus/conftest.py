@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,9 @@ import time
 import pytest
 import requests
 
+from tests.ports import free_port
+
 PROMETHEUS = shutil.which('prometheus') or '/usr/bin/prometheus'
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Exporter(object):

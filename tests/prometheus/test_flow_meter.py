@@ -31,7 +31,8 @@ import requests
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.traffic.prometheus import PrometheusTrafficSource
 from nova_netaware.deploy.localstack.libvirt import netstandin
-from tests.prometheus.conftest import free_port
+from tests.ports import free_port
+from tests.ports import free_ports
 from tests.prometheus.conftest import Prometheus
 from tests.prometheus.test_prometheus_source import make_conf
 
@@ -361,17 +362,6 @@ def test_dead_meter_is_dead_telemetry(lab, meter_prom):
     assert '127.0.0.1:%d' % lab.meter_ports['hv2'] in str(e.value)
 
 
-def _free_port_base(n):
-    """A port p with p .. p+n-1 all free on 127.0.0.1."""
-    from nova_netaware.deploy.localstack import processes
-    for _ in range(50):
-        base = free_port()
-        if base + n < 65000 and not any(
-                processes.port_open(p) for p in range(base, base + n)):
-            return base
-    raise RuntimeError('no %d free ports in a row' % n)
-
-
 def test_stack_hook_starts_meters_and_prometheus(tmp_path):
     """flowmeter.stack.start, as the local stack calls it: meters per
     hypervisor namespace and a Prometheus in the stack's real process
@@ -383,7 +373,7 @@ def test_stack_hook_starts_meters_and_prometheus(tmp_path):
     tag = 'nfs%d' % (os.getpid() % 100000)
     ns = {'cmpa': tag + '-a', 'cmpb': tag + '-b'}
     s = settings.Settings(state_dir=str(tmp_path),
-                          port_base=_free_port_base(13))
+                          port_base=free_ports(13))
     os.makedirs(s.logs)
     procs = processes.Procs(s)
     try:

@@ -24,8 +24,8 @@ from stevedore import driver
 from nova_netaware import conf as netaware_conf
 from nova_netaware.core.exceptions import DataError
 from nova_netaware.traffic.prometheus import PrometheusTrafficSource
+from tests.ports import free_port
 from tests.prometheus.conftest import Exporter
-from tests.prometheus.conftest import free_port
 from tests.prometheus.conftest import Prometheus
 from tests.prometheus.conftest import rates
 

@@ -14,19 +14,12 @@ from oslo_config import cfg
 from nova_netaware.replica import conf as conf_mod
 from nova_netaware.replica import drivers
 from nova_netaware.replica.drivers.local import proc_state
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from tests.ports import free_port
 
 
 @pytest.fixture
 def guest(tmp_path):
-    port, ctl = _free_port(), _free_port()
+    port, ctl = free_port(), free_port()
     pid_file = str(tmp_path / 'g.pid')
     p = subprocess.Popen([sys.executable, '-m', 'nova_netaware.replica.guest',
                           '--host', '127.0.0.1', '--port', str(port),
