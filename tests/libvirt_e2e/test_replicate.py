@@ -189,8 +189,9 @@ def test_replicate_real_guest(lvstack, clouds, source, tmp_path):
                 size / (t_down + t_up) / 1e6, 2)})
     finally:
         conn.compute.delete_server(replica['id'], ignore_missing=True)
+        # interval 1: under gunicorn's 2 s keep-alive (docs/local-stack.md)
         conn.compute.wait_for_delete(conn.compute.get_server(replica['id']),
-                                     wait=300)
+                                     interval=1, wait=300)
         for i in dst_images + [snap]:
             conn.image.delete_image(i, ignore_missing=True)
 

@@ -86,7 +86,11 @@ class CloudPair(object):
         server = conn.compute.create_server(
             name=name, image_id=image.id, flavor_id=flavor.id,
             networks=[{'uuid': net.id}], availability_zone='nova:' + host)
-        server = conn.compute.wait_for_server(server, wait=timeout)
+        # 1 s, not openstacksdk's 2 s: a poll every 2 s can meet the
+        # local stack's gunicorn closing the idle connection (keep-alive
+        # 2 s) and fail with RemoteDisconnected (docs/local-stack.md)
+        server = conn.compute.wait_for_server(server, interval=1,
+                                              wait=timeout)
         ip = list(server.addresses.values())[0][0]['addr']
         # ACTIVE is before the guest has booted: wait for its service
         from nova_netaware.deploy.localstack.libvirt import ops
