@@ -159,6 +159,7 @@ def run(stack_dir=None, switchovers=20, interval=0.001, image_mb=128,
         image = big_image(cp, image_mb, work) if image_mb else None
         t0 = time.monotonic()
         sid, ip = cp.boot('a', name, HOST_A, image=image)
+        cp.ids = {'a': sid}   # deleted in the finally below, whatever fails
         out['boot_s'] = time.monotonic() - t0
         log('booted %s in cloud-a in %.1f s' % (name, out['boot_s']))
         t0 = time.monotonic()

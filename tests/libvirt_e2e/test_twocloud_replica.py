@@ -80,6 +80,8 @@ def pair(clouds):
     t0 = time.monotonic()
     rc, out, err = cp.replicate(sid, HOST_B, SERVICE)
     TIMINGS['replicate a->b (s)'] = round(time.monotonic() - t0, 1)
+    if rc != 0:   # the source server is ours; replicate cleaned up its own
+        cp.conn['a'].compute.delete_server(sid, ignore_missing=True)
     assert rc == 0, err
     cp.ips = {'a': ip, 'b': cp.conn['b'].compute.get_server(
         out['replica']['id']).addresses['guests'][0]['addr']}
@@ -227,6 +229,23 @@ def test_replicate_refused_upload_leaves_nothing_in_either_cloud(
         TIMINGS['replicate refused, cleaned up (s)'] = round(took, 1)
     finally:
         conn.identity.delete_user(user, ignore_missing=True)
+
+
+def test_a_boot_that_fails_leaves_no_server_behind(clouds):
+    """The lab's boot (used by this e2e and the benchmark) owns the server
+    until it returns: when the wait fails (here a 0.5 s timeout, shorter
+    than any TCG boot), the server it created is deleted, not left
+    running to load the next run."""
+    import openstack.exceptions
+    cp = clouds
+    name = 'boot-fails-%d' % os.getpid()
+    with pytest.raises((openstack.exceptions.ResourceTimeout,
+                        TimeoutError)):
+        cp.boot('a', name, HOST_A, timeout=0.5)
+    deadline = time.monotonic() + 120
+    while list(cp.conn['a'].compute.servers(name=name)):
+        assert time.monotonic() < deadline, 'server %s left behind' % name
+        time.sleep(1)
 
 
 #: client id -> requests it sent and saw answered (the last test checks

@@ -86,6 +86,18 @@ class CloudPair(object):
         server = conn.compute.create_server(
             name=name, image_id=image.id, flavor_id=flavor.id,
             networks=[{'uuid': net.id}], availability_zone='nova:' + host)
+        try:
+            return server.id, self._wait_booted(side, server, host, timeout)
+        except BaseException:
+            # the caller never learns the server's id: delete it here, or
+            # a failed boot leaves a running guest behind
+            conn.compute.delete_server(server, ignore_missing=True)
+            raise
+
+    def _wait_booted(self, side, server, host, timeout):
+        """``server`` ACTIVE and its guest's service answering; its
+        address."""
+        conn = self.conn[side]
         # 1 s, not openstacksdk's 2 s: a poll every 2 s can meet the
         # local stack's gunicorn closing the idle connection (keep-alive
         # 2 s) and fail with RemoteDisconnected (docs/local-stack.md)
@@ -98,9 +110,10 @@ class CloudPair(object):
         while ops.guest_get(self.labs[side], host, ip, '/cgi-bin/peek',
                             2) is None:
             if time.monotonic() > deadline:
-                raise TimeoutError('%s (%s) never answered' % (name, ip))
+                raise TimeoutError('%s (%s) never answered'
+                                   % (server.name, ip))
             time.sleep(0.5)
-        return server.id, ip
+        return ip
 
     def replicate(self, server, host_b, service, timeout=900, extra=()):
         """``replicate --from cloud-a:SERVER --to cloud-b`` on ``host_b``'s
